@@ -1,0 +1,795 @@
+"""The facilitation engine: runs one session of one method on a clock.
+
+It is pure: it reads no files, plays no sound and touches no pin. It is
+handed a :class:`~intervisor.model.Method` and a clock, takes
+:class:`~intervisor.events.Command` values and answers each with a list of
+actions (:class:`~intervisor.events.Say`, ``Play``, ``Show``, ``Hush``,
+``Mark``). The caller feeds it ``Command.TICK`` when :meth:`Engine.next_due`
+has come.
+
+>>> from intervisor.clock import FakeClock
+>>> from intervisor.model import Method, Phase, Duration
+>>> m = Method("m", "Proef", "nl", (Phase("a", "Inbrengen", Duration(300, 300)),))
+>>> clock = FakeClock()
+>>> e = Engine(m, clock)
+>>> [a.kind for a in e.start() if isinstance(a, Mark)]
+['intro', 'phase_start']
+>>> clock.advance(300); [a.kind for a in e.handle(Command.TICK) if isinstance(a, Mark)]
+['time_up']
+
+Timekeeping: every deadline is an absolute time on the monotonic clock,
+derived from the phase's start; a pause moves the start, so every timer
+freezes together and nothing drifts however long the session runs.
+
+Speech: each call returns at most one ``Say`` (all that is to be said,
+in parts), so that an adapter may let a new ``Say`` interrupt the last one.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from intervisor.clock import Clock
+from intervisor.events import Action, Command, Cue, Hush, Light, Mark, Play, Say, Show
+from intervisor.model import Choice, Method, Phase, Question
+from intervisor.phrases import MAX_COUNT, Phrases
+
+#: How long the chair has to confirm "end" with a second end signal.
+CONFIRM_END_WINDOW = 15.0
+#: How long an offer to shorten the rest stays open at a phase start.
+OFFER_WINDOW = 30.0
+#: Overrun (seconds) from which the engine offers to shorten the rest.
+OFFER_FROM = 60.0
+#: Never shorten what is left below this share of its plan.
+MIN_SCALE = 0.5
+
+SNAPSHOT_VERSION = 1
+
+
+@dataclass
+class _PhaseRun:
+    """The live state of the phase that is running (all times monotonic)."""
+
+    index: int
+    start: float            # moved forward by pauses
+    lo: float               # effective lower end (s from start)
+    hi: float               # effective time-up (s from start)
+    question: int = -1      # index into the phase's questions; -1 = none yet
+    turn: int = 0           # 0-based turn in a rounds phase
+    turn_anchor: float = 0.0  # when the current turn began (moved by pauses)
+    fired: set = field(default_factory=set)  # cue kinds already given
+    overtime_count: int = 0
+    paused_total: float = 0.0
+
+
+@dataclass
+class _Choosing:
+    """Where the start-of-session choices stand."""
+
+    pending: list            # choice ids (and "participants") still open
+    option: int = 0          # index of the option spoken last
+
+
+class Engine:
+    """One session of one method.
+
+    ``choices`` presets choices (``{"vragen": "vijf-vragen"}``); the ones not
+    preset are asked at the start. ``participants`` sets the number of turns
+    in rounds; ``None`` asks for it when the method has rounds.
+    """
+
+    def __init__(
+        self,
+        method: Method,
+        clock: Clock,
+        *,
+        choices: Mapping[str, str] | None = None,
+        participants: int | None = None,
+    ):
+        self.method = method
+        self.clock = clock
+        self.words = Phrases(method.language)
+        self.choices: dict[str, str] = {}
+        for cid, oid in (choices or {}).items():
+            choice = method.choice(cid)  # KeyError: an unknown choice is the caller's bug
+            choice.option(oid)
+            self.choices[cid] = oid
+        self.participants = participants
+        self.stage = "new"       # new, choosing, running, ended
+        self.paused_at: float | None = None
+        self.run: _PhaseRun | None = None
+        self.plan: tuple[Phase, ...] = ()
+        self.scale = 1.0          # shortening factor for phases not yet started
+        self.overrun = 0.0        # seconds the session runs behind its plan
+        self.offer_until: float | None = None
+        self.confirm_until: float | None = None
+        self.last_say: Say | None = None
+        self.session_start: float | None = None
+        self.log: list[dict] = []  # per phase: id, planned, actual, paused
+        self._history: list[dict] = []
+        self._choosing: _Choosing | None = None
+
+    # ------------------------------------------------------------------ api
+
+    @property
+    def ended(self) -> bool:
+        return self.stage == "ended"
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
+
+    def start(self) -> list[Action]:
+        """Begin: ask the open choices, else the introduction and phase 1."""
+        if self.stage != "new":
+            return []
+        pending = [c.id for c in self.method.choices if c.id not in self.choices]
+        if self.participants is None and self.method.needs_participants:
+            pending.append("participants")
+        if pending:
+            self.stage = "choosing"
+            self._choosing = _Choosing(pending)
+            return self._ask_choice(first=True)
+        return self._begin()
+
+    def handle(self, command: Command) -> list[Action]:
+        """Answer a command from the chair or the clock."""
+        if self.stage == "new":
+            return self.start() if command is Command.NEXT else []
+        if self.stage == "ended":
+            return []
+        if self.stage == "choosing":
+            return self._handle_choosing(command)
+        if command is Command.TICK:
+            return self._tick()
+        if command is not Command.END:
+            self.confirm_until = None
+        if self.paused and command not in (Command.PAUSE, Command.RESUME, Command.NEXT,
+                                           Command.END, Command.TIME, Command.REPEAT):
+            return []
+        handler = {
+            Command.NEXT: self._next,
+            Command.BACK: self._back,
+            Command.REPEAT: self._repeat,
+            Command.PAUSE: self._toggle_pause,
+            Command.RESUME: self._resume,
+            Command.TIME: self._time,
+            Command.END: self._end_requested,
+            Command.STEP: lambda: [],
+        }[command]
+        return handler()
+
+    def next_due(self) -> float | None:
+        """Monotonic time of the next thing the clock will fire, if any."""
+        if self.stage != "running" or self.paused or self.run is None:
+            return None
+        dues = [t for t, _ in self._deadlines()]
+        for window in (self.offer_until, self.confirm_until):
+            if window is not None:
+                dues.append(window)
+        return min(dues) if dues else None
+
+    def status(self) -> dict[str, Any]:
+        """Where the session stands, for `intervisor status` and the view."""
+        now = self.clock.monotonic()
+        st: dict[str, Any] = {
+            "method": self.method.id,
+            "title": self.method.title,
+            "stage": self.stage,
+            "paused": self.paused,
+            "choices": dict(self.choices),
+            "participants": self.participants,
+        }
+        if self.run is not None and self.stage == "running":
+            phase = self.plan[self.run.index]
+            elapsed = self._elapsed(now)
+            questions = self._questions(phase)
+            st.update(
+                phase=phase.id,
+                phase_title=phase.title,
+                phase_number=self.run.index + 1,
+                phases=len(self.plan),
+                question=self.run.question + 1 if questions else None,
+                questions=len(questions) or None,
+                turn=self.run.turn + 1 if phase.rounds else None,
+                turns=self._turns(phase) if phase.rounds else None,
+                elapsed=round(elapsed, 3),
+                remaining=round(self.run.hi - elapsed, 3),
+                session_remaining=round(self._session_remaining(now), 3),
+                light=self._light(elapsed).value,
+            )
+        return st
+
+    # ------------------------------------------------------------ choosing
+
+    def _choice_options(self, cid: str) -> list[tuple[str, str]]:
+        """(value, spoken title) of each option of an open choice."""
+        if cid == "participants":
+            return [(str(n), self.words.count(n)) for n in range(2, MAX_COUNT + 1)]
+        return [(o.id, o.title) for o in self.method.choice(cid).options]
+
+    def _choice_default(self, cid: str) -> int:
+        options = self._choice_options(cid)
+        if cid == "participants":
+            want = str(self.method.participants)
+        else:
+            want = self.method.choice(cid).default or options[0][0]
+        return next((i for i, (v, _) in enumerate(options) if v == want), 0)
+
+    def _ask_choice(self, first: bool = False) -> list[Action]:
+        ch = self._choosing
+        cid = ch.pending[0]
+        ch.option = self._choice_default(cid)
+        title = self.words["participants"] if cid == "participants" else self.method.choice(cid).title
+        parts = [self.method.title] if first else []
+        parts += [title, self.words["choose"], self._choice_options(cid)[ch.option][1]]
+        return [Hush(), self._say(parts), Mark("choice", None, title), Show(Light.IDLE)]
+
+    def _handle_choosing(self, command: Command) -> list[Action]:
+        ch = self._choosing
+        cid = ch.pending[0]
+        options = self._choice_options(cid)
+        if command is Command.STEP:
+            ch.option = (ch.option + 1) % len(options)
+            return [Hush(), self._say([options[ch.option][1]])]
+        if command is Command.NEXT:
+            value = options[ch.option][0]
+            if cid == "participants":
+                self.participants = int(value)
+            else:
+                self.choices[cid] = value
+            ch.pending.pop(0)
+            actions: list[Action] = [Mark("chosen", None, options[ch.option][1])]
+            if ch.pending:
+                return actions + self._ask_choice()
+            self._choosing = None
+            return actions + self._begin()
+        if command is Command.REPEAT:
+            return [Hush(), self.last_say] if self.last_say else []
+        if command is Command.END:
+            self.stage = "ended"
+            return [Hush(), Mark("session_end"), Show(Light.IDLE)]
+        return []
+
+    # ------------------------------------------------------------- running
+
+    def _begin(self) -> list[Action]:
+        self.stage = "running"
+        self.plan = self.method.plan(self.choices)
+        if self.participants is None:
+            self.participants = self.method.participants
+        now = self.clock.monotonic()
+        self.session_start = now
+        parts: list[str] = [self.method.title]
+        if self.method.intro:
+            parts.append(self.method.intro)
+        if self.method.rules:
+            parts.append(self.words["rules"])
+            parts.extend(self.method.rules)
+        actions: list[Action] = [Hush(), Mark("intro", None, " ".join(parts))]
+        return actions + self._enter_phase(0, now, lead=parts)
+
+    def _effective(self, phase: Phase, index: int, now: float) -> tuple[float, float]:
+        """The phase's lower end and time-up in seconds from now."""
+        if phase.at is not None:
+            # A clock-time block ends when the next block begins, whenever
+            # this one started: a late start shortens it.
+            nxt = self.plan[index + 1] if index + 1 < len(self.plan) else None
+            if nxt is not None and nxt.at is not None:
+                end_wall = self._wall_today(nxt.at)
+            else:
+                end_wall = self._wall_today(phase.at) + phase.duration.hi
+            hi = max(0.0, end_wall - self.clock.time())
+            return min(phase.duration.lo, hi), hi
+        d = phase.duration.scaled(self.scale)
+        return d.lo, d.hi
+
+    def _wall_today(self, seconds_after_midnight: int) -> float:
+        import time as _time
+
+        lt = _time.localtime(self.clock.time())
+        midnight = _time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday, 0, 0, 0, 0, 0, -1))
+        return midnight + seconds_after_midnight
+
+    def _enter_phase(self, index: int, now: float, lead: Iterable[str] = ()) -> list[Action]:
+        phase = self.plan[index]
+        lo, hi = self._effective(phase, index, now)
+        self.run = _PhaseRun(index=index, start=now, lo=lo, hi=hi, turn_anchor=now)
+        self.log.append({"id": phase.id, "title": phase.title, "planned": hi,
+                         "actual": None, "paused": 0.0, "start_wall": self.clock.time()})
+        parts = list(lead)
+        parts.append(self.words.phase(index + 1, len(self.plan)))
+        parts.append(phase.title + ".")
+        if phase.at is not None:
+            parts += [self.words["block_at"], self.words.clock(self._block_end_clock(index))]
+        else:
+            parts.append(self.words.length(lo, hi))
+        if phase.say:
+            parts.append(phase.say)
+        option = self._option(phase)
+        if option is not None and option.say:
+            parts.append(option.say)
+        actions: list[Action] = [Play(Cue.PHASE_START), Show(Light.RUNNING)]
+        marks: list[Action] = [Mark("phase_start", phase.id, " ".join(parts))]
+        if self.overrun >= OFFER_FROM and index > 0 and not self.method.is_programme:
+            parts += [self.words["running_over"], self.words.duration(self.overrun),
+                      self.words["offer_shorten"]]
+            self.offer_until = now + OFFER_WINDOW
+            marks.append(Mark("offer", phase.id))
+        else:
+            self.offer_until = None
+        questions = self._questions(phase)
+        if questions and not phase.silent:
+            self.run.question = 0
+            parts.append(questions[0].text)
+            marks.append(Mark("question", phase.id, questions[0].text))
+        if phase.rounds is not None:
+            n = self._turns(phase)
+            parts.append(self.words.turn(1, n))
+            marks.append(Mark("turn", phase.id, self.words.turn(1, n)))
+        return actions + [self._say(parts)] + marks
+
+    def _block_end_clock(self, index: int) -> int:
+        phase = self.plan[index]
+        nxt = self.plan[index + 1] if index + 1 < len(self.plan) else None
+        if nxt is not None and nxt.at is not None:
+            return nxt.at
+        return int(phase.at + phase.duration.hi)
+
+    def _option(self, phase: Phase):
+        if phase.from_choice is None or phase.from_choice not in self.choices:
+            return None
+        return self.method.choice(phase.from_choice).option(self.choices[phase.from_choice])
+
+    def _questions(self, phase: Phase) -> tuple[Question, ...]:
+        option = self._option(phase)
+        return phase.questions + (option.questions if option is not None else ())
+
+    def _turns(self, phase: Phase) -> int:
+        if phase.rounds is None:
+            return 0
+        return phase.rounds.count or self.participants or self.method.participants
+
+    def _elapsed(self, now: float) -> float:
+        """Active seconds in the current phase (pauses excluded)."""
+        ref = self.paused_at if self.paused else now
+        return ref - self.run.start
+
+    def _session_remaining(self, now: float) -> float:
+        """Planned seconds left: this phase's rest plus the phases to come."""
+        if self.run is None:
+            return self.method.planned_seconds(self.choices)
+        rest = max(0.0, self.run.hi - self._elapsed(now))
+        for i in range(self.run.index + 1, len(self.plan)):
+            rest += self._effective(self.plan[i], i, now)[1] if self.plan[i].at is None \
+                else self.plan[i].duration.hi
+        return rest
+
+    def _deadlines(self) -> list[tuple[float, str]]:
+        """Every cue still to come in this phase, as (monotonic time, kind)."""
+        run = self.run
+        phase = self.plan[run.index]
+        cues = phase.cues
+        out: list[tuple[float, str]] = []
+        up = run.start + run.hi
+        if phase.duration.is_range and cues.min_cue and 0 < run.lo < run.hi \
+                and "min_reached" not in run.fired:
+            out.append((run.start + run.lo, "min_reached"))
+        if 0 < cues.warn_before < run.hi and "warning" not in run.fired and "time_up" not in run.fired:
+            out.append((up - cues.warn_before, "warning"))
+        if "time_up" not in run.fired:
+            out.append((up, "time_up"))
+        elif cues.overtime_every > 0 and not cues.auto_advance:
+            out.append((up + cues.overtime_every * (run.overtime_count + 1), "overtime"))
+        if phase.rounds is not None and run.turn + 1 < self._turns(phase) and "time_up" not in run.fired:
+            out.append((self._next_turn_at(), "turn"))
+        return out
+
+    def _next_turn_at(self) -> float:
+        run = self.run
+        phase = self.plan[run.index]
+        left = self._turns(phase) - run.turn
+        return run.turn_anchor + (run.start + run.hi - run.turn_anchor) / left
+
+    def _tick(self) -> list[Action]:
+        if self.paused or self.run is None:
+            return []
+        now = self.clock.monotonic()
+        actions: list[Action] = []
+        if self.offer_until is not None and now >= self.offer_until:
+            self.offer_until = None
+        if self.confirm_until is not None and now >= self.confirm_until:
+            self.confirm_until = None
+        # Fire in time order; one tick may catch up with several deadlines.
+        while True:
+            due = sorted(d for d in self._deadlines() if d[0] <= now)
+            if not due:
+                break
+            _, kind = due[0]
+            actions += self._fire(kind)
+            if self.stage != "running":
+                break
+        return self._merge_says(actions)
+
+    def _fire(self, kind: str) -> list[Action]:
+        run = self.run
+        phase = self.plan[run.index]
+        quiet = phase.silent
+        if kind == "min_reached":
+            run.fired.add(kind)
+            return [Play(Cue.MIN_REACHED), Mark("min_reached", phase.id)]
+        if kind == "warning":
+            run.fired.add(kind)
+            return [Play(Cue.WARNING), Show(Light.WARNING), Mark("warning", phase.id)]
+        if kind == "time_up":
+            run.fired.add(kind)
+            out: list[Action] = [Play(Cue.TIME_UP), Show(Light.TIME_UP), Mark("time_up", phase.id)]
+            if phase.cues.auto_advance:
+                out += self._advance_phase(auto=True)
+            return out
+        if kind == "overtime":
+            run.overtime_count += 1
+            return [Play(Cue.OVERTIME), Show(Light.OVERTIME), Mark("overtime", phase.id)]
+        if kind == "turn":
+            now = self.clock.monotonic()
+            turn_at = self._next_turn_at()
+            run.turn += 1
+            run.turn_anchor = turn_at
+            return self._turn_actions(phase, quiet, when=now)
+        raise AssertionError(kind)
+
+    def _turn_actions(self, phase: Phase, quiet: bool, when: float) -> list[Action]:
+        text = self.words.turn(self.run.turn + 1, self._turns(phase))
+        out: list[Action] = [Play(Cue.TURN), Mark("turn", phase.id, text)]
+        if not quiet:
+            parts = [phase.rounds.say, text] if phase.rounds.say else [text]
+            out.append(self._say(parts))
+        return out
+
+    def _merge_says(self, actions: list[Action]) -> list[Action]:
+        """Keep one Say per answer: the parts of all, in order, at the first."""
+        says = [a for a in actions if isinstance(a, Say)]
+        if len(says) <= 1:
+            return actions
+        merged = Say(tuple(p for s in says for p in s.parts))
+        self.last_say = merged
+        out, placed = [], False
+        for a in actions:
+            if isinstance(a, Say):
+                if not placed:
+                    out.append(merged)
+                    placed = True
+            else:
+                out.append(a)
+        return out
+
+    def _say(self, parts: Iterable[str]) -> Say:
+        say = Say(tuple(p for p in parts if p))
+        self.last_say = say
+        return say
+
+    def _light(self, elapsed: float) -> Light:
+        if self.paused:
+            return Light.PAUSED
+        run = self.run
+        if "time_up" in run.fired:
+            return Light.OVERTIME if run.overtime_count else Light.TIME_UP
+        if "warning" in run.fired:
+            return Light.WARNING
+        return Light.RUNNING
+
+    # --------------------------------------------------------- the commands
+
+    def _push_history(self) -> None:
+        state = self._state(include_history=False)
+        # Undo keeps the clock running: the time spent since the step counts
+        # for the phase we return to, as it did in the room.
+        state["run_start"], state["turn_anchor"] = self.run.start, self.run.turn_anchor
+        self._history.append(state)
+        del self._history[:-50]  # a long evening needs no deeper undo
+
+    def _next(self) -> list[Action]:
+        if self.paused:
+            return self._resume()
+        now = self.clock.monotonic()
+        if self.offer_until is not None and now < self.offer_until:
+            return self._accept_offer(now)
+        run = self.run
+        phase = self.plan[run.index]
+        questions = self._questions(phase)
+        if questions and not phase.silent and run.question + 1 < len(questions):
+            self._push_history()
+            run.question += 1
+            q = questions[run.question]
+            return [Hush(), self._say([q.text]), Mark("question", phase.id, q.text)]
+        if phase.rounds is not None and run.turn + 1 < self._turns(phase) \
+                and "time_up" not in run.fired:
+            self._push_history()
+            run.turn += 1
+            run.turn_anchor = now
+            return [Hush()] + self._turn_actions(phase, phase.silent, now)
+        self._push_history()
+        return [Hush()] + self._advance_phase()
+
+    def _advance_phase(self, auto: bool = False) -> list[Action]:
+        now = self.clock.monotonic()
+        run = self.run
+        elapsed = self._elapsed(now)
+        entry = self.log[-1]
+        entry["actual"] = elapsed
+        entry["paused"] = run.paused_total
+        if self.plan[run.index].at is None:
+            self.overrun = max(0.0, self.overrun + elapsed - run.hi)
+        self.offer_until = None
+        if run.index + 1 >= len(self.plan):
+            return self._finish()
+        return self._enter_phase(run.index + 1, now)
+
+    def _finish(self) -> list[Action]:
+        self.stage = "ended"
+        parts = []
+        if self.method.closing:
+            parts.append(self.method.closing)
+        parts.append(self.words["ended"])
+        text = " ".join(parts)
+        return [Play(Cue.PHASE_START), self._say(parts), Show(Light.IDLE), Mark("session_end", None, text)]
+
+    def _accept_offer(self, now: float) -> list[Action]:
+        run = self.run
+        remaining = self._session_remaining(now)
+        target = max(remaining - self.overrun, remaining * MIN_SCALE)
+        factor = target / remaining if remaining > 0 else 1.0
+        elapsed = self._elapsed(now)
+        self.scale *= factor
+        # Only what is still to come shrinks; the minutes already spoken stay.
+        run.lo = elapsed + max(0.0, run.lo - elapsed) * factor
+        run.hi = elapsed + max(0.0, run.hi - elapsed) * factor
+        self.log[-1]["planned"] = run.hi
+        self.overrun = max(0.0, self.overrun - (remaining - target))
+        self.offer_until = None
+        return [Hush(), Play(Cue.HEARD), self._say([self.words["shortened"]]),
+                Mark("shorten", self.plan[run.index].id)]
+
+    def _back(self) -> list[Action]:
+        if not self._history:
+            return [Hush(), self._say([self.words["back_at_start"]])]
+        now = self.clock.monotonic()
+        state = self._history.pop()
+        prev_index = self.run.index
+        self._load_state(state, now)
+        self.run.start, self.run.turn_anchor = state["run_start"], state["turn_anchor"]
+        if self.run.index != prev_index:
+            self.log.pop()
+        phase = self.plan[self.run.index]
+        questions = self._questions(phase)
+        parts = [phase.title + "."]
+        if questions and self.run.question >= 0:
+            parts.append(questions[self.run.question].text)
+        elif phase.rounds is not None:
+            parts.append(self.words.turn(self.run.turn + 1, self._turns(phase)))
+        return [Hush(), self._say(parts), Show(self._light(self._elapsed(now))),
+                Mark("back", phase.id)]
+
+    def _repeat(self) -> list[Action]:
+        if self.last_say is None:
+            return []
+        out = [Hush()]
+        say = self.last_say
+        phase = self.plan[self.run.index]
+        questions = self._questions(phase)
+        if questions and self.run.question >= 0:
+            q = questions[self.run.question]
+            if q.hint and q.hint not in say.parts:
+                say = Say(say.parts + (q.hint,))
+        self.last_say = say
+        return out + [say, Mark("repeat", phase.id)]
+
+    def _toggle_pause(self) -> list[Action]:
+        if self.paused:
+            return self._resume()
+        self.paused_at = self.clock.monotonic()
+        phase = self.plan[self.run.index]
+        say = Say((self.words["paused"],))  # not kept as last_say: repeat keeps the prompt
+        return [Hush(), Play(Cue.PAUSED), Show(Light.PAUSED), say, Mark("pause", phase.id)]
+
+    def _resume(self) -> list[Action]:
+        if not self.paused:
+            return []
+        now = self.clock.monotonic()
+        gap = now - self.paused_at
+        self.paused_at = None
+        run = self.run
+        run.start += gap
+        run.turn_anchor += gap
+        run.paused_total += gap
+        if self.offer_until is not None:
+            self.offer_until += gap
+        phase = self.plan[run.index]
+        return [Hush(), Play(Cue.RESUMED), Show(self._light(self._elapsed(now))),
+                Say((self.words["resumed"],)), Mark("resume", phase.id)]
+
+    def _time(self) -> list[Action]:
+        now = self.clock.monotonic()
+        w = self.words
+        left = self.run.hi - self._elapsed(now)
+        if left >= 0:
+            parts = [w["left_phase"], w.duration(left), w["in_phase"]]
+        else:
+            parts = [w["over_phase"], w.duration(-left) if -left >= 60 else w.minutes(1)]
+        session_left = self._session_remaining(now)
+        if session_left > left + 30:
+            parts += [w["left_session"], w.duration(session_left)]
+        if self.overrun >= OFFER_FROM:
+            parts.append(w["session_over"])
+        return [Hush(), Say(tuple(p for p in parts if p)), Mark("time", self.plan[self.run.index].id)]
+
+    def _end_requested(self) -> list[Action]:
+        now = self.clock.monotonic()
+        if self.confirm_until is not None and now < self.confirm_until:
+            self.confirm_until = None
+            if self.paused:
+                self._resume()
+            entry = self.log[-1]
+            entry["actual"] = self._elapsed(now)
+            entry["paused"] = self.run.paused_total
+            return [Hush()] + self._finish()
+        self.confirm_until = now + CONFIRM_END_WINDOW
+        return [Hush(), Play(Cue.WARNING), Say((self.words["confirm_end"],)),
+                Mark("confirm_end", self.plan[self.run.index].id)]
+
+    # ---------------------------------------------------- snapshot / restore
+
+    def _state(self, include_history: bool = True) -> dict:
+        now = self.clock.monotonic()
+        run = self.run
+        state: dict[str, Any] = {
+            "stage": self.stage,
+            "choices": dict(self.choices),
+            "participants": self.participants,
+            "scale": self.scale,
+            "overrun": self.overrun,
+            "paused_for": (now - self.paused_at) if self.paused else None,
+            "log": copy.deepcopy(self.log),
+            "last_say": list(self.last_say.parts) if self.last_say else None,
+            "session_elapsed": (now - self.session_start) if self.session_start is not None else None,
+        }
+        if run is not None:
+            state["run"] = {
+                "index": run.index,
+                "elapsed": now - run.start,   # includes a pause that is still on
+                "lo": run.lo,
+                "hi": run.hi,
+                "question": run.question,
+                "turn": run.turn,
+                "turn_elapsed": now - run.turn_anchor,
+                "fired": sorted(run.fired),
+                "overtime_count": run.overtime_count,
+                "paused_total": run.paused_total,
+            }
+        if include_history:
+            state["history"] = copy.deepcopy(self._history)
+        return state
+
+    def _load_state(self, state: dict, now: float) -> None:
+        self.stage = state["stage"]
+        self.choices = dict(state["choices"])
+        self.participants = state["participants"]
+        self.scale = state["scale"]
+        self.overrun = state["overrun"]
+        self.plan = self.method.plan(self.choices)
+        self.paused_at = None if state["paused_for"] is None else now - state["paused_for"]
+        self.last_say = Say(tuple(state["last_say"])) if state.get("last_say") else None
+        if state.get("session_elapsed") is not None:
+            self.session_start = now - state["session_elapsed"]
+        self.log = copy.deepcopy(state["log"])
+        r = state.get("run")
+        if r is None:
+            self.run = None
+            return
+        self.run = _PhaseRun(
+            index=r["index"], start=now - r["elapsed"], lo=r["lo"], hi=r["hi"],
+            question=r["question"], turn=r["turn"], turn_anchor=now - r["turn_elapsed"],
+            fired=set(r["fired"]), overtime_count=r["overtime_count"],
+            paused_total=r["paused_total"],
+        )
+        if "history" in state:
+            self._history = copy.deepcopy(state["history"])
+
+    def snapshot(self) -> dict:
+        """The whole session as JSON-able data, with the wall time it was
+        taken, so that a restart (even after a power cut, when the monotonic
+        clock starts again from zero) resumes with the time that passed."""
+        return {
+            "version": SNAPSHOT_VERSION,
+            "method": self.method.id,
+            "language": self.method.language,
+            "saved_wall": self.clock.time(),
+            "state": self._state(),
+        }
+
+    @classmethod
+    def restore(cls, method: Method, clock: Clock, snapshot: Mapping) -> "Engine":
+        """Rebuild a session from :meth:`snapshot`. Raises ``ValueError`` when
+        the snapshot does not belong to this method or is not one."""
+        try:
+            if snapshot.get("version") != SNAPSHOT_VERSION or snapshot.get("method") != method.id:
+                raise ValueError("the saved session is for another method or version")
+            engine = cls(method, clock, choices=snapshot["state"]["choices"],
+                         participants=snapshot["state"]["participants"])
+            # Time went on while the device was down, unless it was paused.
+            away = max(0.0, clock.time() - float(snapshot["saved_wall"]))
+            state = copy.deepcopy(dict(snapshot["state"]))
+            # Times are kept "since then, until now": all move on by `away`;
+            # a pause still on simply lasted longer.
+            if state.get("run") is not None:
+                state["run"]["elapsed"] += away
+                state["run"]["turn_elapsed"] += away
+            if state.get("paused_for") is not None:
+                state["paused_for"] += away
+            if state.get("session_elapsed") is not None:
+                state["session_elapsed"] += away
+            engine._load_state(state, clock.monotonic())
+            if engine.stage not in ("running", "ended"):
+                raise ValueError(f"cannot resume a session in stage {engine.stage!r}")
+            if engine.run is not None and not (0 <= engine.run.index < len(engine.plan)):
+                raise ValueError("the saved phase is not in this method")
+            return engine
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise ValueError(f"the saved session is damaged ({exc.__class__.__name__}: {exc})") from exc
+
+    def resumed(self) -> list[Action]:
+        """What to say and show after :meth:`restore`."""
+        if self.stage != "running" or self.run is None:
+            return []
+        now = self.clock.monotonic()
+        phase = self.plan[self.run.index]
+        w = self.words
+        left = self.run.hi - self._elapsed(now)
+        parts = [w["picks_up"], phase.title + "."]
+        if left > 0:
+            parts += [w["left_phase"], w.duration(left), w["in_phase"]]
+        else:
+            parts += [w["over_phase"], w.duration(-left) if -left >= 60 else w.minutes(1)]
+        actions: list[Action] = [Show(self._light(self._elapsed(now))),
+                                 self._say(parts), Mark("resume_after_restart", phase.id)]
+        return actions + self._tick()
+
+    # ------------------------------------------------------------ rendering
+
+    def phrases_to_render(self) -> list[str]:
+        """Every text part this engine may say for its method, whatever is
+        chosen: the method's own texts and the device's fixed phrases. The
+        parts with numbers are :func:`intervisor.phrases.dynamic_parts`."""
+        from intervisor.phrases import dynamic_parts, fixed_parts
+
+        m = self.method
+        w = self.words
+        texts: set[str] = {m.title}
+        texts.update(t for t in (m.intro, m.closing) if t)
+        texts.update(m.rules)
+        for c in m.choices:
+            texts.add(c.title)
+            for o in c.options:
+                texts.add(o.title)
+                if o.say:
+                    texts.add(o.say)
+                texts.update(q.text for q in o.questions)
+                texts.update(q.hint for q in o.questions if q.hint)
+        for i, p in enumerate(m.phases):
+            texts.add(p.title + ".")
+            texts.add(p.title)
+            if p.say:
+                texts.add(p.say)
+            texts.update(q.text for q in p.questions)
+            texts.update(q.hint for q in p.questions if q.hint)
+            if p.rounds is not None and p.rounds.say:
+                texts.add(p.rounds.say)
+            texts.add(w.length(p.duration.lo, p.duration.hi))
+            if p.at is not None:
+                texts.add(w.clock(p.at))
+                texts.add(w.clock(int(p.at + p.duration.hi)))
+        texts.update(fixed_parts(m.language))
+        texts.update(dynamic_parts(m.language))
+        return sorted(t for t in texts if t)

@@ -1,0 +1,403 @@
+"""The engine's behaviour on a fake clock, to the second."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from intervisor.clock import FakeClock
+from intervisor.engine import CONFIRM_END_WINDOW, OFFER_WINDOW, Engine
+from intervisor.events import Command, Cue, Hush, Light, Mark, Play, Say, Show
+from intervisor.model import Choice, Cues, Duration, Method, Option, Phase, Question, Rounds
+
+M = 60.0
+
+
+def phase(pid, lo, hi=None, **kw):
+    return Phase(pid, pid.capitalize(), Duration(lo * M, (hi or lo) * M), **kw)
+
+
+def method(*phases, **kw):
+    return Method("proef", "Proef", kw.pop("language", "nl"), tuple(phases), **kw)
+
+
+def marks(actions):
+    return [a.kind for a in actions if isinstance(a, Mark)]
+
+
+def cues(actions):
+    return [a.cue for a in actions if isinstance(a, Play)]
+
+
+def lights(actions):
+    return [a.light for a in actions if isinstance(a, Show)]
+
+
+def said(actions):
+    says = [a for a in actions if isinstance(a, Say)]
+    assert len(says) <= 1, "the engine says at most one thing per answer"
+    return says[0].text if says else None
+
+
+class Driver:
+    """Runs an engine the way the service loop does: ticks at each deadline."""
+
+    def __init__(self, engine: Engine, clock: FakeClock):
+        self.engine, self.clock = engine, clock
+        self.log: list[tuple[float, str, str | None]] = []
+
+    def record(self, actions):
+        for a in actions:
+            if isinstance(a, Mark):
+                self.log.append((round(self.clock.monotonic(), 3), a.kind, a.phase))
+        return actions
+
+    def start(self):
+        return self.record(self.engine.start())
+
+    def until(self, t):
+        """Advance to monotonic time t, ticking at every deadline on the way."""
+        out = []
+        while True:
+            due = self.engine.next_due()
+            if due is None or due > t:
+                break
+            self.clock.set(max(due, self.clock.monotonic()))
+            out += self.record(self.engine.handle(Command.TICK))
+        self.clock.set(t)
+        return out
+
+    def press(self, cmd=Command.NEXT):
+        return self.record(self.engine.handle(cmd))
+
+    def kinds(self, kind):
+        return [t for t, k, _ in self.log if k == kind]
+
+
+def run(m, **kw):
+    clock = FakeClock()
+    d = Driver(Engine(m, clock, **kw), clock)
+    return d
+
+
+def test_start_introduces_the_method_and_announces_phase_one():
+    m = method(phase("inbrengen", 5, 10, say="Vertel je casus."), phase("evaluatie", 5),
+               intro="We leren van elkaar.", rules=("Alles is vertrouwelijk.",))
+    d = run(m)
+    actions = d.start()
+    text = said(actions)
+    for piece in ("Proef", "We leren van elkaar.", "Alles is vertrouwelijk.", "Fase 1 van 2.",
+                  "Inbrengen.", "5 tot 10 minuten", "Vertel je casus."):
+        assert piece in text
+    assert marks(actions) == ["intro", "phase_start"]
+    assert cues(actions) == [Cue.PHASE_START]
+    assert lights(actions) == [Light.RUNNING]
+    assert isinstance(actions[0], Hush)
+
+
+def test_cues_come_at_their_deadlines_and_the_light_follows():
+    m = method(phase("a", 5, 10, cues=Cues(warn_before=120, overtime_every=180)), phase("b", 5))
+    d = run(m)
+    d.start()
+    out = d.until(20 * M)
+    assert d.kinds("min_reached") == [300.0]
+    assert d.kinds("warning") == [480.0]
+    assert d.kinds("time_up") == [600.0]
+    assert d.kinds("overtime") == [780.0, 960.0, 1140.0]
+    assert lights(out) == [Light.WARNING, Light.TIME_UP, Light.OVERTIME, Light.OVERTIME, Light.OVERTIME]
+    assert d.kinds("phase_start") == [0.0], "time-up never forces the group on"
+
+
+def test_no_warning_when_warn_before_is_zero_or_longer_than_the_phase():
+    d = run(method(phase("a", 1, cues=Cues(warn_before=0)), phase("b", 1, cues=Cues(warn_before=120))))
+    d.start()
+    d.until(60)
+    d.press()
+    d.until(200)
+    assert d.kinds("warning") == []
+    assert d.kinds("time_up") == [60.0, 120.0]
+
+
+def test_questions_one_per_press_then_the_next_phase():
+    qs = (Question("Wat wilde je bereiken?"), Question("Is dat gelukt?", hint="Wanneer is het geslaagd?"))
+    d = run(method(phase("a", 10, questions=qs), phase("b", 5)))
+    assert "Wat wilde je bereiken?" in said(d.start())
+    d.until(100)
+    out = d.press()
+    assert said(out) == "Is dat gelukt?"
+    assert marks(out) == ["question"]
+    out = d.press()
+    assert marks(out) == ["phase_start"]
+    assert d.engine.status()["phase"] == "b"
+
+
+def test_repeat_says_the_last_prompt_again_with_its_hint():
+    qs = (Question("Is dat gelukt?", hint="Wanneer is het geslaagd?"),)
+    d = run(method(phase("a", 10, questions=qs)))
+    d.start()
+    out = d.press(Command.REPEAT)
+    assert "Is dat gelukt?" in said(out) and "Wanneer is het geslaagd?" in said(out)
+
+
+def test_pause_freezes_every_timer():
+    d = run(method(phase("a", 10), phase("b", 5)))
+    d.start()
+    d.until(100)
+    out = d.press(Command.PAUSE)
+    assert lights(out) == [Light.PAUSED] and cues(out) == [Cue.PAUSED]
+    assert d.engine.next_due() is None
+    d.until(100 + 3600)
+    assert d.engine.status()["remaining"] == 500
+    out = d.press(Command.PAUSE)
+    assert cues(out) == [Cue.RESUMED]
+    d.until(10_000)
+    assert d.kinds("warning") == [3600 + 540.0]
+    assert d.kinds("time_up") == [3600 + 600.0]
+
+
+def test_a_press_while_paused_resumes_instead_of_moving_on():
+    d = run(method(phase("a", 10), phase("b", 5)))
+    d.start()
+    d.press(Command.PAUSE)
+    out = d.press()
+    assert marks(out) == ["resume"]
+    assert d.engine.status()["phase"] == "a"
+
+
+def test_back_undoes_a_step_and_keeps_the_time_that_had_passed():
+    qs = (Question("Een?"), Question("Twee?"))
+    d = run(method(phase("a", 10, questions=qs), phase("b", 5)))
+    d.start()
+    d.until(120)
+    d.press()                       # question 2
+    d.until(200)
+    d.press()                       # phase b
+    assert d.engine.status()["phase"] == "b"
+    d.until(230)
+    out = d.press(Command.BACK)     # an accidental press, taken back
+    st = d.engine.status()
+    assert st["phase"] == "a" and st["question"] == 2
+    assert st["elapsed"] == 230, "the phase goes on from where it was, time included"
+    assert "Twee?" in said(out)
+    out = d.press(Command.BACK)
+    assert d.engine.status()["question"] == 1 and "Een?" in said(out)
+    out = d.press(Command.BACK)
+    assert said(out) == "We staan aan het begin."
+
+
+def test_how_much_time_answers_for_the_phase_and_the_session():
+    d = run(method(phase("a", 10), phase("b", 20)))
+    d.start()
+    d.until(3 * M)
+    text = said(d.press(Command.TIME))
+    assert text == "Nog 7 minuten in deze fase. Voor de hele sessie nog 27 minuten"
+    d.until(12 * M)
+    assert said(d.press(Command.TIME)).startswith("Deze fase is over tijd met 2 minuten")
+
+
+def test_end_needs_a_confirmation_and_closes_with_the_wrap_up():
+    d = run(method(phase("a", 10), phase("b", 5), closing="Dank jullie wel."))
+    d.start()
+    out = d.press(Command.END)
+    assert "bevestigen" in said(out) and not d.engine.ended
+    out = d.press(Command.END)
+    assert d.engine.ended
+    assert "Dank jullie wel." in said(out)
+    assert marks(out) == ["session_end"] and lights(out) == [Light.IDLE]
+
+
+def test_an_unconfirmed_end_lapses():
+    d = run(method(phase("a", 10)))
+    d.start()
+    d.press(Command.END)
+    d.until(CONFIRM_END_WINDOW + 1)
+    d.press(Command.END)
+    assert not d.engine.ended
+    d.press(Command.TIME)          # any other command cancels the question too
+    d.press(Command.END)
+    assert not d.engine.ended
+
+
+def test_choices_are_asked_first_and_shape_the_session():
+    vragen = Choice("vragen", "Welke set vragen?", (
+        Option("vijf", "De vijf vragen", questions=(Question("Wat wilde je bereiken?"),)),
+        Option("alt", "De alternatieve vragen", say="Over verwachting en praktijk.",
+               questions=(Question("Wat heb je gedaan?"),)),
+    ))
+    m = method(phase("discussie", 30, from_choice="vragen"),
+               phase("extra", 5, when={"vragen": "alt"}), choices=(vragen,))
+    d = run(m)
+    out = d.start()
+    assert "Welke set vragen?" in said(out) and "De vijf vragen" in said(out)
+    assert d.engine.stage == "choosing"
+    assert said(d.press(Command.STEP)) == "De alternatieve vragen"
+    out = d.press()
+    assert d.engine.choices == {"vragen": "alt"}
+    assert "Over verwachting en praktijk." in said(out) and "Wat heb je gedaan?" in said(out)
+    assert [p.id for p in d.engine.plan] == ["discussie", "extra"]
+
+
+def test_preset_choices_skip_the_question():
+    vragen = Choice("vragen", "Welke?", (Option("a", "A"), Option("b", "B")))
+    d = run(method(phase("x", 5, from_choice="vragen"), choices=(vragen,)), choices={"vragen": "b"})
+    assert marks(d.start()) == ["intro", "phase_start"]
+
+
+def test_rounds_give_each_participant_an_even_share():
+    d = run(method(phase("advies", 20, rounds=Rounds(say="Volgende deelnemer.")), phase("b", 5)),
+            participants=4)
+    assert "Beurt 1 van 4." in said(d.start())
+    d.until(20 * M)
+    assert d.kinds("turn") == [0.0, 300.0, 600.0, 900.0]
+
+
+def test_an_early_press_in_a_round_shares_the_rest_among_the_turns_left():
+    d = run(method(phase("advies", 20, rounds=Rounds()), phase("b", 5)), participants=4)
+    d.start()
+    d.until(60)
+    out = d.press()                  # turn 2 starts at 1 minute
+    assert "Beurt 2 van 4." in said(out) and cues(out) == [Cue.TURN]
+    d.until(20 * M)
+    assert d.kinds("turn") == [0.0, 60.0, 60 + 380.0, 60 + 760.0]
+
+
+def test_participants_are_asked_when_rounds_need_them():
+    d = run(method(phase("advies", 20, rounds=Rounds())))
+    out = d.start()
+    assert "Met hoeveel deelnemers" in said(out) and "6" in said(out)
+    d.press(Command.STEP)
+    d.press()
+    assert d.engine.participants == 7
+
+
+def test_running_over_offers_to_shorten_the_rest_in_proportion():
+    d = run(method(phase("a", 10), phase("b", 10), phase("c", 10)))
+    d.start()
+    d.until(15 * M)                  # five minutes over
+    out = d.press()
+    assert "We lopen uit met 5 minuten" in said(out)
+    d.until(15 * M + 5)
+    out = d.press()                  # the chair accepts
+    assert marks(out) == ["shorten"]
+    assert d.engine.status()["phase"] == "b"
+    # 20 planned minutes left must now fit in 15: the session ends at 30 minutes as planned.
+    assert d.engine.status()["session_remaining"] == pytest.approx(30 * M - (15 * M + 5))
+    factor = (30 * M - (15 * M + 5)) / (20 * M - 5)
+    assert d.engine.status()["remaining"] == pytest.approx((10 * M - 5) * factor)
+    d.until(60 * M)
+    assert d.kinds("time_up")[1] == pytest.approx(15 * M + 5 + (10 * M - 5) * factor)
+    d.press()
+    assert d.engine.status()["remaining"] == pytest.approx(10 * M * factor)
+
+
+def test_an_offer_not_taken_lapses_and_the_press_means_next_again():
+    qs = (Question("Een?"), Question("Twee?"))
+    d = run(method(phase("a", 10), phase("b", 10, questions=qs)))
+    d.start()
+    d.until(12 * M)
+    d.press()
+    d.until(12 * M + OFFER_WINDOW + 1)
+    out = d.press()
+    assert said(out) == "Twee?"
+
+
+def test_auto_advance_moves_on_at_time_up():
+    d = run(method(phase("a", 2, cues=Cues(auto_advance=True)), phase("b", 2)))
+    d.start()
+    d.until(10 * M)
+    assert d.kinds("phase_start") == [0.0, 120.0]
+    assert d.kinds("overtime") == [360.0, 480.0, 600.0]  # the last phase cannot advance
+
+
+def test_silent_phase_speaks_only_its_announcement():
+    qs = (Question("Niet zeggen?"),)
+    d = run(method(phase("denkpauze", 5, silent=True, questions=qs), phase("b", 5)))
+    out = d.start()
+    assert "Niet zeggen?" not in said(out)
+    out = d.press()
+    assert marks(out) == ["phase_start"]
+
+
+def test_clock_time_programme_ends_blocks_at_fixed_times():
+    import time
+
+    blocks = (phase("sessie-1", 150, at=9 * 3600 + 30 * 60), phase("lunch", 60, at=12 * 3600),
+              phase("sessie-2", 120, at=13 * 3600))
+    m = method(*blocks)
+    start = time.mktime((2026, 1, 5, 9, 40, 0, 0, 0, -1))  # ten minutes late
+    clock = FakeClock(wall=start)
+    d = Driver(Engine(m, clock), clock)
+    assert "12:00" in said(d.start())
+    assert d.engine.status()["remaining"] == 140 * M, "a late start shortens the block, not the day"
+    d.until(140 * M)
+    assert d.kinds("time_up") == [140 * M]
+    d.press()
+    assert d.engine.status()["remaining"] == 60 * M
+
+
+def test_no_drift_over_a_two_hour_programme_of_short_phases():
+    phases = [phase(f"p{i}", 1.5, 2.5, cues=Cues(warn_before=30)) for i in range(48)]
+    d = run(method(*phases))
+    d.start()
+    for i in range(48):
+        start = d.engine.run.start
+        d.until(start + 150)
+        d.press()
+    assert d.kinds("time_up") == [i * 150.0 + 150 for i in range(48)]
+    assert d.kinds("warning") == [i * 150.0 + 120 for i in range(48)]
+    assert d.kinds("min_reached") == [i * 150.0 + 90 for i in range(48)]
+
+
+def test_snapshot_resumes_with_the_time_that_passed_while_down():
+    qs = (Question("Een?"), Question("Twee?"))
+    m = method(phase("a", 10, questions=qs), phase("b", 5))
+    d = run(m)
+    d.start()
+    d.until(200)
+    d.press()
+    snap = json.loads(json.dumps(d.engine.snapshot()))
+    # The device is down for two minutes; its monotonic clock restarts at 0.
+    clock = FakeClock(wall=d.clock.time() + 120, mono=0)
+    e = Engine.restore(m, clock, snap)
+    st = e.status()
+    assert (st["phase"], st["question"], st["elapsed"]) == ("a", 2, 320)
+    out = e.resumed()
+    assert "Na een onderbreking gaan we verder bij" in said(out)
+    assert e.next_due() == pytest.approx(600 - 320 - 60 + 0)  # the warning, on the new clock
+
+
+def test_a_paused_session_stays_paused_across_a_restart():
+    m = method(phase("a", 10))
+    d = run(m)
+    d.start()
+    d.until(100)
+    d.press(Command.PAUSE)
+    snap = d.engine.snapshot()
+    e = Engine.restore(m, FakeClock(wall=d.clock.time() + 600), snap)
+    assert e.paused and e.status()["remaining"] == 500
+
+
+@pytest.mark.parametrize("snap", [{}, {"version": 1}, {"version": 1, "method": "proef"},
+                                  {"version": 1, "method": "proef", "saved_wall": "x", "state": {}},
+                                  {"version": 2, "method": "proef"}, {"version": 1, "method": "other"}])
+def test_a_damaged_snapshot_is_a_value_error(snap):
+    with pytest.raises(ValueError):
+        Engine.restore(method(phase("a", 10)), FakeClock(), snap)
+
+
+def test_phrases_to_render_cover_everything_said():
+    qs = (Question("Een?", hint="Hint."),)
+    m = method(phase("a", 5, 10, questions=qs, say="Zeg dit."), phase("b", 5),
+               intro="Intro.", closing="Slot.", rules=("Regel.",))
+    d = run(m)
+    known = set(d.engine.phrases_to_render())
+    d.start()
+    d.until(8 * M)
+    heard = []
+    for cmd in (Command.TIME, Command.REPEAT, Command.PAUSE, Command.PAUSE, Command.NEXT,
+                Command.TIME, Command.END, Command.END):
+        heard += [a for a in d.press(cmd) if isinstance(a, Say)]
+    for say in heard:
+        for part in say.parts:
+            assert part in known, part
