@@ -51,6 +51,8 @@ _TEXT = {
         "last_phase": "Dit is de laatste fase.",
         "no_more": "Er zijn geen vragen meer in deze fase. Druk om naar de volgende fase te gaan.",
         "block_at": "Dit blok loopt tot",
+        "ready": "Klaar voor de start met",
+        "press_to_start": "Druk op de knop om te beginnen.",
     },
     "en": {
         "minute": "1 minute",
@@ -84,6 +86,8 @@ _TEXT = {
         "last_phase": "This is the last phase.",
         "no_more": "There are no more questions in this phase. Press to go to the next phase.",
         "block_at": "This block runs until",
+        "ready": "Ready to start with",
+        "press_to_start": "Press the button to begin.",
     },
 }
 

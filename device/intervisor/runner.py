@@ -1,0 +1,194 @@
+"""The loop that joins the room to the engine: one queue in, adapters out.
+
+A :class:`Device` is idle between sessions and runs one :class:`Engine`
+while a session is on. Every input (button, keyboard, voice, the service's
+own signals) arrives as a :class:`~intervisor.events.Command` on
+:attr:`Device.queue`; the device answers with actions and hands each to
+every adapter's ``perform(action)``. Adapters must not block.
+
+>>> from intervisor.clock import FakeClock
+>>> from intervisor.model import Method, Phase, Duration
+>>> m = Method("kort", "Kort", "nl", (Phase("a", "A", Duration(60, 60)),))
+>>> heard = Recorder()
+>>> device = Device({"kort": m}, FakeClock(), [heard])
+>>> device.handle(Command.NEXT) and device.session is not None
+True
+
+At idle a press starts the selected method and ``STEP`` steps through the
+installed ones, speaking each title.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any, Callable, Iterable, Mapping, Protocol
+
+from intervisor.clock import Clock
+from intervisor.engine import Engine
+from intervisor.events import Action, Command, Hush, Light, Mark, Say, Show
+from intervisor.model import Method
+from intervisor.phrases import Phrases
+
+log = logging.getLogger("intervisor")
+
+
+class Adapter(Protocol):
+    def perform(self, action: Action) -> None: ...
+
+
+class Recorder:
+    """An adapter that keeps every action: the fake for tests."""
+
+    def __init__(self) -> None:
+        self.actions: list[Action] = []
+
+    def perform(self, action: Action) -> None:
+        self.actions.append(action)
+
+    def said(self) -> list[str]:
+        return [a.text for a in self.actions if isinstance(a, Say)]
+
+
+class Device:
+    """Idle or in session; the one place where commands meet the engine.
+
+    ``methods`` maps id to method (the service passes its library's current
+    view, so a reload is seen at the next idle press). ``on_change`` is called
+    after every step that changed something (the service saves state there);
+    ``on_session_end`` with the finished engine (the session record).
+    """
+
+    def __init__(
+        self,
+        methods: Mapping[str, Method],
+        clock: Clock,
+        adapters: Iterable[Adapter] = (),
+        *,
+        selected: str | None = None,
+        choices: Mapping[str, str] | None = None,
+        participants: int | None = None,
+        language: str = "nl",
+        on_change: Callable[["Device"], None] | None = None,
+        on_session_end: Callable[[Engine], None] | None = None,
+    ):
+        self.methods = methods
+        self.clock = clock
+        self.adapters = list(adapters)
+        self.selected = selected if selected in methods else (sorted(methods)[0] if methods else None)
+        self.preset_choices = dict(choices or {})
+        self.participants = participants
+        self.words = Phrases(language)
+        self.on_change = on_change
+        self.on_session_end = on_session_end
+        self.session: Engine | None = None
+        self.queue: "queue.Queue[Command]" = queue.Queue()
+        self.faults: set[str] = set()
+
+    # ------------------------------------------------------------ commands
+
+    def put(self, command: Command) -> None:
+        """Thread-safe: the only thing a callback may do."""
+        self.queue.put(command)
+
+    def handle(self, command: Command) -> list[Action]:
+        """Answer one command and hand the actions to the adapters."""
+        if self.session is None:
+            actions = self._idle(command)
+        else:
+            actions = self.session.handle(command)
+            if self.session.ended:
+                finished, self.session = self.session, None
+                if self.on_session_end is not None:
+                    self.on_session_end(finished)
+        self.dispatch(actions)
+        if actions and self.on_change is not None:
+            self.on_change(self)
+        return actions
+
+    def dispatch(self, actions: Iterable[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Mark):
+                # The kind and the phase only: never what was said.
+                log.info("event %s%s", action.kind, f" phase={action.phase}" if action.phase else "")
+            for adapter in self.adapters:
+                try:
+                    adapter.perform(action)
+                except Exception:  # an adapter's fault must never stop the session
+                    log.exception("adapter %s failed on %s", type(adapter).__name__, type(action).__name__)
+
+    def _idle(self, command: Command) -> list[Action]:
+        if not self.methods or self.selected is None:
+            return []
+        if command is Command.NEXT:
+            return self.start(self.selected)
+        if command is Command.STEP:
+            ids = sorted(self.methods)
+            i = ids.index(self.selected) if self.selected in ids else -1
+            self.selected = ids[(i + 1) % len(ids)]
+            return [Hush(), Say((self.methods[self.selected].title,)), Mark("selected")]
+        if command is Command.REPEAT:
+            return self.greeting()
+        return []
+
+    def greeting(self) -> list[Action]:
+        """What the idle device says: the selected method, and how to start it."""
+        if self.selected is None:
+            return [Show(Light.IDLE)]
+        return [Hush(), Show(Light.IDLE),
+                Say((self.words["ready"], self.methods[self.selected].title, self.words["press_to_start"]))]
+
+    def start(self, method_id: str, choices: Mapping[str, str] | None = None) -> list[Action]:
+        method = self.methods[method_id]
+        preset = {k: v for k, v in {**self.preset_choices, **(choices or {})}.items()
+                  if k in {c.id for c in method.choices}
+                  and v in {o.id for o in method.choice(k).options}}
+        self.session = Engine(method, self.clock, choices=preset, participants=self.participants)
+        log.info("session start method=%s", method.id)
+        return self.session.start()
+
+    def resume(self, snapshot: Mapping[str, Any]) -> list[Action]:
+        """Pick up a saved session (raises ``ValueError`` when it cannot)."""
+        method = self.methods.get(snapshot.get("method"))
+        if method is None:
+            raise ValueError(f"the saved session's method {snapshot.get('method')!r} is not installed")
+        self.session = Engine.restore(method, self.clock, snapshot)
+        actions = self.session.resumed()
+        self.dispatch(actions)
+        return actions
+
+    # ---------------------------------------------------------------- loop
+
+    def step(self, max_wait: float = 0.5) -> Command:
+        """Wait for the next command or deadline, whichever comes first, and
+        handle it. Returns the command handled (``TICK`` on a deadline)."""
+        due = self.session.next_due() if self.session is not None else None
+        wait = max_wait if due is None else min(max_wait, max(0.0, due - self.clock.monotonic()))
+        try:
+            command = self.queue.get(timeout=wait)
+        except queue.Empty:
+            command = Command.TICK
+        self.handle(command)
+        if command is not Command.TICK and self.session is not None:
+            due = self.session.next_due()
+            if due is not None and due <= self.clock.monotonic():
+                self.handle(Command.TICK)
+        return command
+
+    def run(self, stop: threading.Event, max_wait: float = 0.5,
+            each_turn: Callable[[], None] | None = None) -> None:
+        """Step until ``stop`` is set. ``each_turn`` runs after every step
+        (the service's watchdog ping, proof that the loop itself is alive)."""
+        while not stop.is_set():
+            self.step(max_wait)
+            if each_turn is not None:
+                each_turn()
+
+    def status(self) -> dict[str, Any]:
+        if self.session is not None:
+            st = self.session.status()
+        else:
+            st = {"stage": "idle", "selected": self.selected}
+        st["faults"] = sorted(self.faults)
+        return st

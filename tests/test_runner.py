@@ -1,0 +1,89 @@
+"""The device loop: idle, sessions, and the one queue."""
+
+import threading
+
+from intervisor.clock import FakeClock, SystemClock
+from intervisor.events import Command, Light, Mark, Say, Show
+from intervisor.model import Duration, Method, Phase, Question
+from intervisor.runner import Device, Recorder
+
+
+def methods():
+    a = Method("alfa", "Alfa", "nl", (Phase("a", "Een", Duration(60, 60),
+                                            questions=(Question("Vraag een?"), Question("Vraag twee?"))),))
+    b = Method("beta", "Beta", "nl", (Phase("b", "Twee", Duration(60, 60)),))
+    return {"alfa": a, "beta": b}
+
+
+def test_idle_step_speaks_titles_and_a_press_starts_the_selected_method():
+    rec = Recorder()
+    device = Device(methods(), FakeClock(), [rec])
+    device.handle(Command.STEP)
+    assert rec.said()[-1] == "Beta"
+    device.handle(Command.NEXT)
+    assert device.session is not None and device.session.method.id == "beta"
+
+
+def test_a_finished_session_returns_to_idle_and_is_reported():
+    finished = []
+    clock = FakeClock()
+    device = Device(methods(), clock, [Recorder()], selected="beta", on_session_end=finished.append)
+    device.handle(Command.NEXT)
+    clock.advance(60)
+    device.handle(Command.TICK)
+    device.handle(Command.NEXT)
+    assert device.session is None and finished[0].log[0]["actual"] == 60
+
+
+def test_an_adapter_that_fails_does_not_stop_the_others():
+    class Broken:
+        def perform(self, action):
+            raise RuntimeError("no sound card")
+
+    rec = Recorder()
+    device = Device(methods(), FakeClock(), [Broken(), rec])
+    device.handle(Command.NEXT)
+    assert any(isinstance(a, Show) and a.light is Light.RUNNING for a in rec.actions)
+
+
+def test_preset_choices_that_do_not_fit_the_method_are_left_out():
+    device = Device(methods(), FakeClock(), choices={"vragen": "x"})
+    device.handle(Command.NEXT)
+    assert device.session.choices == {}
+
+
+def test_the_loop_takes_commands_from_the_queue_put_by_other_threads():
+    rec = Recorder()
+    device = Device(methods(), SystemClock(), [rec], selected="alfa")
+    stop = threading.Event()
+    loop = threading.Thread(target=device.run, args=(stop, 0.05))
+    loop.start()
+    try:
+        threading.Thread(target=device.put, args=(Command.NEXT,)).start()
+        for _ in range(200):
+            if device.session is not None:
+                break
+            stop.wait(0.01)
+        device.put(Command.NEXT)
+        for _ in range(200):
+            if "Vraag twee?" in rec.said():
+                break
+            stop.wait(0.01)
+    finally:
+        stop.set()
+        loop.join(5)
+    assert "Vraag twee?" in rec.said()
+    assert [a.kind for a in rec.actions if isinstance(a, Mark)][:3] == ["intro", "phase_start", "question"]
+
+
+def test_resume_picks_up_a_saved_session():
+    clock = FakeClock()
+    device = Device(methods(), clock, selected="alfa")
+    device.handle(Command.NEXT)
+    clock.advance(20)
+    snap = device.session.snapshot()
+    rec = Recorder()
+    again = Device(methods(), FakeClock(wall=clock.time() + 5), [rec])
+    again.resume(snap)
+    assert again.session.status()["elapsed"] == 25
+    assert any("onderbreking" in s for s in rec.said())
