@@ -27,6 +27,7 @@ TIMINGS = {
     # GGZ handout: inleiding 5, presentatie 5, discussie 30, afronding 10.
     "beeldbellen-eigen-casus": ([0, 300, 600, 2400], 3000),
     "beeldbellen-verhalen": ([0, 300, 600, 2400], 3000),
+    "own-cases": ([0, 300, 600, 2400], 3000),
     # Toolkit (no times in the seed; ours): 10, 10, 15, 5 + 15, 20, 15.
     "intervisie-met-clienten": ([0, 600, 1200, 2100, 2400, 3300, 4500], 5400),
     # Incident method: 5, 10, 5, 15, 5, 15, 5.
@@ -90,7 +91,7 @@ def _spoken(doc: dict) -> list[str]:
 
 def test_the_library_is_complete():
     langs = [doc["language"] for doc in RAW.values()]
-    assert langs.count("nl") >= 8 and langs.count("en") >= 2
+    assert langs.count("nl") >= 8 and langs.count("en") >= 3
     assert set(TIMINGS) | {"begeleiden-van-intervisie"} == set(RAW)
 
 
@@ -118,19 +119,26 @@ def test_texts_read_well_aloud(path):
             assert len(sentence.split()) <= 32, sentence
 
 
-def test_ggz_own_cases_offers_both_question_sets_with_hints():
-    doc = RAW["beeldbellen-eigen-casus"]
+@pytest.mark.parametrize("mid", ["beeldbellen-eigen-casus", "own-cases"])
+def test_ggz_own_cases_offers_both_question_sets_with_hints(mid):
+    doc = RAW[mid]
     (choice,) = doc["choices"]
-    assert [o["id"] for o in choice["options"]] == ["vijf-vragen", "vijf-alternatieve-vragen"]
+    assert len(choice["options"]) == 2
     for opt in choice["options"]:
         assert len(opt["questions"]) == 5
         assert all(q["hint"] for q in opt["questions"])
+    discussion = doc["phases"][2]
+    assert discussion["from_choice"] == choice["id"]
+    assert len(doc["rules"]) == 4
+
+
+def test_ggz_five_questions_are_the_handouts():
+    (choice,) = RAW["beeldbellen-eigen-casus"]["choices"]
     five = [q["text"] for q in choice["options"][0]["questions"]]
     assert five[1:] == ["Is dat gelukt?", "Hoe weet je dat?", "Kun je dat verklaren?",
                         "Wat leer je daarvan voor de volgende keer?"]
-    discussie = next(p for p in doc["phases"] if p["id"] == "discussie")
-    assert discussie["from_choice"] == choice["id"]
-    assert len(doc["rules"]) == 4
+    alternative = [q["text"] for q in choice["options"][1]["questions"]]
+    assert alternative[:2] == ["Wat heb je gedaan?", "Wat gebeurde er vervolgens?"]
 
 
 def test_ggz_stories_are_the_six_with_their_questions():
