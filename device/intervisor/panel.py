@@ -1,0 +1,497 @@
+"""The table panel: one button (and an optional second one), a time light
+and a microphone light, with gpiozero.
+
+The chair steers without looking, so every gesture is either a plain press
+or a hold that the device counts out loud with ticks ("what you heard is
+what you get")::
+
+    press, release          next (question, turn, phase); taken on RELEASE,
+                            never held back to wait for a second press
+    hold: 1 tick, release   repeat the last prompt
+          2 ticks           back
+          3 ticks           pause / resume
+          4 ticks           end (the device asks for a spoken confirmation)
+          6 ticks           cancel: nothing happens (a different sound)
+
+While choosing (at idle: which method; at the start: question set, story,
+number of participants) a press takes what was said last and one tick
+steps to the next option. The optional second button: a press repeats, one
+tick goes back (a press steps while choosing).
+
+Each gesture gives exactly one :class:`~intervisor.events.Command`, decided
+on release; gpiozero's callbacks only put it on the queue. Everything here
+runs on any pin factory: the real one on the Pi, gpiozero's
+:class:`~gpiozero.pins.mock.MockFactory` in the simulator and the tests.
+
+>>> import queue
+>>> from gpiozero.pins.mock import MockFactory, MockPWMPin
+>>> factory = MockFactory(pin_class=MockPWMPin)
+>>> from intervisor.clock import FakeClock
+>>> clock, commands = FakeClock(), queue.Queue()
+>>> panel = Panel(commands, clock=clock, pin_factory=factory)
+>>> pin = factory.pin(panel.pins["button"])
+>>> pin.drive_low(); clock.advance(0.15); pin.drive_high()
+>>> commands.get_nowait()
+<Command.NEXT: 'next'>
+>>> panel.perform(Show(Light.WARNING))
+>>> panel.time_light.colour
+'amber'
+>>> panel.close()
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping, Sequence
+
+from gpiozero import LED, PWMLED, Button, RGBLED
+from gpiozero.exc import PinPWMUnsupported
+
+from .clock import Clock, SystemClock
+from .events import Command, Light, Show
+
+# One entry per tick count; a count past the end cancels the gesture. The
+# repeated END leaves a tick's grace between "end" and "cancel", so a chair
+# who lets go a little late after the fourth tick still ends.
+SESSION = (Command.NEXT, Command.REPEAT, Command.BACK, Command.PAUSE, Command.END, Command.END)
+CHOOSING = (Command.NEXT, Command.STEP)
+SECOND_SESSION = (Command.REPEAT, Command.BACK)
+SECOND_CHOOSING = (Command.STEP,)
+
+# Default pins (BCM). They keep clear of GPIO 18-21, which I2S sound cards
+# (the usual way a Pi gets a decent speaker output) take for themselves.
+DEFAULT_PINS = {"button": 17, "green": 22, "amber": 23, "red": 24, "mic": 25}
+BCM_PINS = range(2, 28)  # 0 and 1 belong to the HAT ID EEPROM
+
+
+class PushButton:
+    """One push button that turns gestures into commands on a queue.
+
+    ``table`` gives the command for each tick count (index 0: a plain
+    press); it is a callable so the panel can switch between session and
+    choosing, read once at the press so the ticks and the decision agree.
+    ``on_tick(command)`` is called at every tick that changes what a
+    release would give (``None``: the gesture would be cancelled), so the
+    chair hears when to let go. It runs on gpiozero's thread and must only
+    hand the cue on (e.g. to the sound adapter's queue).
+
+    >>> import queue
+    >>> from gpiozero.pins.mock import MockFactory
+    >>> commands = queue.Queue()
+    >>> button = PushButton(17, commands, table=lambda: SESSION, pin_factory=MockFactory())
+    """
+
+    def __init__(
+        self,
+        pin: int,
+        commands: queue.Queue,
+        *,
+        table: Callable[[], Sequence[Command]] = lambda: SESSION,
+        hold: float = 1.0,
+        bounce: float = 0.03,
+        on_tick: Callable[[Command | None], None] | None = None,
+        clock: Clock | None = None,
+        pin_factory=None,
+    ):
+        self.commands = commands
+        self.bounce = bounce
+        self.on_tick = on_tick
+        self._table = table
+        self._clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._down = False
+        self._last_edge = -math.inf
+        self._ticks = 0
+        self._current: Sequence[Command] = ()
+        # Bounce is filtered here, not by gpiozero: a lock-out filter takes
+        # the first edge at once, where the driver's debounce would delay
+        # every press and release by the bounce time.
+        self.button = Button(
+            pin, pull_up=True, bounce_time=None, hold_time=hold,
+            hold_repeat=True, pin_factory=pin_factory,
+        )
+        self.button.when_pressed = self._pressed
+        self.button.when_released = self._released
+        self.button.when_held = self._held
+
+    @property
+    def hold(self) -> float:
+        return self.button.hold_time
+
+    def _pressed(self) -> None:
+        now = self._clock.monotonic()
+        with self._lock:
+            recent = now - self._last_edge < self.bounce
+            # A press while we think it is down means a release shorter
+            # than the bounce time was filtered: start afresh.
+            if recent:
+                return
+            self._down = True
+            self._last_edge = now
+            self._ticks = 0
+            self._current = tuple(self._table())
+
+    def _released(self) -> None:
+        now = self._clock.monotonic()
+        with self._lock:
+            if not self._down or now - self._last_edge < self.bounce:
+                return
+            self._down = False
+            self._last_edge = now
+            command = self._decide(self._ticks)
+        if command is not None:
+            self.commands.put(command)
+
+    def _held(self) -> None:
+        with self._lock:
+            if not self._down:
+                return
+            before = self._decide(self._ticks)
+            self._ticks += 1
+            after = self._decide(self._ticks)
+            changed = after != before
+        if changed and self.on_tick is not None:
+            self.on_tick(after)
+
+    def _decide(self, ticks: int) -> Command | None:
+        table = self._current
+        return table[ticks] if ticks < len(table) else None
+
+    @property
+    def ticks(self) -> int:
+        """Ticks counted in the press going on now (0 when released)."""
+        with self._lock:
+            return self._ticks if self._down else 0
+
+    def close(self) -> None:
+        self.button.close()
+
+
+# How each state looks. Paused keeps the colour the time was in, so the
+# group still sees where it stood; only the rhythm says "paused".
+@dataclass(frozen=True)
+class Pattern:
+    colour: str | None          # None: keep the colour shown before
+    kind: str                   # steady | blink | breathe
+    on: float = 0.0
+    off: float = 0.0
+
+
+PATTERNS: Mapping[Light, Pattern] = {
+    Light.IDLE: Pattern("green", "breathe", 2.0, 2.0),
+    Light.RUNNING: Pattern("green", "steady"),
+    Light.WARNING: Pattern("amber", "steady"),
+    Light.TIME_UP: Pattern("red", "steady"),
+    Light.OVERTIME: Pattern("red", "blink", 0.5, 0.5),
+    Light.PAUSED: Pattern(None, "blink", 0.25, 1.75),
+    Light.FAULT: Pattern("red", "blink", 0.1, 0.1),
+}
+RGB = {"green": (0.0, 1.0, 0.0), "amber": (1.0, 0.5, 0.0), "red": (1.0, 0.0, 0.0)}
+
+
+class TimeLight:
+    """Where the time stands: three LEDs (``leds=(green, amber, red)``) or
+    one RGB LED (``rgb=(red, green, blue)``).
+
+    A fault (no audio device, bad config) blinks fast over whatever the
+    engine shows, until :meth:`clear_fault`; then the engine's light is back.
+
+    >>> from gpiozero.pins.mock import MockFactory, MockPWMPin
+    >>> light = TimeLight(leds=(22, 23, 24), pin_factory=MockFactory(pin_class=MockPWMPin))
+    >>> light.show(Light.TIME_UP); light.colour
+    'red'
+    >>> light.close()
+    """
+
+    def __init__(
+        self,
+        *,
+        leds: tuple[int, int, int] | None = None,
+        rgb: tuple[int, int, int] | None = None,
+        active_high: bool = True,
+        pin_factory=None,
+    ):
+        if (leds is None) == (rgb is None):
+            raise ValueError("a time light is either three LEDs or one RGB LED")
+        self._lock = threading.Lock()
+        self.light = Light.IDLE
+        self.colour = "green"
+        self.faults: set[str] = set()
+        if rgb is not None:
+            self._rgb = RGBLED(*rgb, active_high=active_high, pwm=True, pin_factory=pin_factory)
+            self._leds = {}
+        else:
+            self._rgb = None
+            self._leds = {
+                name: _dimmable(pin, active_high, pin_factory)
+                for name, pin in zip(("green", "amber", "red"), leds)
+            }
+        self._apply()
+
+    @property
+    def shown(self) -> Light:
+        """What the light shows now (FAULT while any fault is set)."""
+        return Light.FAULT if self.faults else self.light
+
+    def show(self, light: Light) -> None:
+        if light is Light.FAULT:
+            self.fault("engine")
+            return
+        with self._lock:
+            self.light = light
+            self._apply()
+
+    def fault(self, reason: str) -> None:
+        """Set a fault, e.g. ``fault("audio")``; several may be set at once."""
+        with self._lock:
+            self.faults.add(reason)
+            self._apply()
+
+    def clear_fault(self, reason: str | None = None) -> None:
+        with self._lock:
+            if reason is None:
+                self.faults.clear()
+            else:
+                self.faults.discard(reason)
+            self._apply()
+
+    def _apply(self) -> None:
+        pattern = PATTERNS[self.shown]
+        if pattern.colour is not None:
+            # A fault borrows red without changing the colour paused keeps.
+            if not self.faults:
+                self.colour = pattern.colour
+            colour = pattern.colour
+        else:
+            colour = self.colour
+        if self._rgb is not None:
+            self._show_rgb(pattern, RGB[colour])
+        else:
+            self._show_leds(pattern, colour)
+
+    def _show_rgb(self, pattern: Pattern, rgb: tuple[float, float, float]) -> None:
+        led = self._rgb
+        if pattern.kind == "steady":
+            led.color = rgb
+        elif pattern.kind == "blink":
+            led.blink(pattern.on, pattern.off, on_color=rgb)
+        else:
+            led.pulse(pattern.on, pattern.off, on_color=rgb)
+
+    def _show_leds(self, pattern: Pattern, colour: str) -> None:
+        for name, led in self._leds.items():
+            if name != colour:
+                led.off()
+        led = self._leds[colour]
+        if pattern.kind == "steady":
+            led.on()
+        elif pattern.kind == "blink" or not isinstance(led, PWMLED):
+            led.blink(pattern.on, pattern.off)
+        else:
+            led.pulse(pattern.on, pattern.off)
+
+    def levels(self) -> dict[str, float]:
+        """Brightness of green, amber and red now, 0..1 (read back from the
+        pins; the simulator draws its dots from this)."""
+        if self._rgb is not None:
+            r, g, b = self._rgb.value
+            amber = min(r, g * 2) if r and g else 0.0
+            return {"green": 0.0 if amber else g, "amber": amber, "red": 0.0 if amber else r}
+        return {name: float(led.value) for name, led in self._leds.items()}
+
+    def close(self) -> None:
+        for led in [self._rgb, *self._leds.values()]:
+            if led is not None:
+                led.close()
+
+
+def _dimmable(pin: int, active_high: bool, pin_factory):
+    # Breathing needs PWM; a pin factory without it still blinks.
+    try:
+        return PWMLED(pin, active_high=active_high, pin_factory=pin_factory)
+    except PinPWMUnsupported:
+        return LED(pin, active_high=active_high, pin_factory=pin_factory)
+
+
+class MicLight:
+    """On exactly while the microphone stream is open, so the group always
+    knows. The voice adapter calls it as it opens and closes the stream:
+
+    >>> from gpiozero.pins.mock import MockFactory
+    >>> mic = MicLight(25, pin_factory=MockFactory())
+    >>> mic(True); mic.is_lit
+    True
+    >>> mic.off(); mic.is_lit
+    False
+    >>> mic.close()
+    """
+
+    def __init__(self, pin: int, *, active_high: bool = True, pin_factory=None):
+        self._led = LED(pin, active_high=active_high, pin_factory=pin_factory)
+
+    def __call__(self, open_: bool) -> None:
+        self._led.value = bool(open_)
+
+    def on(self) -> None:
+        self._led.on()
+
+    def off(self) -> None:
+        self._led.off()
+
+    @property
+    def is_lit(self) -> bool:
+        return bool(self._led.is_lit)
+
+    def close(self) -> None:
+        self._led.close()
+
+
+class Panel:
+    """Everything on the table: the button(s), the time light, the mic light.
+
+    ``pins`` maps ``button``, ``button2``, ``green``, ``amber``, ``red`` (or
+    ``rgb_red``, ``rgb_green``, ``rgb_blue``) and ``mic`` to BCM numbers;
+    missing keys take :data:`DEFAULT_PINS`. ``choosing`` switches the
+    gestures between a session and a choice (a :class:`Show` of
+    :attr:`Light.IDLE` sets it; the runner sets it while a start choice is
+    open). The runner hands every engine action to :meth:`perform`.
+    """
+
+    def __init__(
+        self,
+        commands: queue.Queue,
+        *,
+        pins: Mapping[str, int] | None = None,
+        hold: float = 1.0,
+        bounce: float = 0.03,
+        active_high: bool = True,
+        on_tick: Callable[[Command | None], None] | None = None,
+        clock: Clock | None = None,
+        pin_factory=None,
+    ):
+        given = dict(pins or {})
+        rgb = all(k in given for k in ("rgb_red", "rgb_green", "rgb_blue"))
+        # An RGB LED replaces the three single LEDs and their default pins.
+        defaults = {k: v for k, v in DEFAULT_PINS.items() if not (rgb and k in RGB)}
+        self.pins = {**defaults, **given}
+        self.choosing = False
+        self._closed = []
+        try:
+            self.button = PushButton(
+                self.pins["button"], commands, table=self._table, hold=hold,
+                bounce=bounce, on_tick=on_tick, clock=clock, pin_factory=pin_factory,
+            )
+            self._closed.append(self.button)
+            self.button2 = None
+            if self.pins.get("button2") is not None:
+                self.button2 = PushButton(
+                    self.pins["button2"], commands, table=self._table2, hold=hold,
+                    bounce=bounce, on_tick=on_tick, clock=clock, pin_factory=pin_factory,
+                )
+                self._closed.append(self.button2)
+            if rgb:
+                leds = None
+                rgb_pins = (self.pins["rgb_red"], self.pins["rgb_green"], self.pins["rgb_blue"])
+            else:
+                leds = (self.pins["green"], self.pins["amber"], self.pins["red"])
+                rgb_pins = None
+            self.time_light = TimeLight(
+                leds=leds, rgb=rgb_pins, active_high=active_high, pin_factory=pin_factory
+            )
+            self._closed.append(self.time_light)
+            self.mic_light = MicLight(self.pins["mic"], active_high=active_high, pin_factory=pin_factory)
+            self._closed.append(self.mic_light)
+        except BaseException:
+            self.close()
+            raise
+
+    def _table(self) -> Sequence[Command]:
+        return CHOOSING if self.choosing else SESSION
+
+    def _table2(self) -> Sequence[Command]:
+        return SECOND_CHOOSING if self.choosing else SECOND_SESSION
+
+    def perform(self, action) -> None:
+        """Carry out an engine action: only :class:`Show` concerns the panel.
+        Never blocks (blinking and breathing run on gpiozero's threads)."""
+        if isinstance(action, Show):
+            if action.light is Light.IDLE:
+                self.choosing = True
+            elif action.light in (Light.RUNNING, Light.WARNING, Light.TIME_UP, Light.OVERTIME):
+                self.choosing = False
+            self.time_light.show(action.light)
+
+    def fault(self, reason: str) -> None:
+        self.time_light.fault(reason)
+
+    def clear_fault(self, reason: str | None = None) -> None:
+        self.time_light.clear_fault(reason)
+
+    def close(self) -> None:
+        for part in reversed(self._closed):
+            part.close()
+        self._closed.clear()
+
+
+def gesture_text(language: str, second_button: bool = False) -> str:
+    """The gestures explained, spoken the first time a method is run."""
+    if language == "nl":
+        text = (
+            "Druk kort op de knop voor de volgende vraag of fase. "
+            "Houd de knop vast en tel de tikken: "
+            "één tik herhaalt, twee tikken gaan terug, drie tikken pauzeren, "
+            "vier tikken beëindigen de sessie. Blijf vasthouden om te annuleren."
+        )
+        if second_button:
+            text += " De tweede knop herhaalt; vasthouden gaat terug."
+        return text
+    text = (
+        "Press the button briefly for the next question or phase. "
+        "Hold it and count the ticks: "
+        "one tick repeats, two go back, three pause, four end the session. "
+        "Keep holding to cancel."
+    )
+    if second_button:
+        text += " The second button repeats; holding it goes back."
+    return text
+
+
+def check_pins(
+    entries: Iterable[tuple[str, object, int]],
+    path: str,
+    *,
+    voice: bool = False,
+) -> list[str]:
+    """Check the panel's pins from the config: ``(key, value, line)`` per
+    pin. Returns ``FILE:LINE: message`` errors (empty when all is well).
+
+    >>> check_pins([("panel.button", 17, 3), ("panel.red", 17, 4)], "intervisor.yaml")
+    ['intervisor.yaml:4: panel.red: pin 17 is already used by panel.button (line 3)']
+    """
+    errors: list[str] = []
+    seen: dict[int, tuple[str, int]] = {}
+    for key, value, line in entries:
+        if value is None:
+            if voice and key.rpartition(".")[2] == "mic":
+                errors.append(
+                    f"{path}:{line}: {key}: the microphone light cannot be "
+                    "switched off while voice is on"
+                )
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value not in BCM_PINS:
+            errors.append(
+                f"{path}:{line}: {key}: {value!r} is not a BCM GPIO number "
+                f"(use {BCM_PINS.start}..{BCM_PINS.stop - 1})"
+            )
+            continue
+        if value in seen:
+            other, other_line = seen[value]
+            errors.append(
+                f"{path}:{line}: {key}: pin {value} is already used by {other} (line {other_line})"
+            )
+            continue
+        seen[value] = (key, line)
+    return errors
