@@ -1,0 +1,137 @@
+"""Files that must survive a power cut: written whole or not at all.
+
+:func:`write_atomic` writes a temporary file beside the target, fsyncs it,
+renames it over the target and fsyncs the folder, so after a crash the file
+holds either the old or the new content, never half of each.
+
+:class:`StateStore` keeps the service's one state file (what runs, where the
+session stands, the engine's snapshot) in that way. A state file that cannot
+be read, or that another program wrote, is moved aside with a warning and
+the device starts idle: never a crash loop.
+
+>>> import tempfile
+>>> store = StateStore(tempfile.mkdtemp())
+>>> store.load() is None
+True
+>>> store.save({"session": None, "service": {"pid": 1}})
+>>> store.load()["service"]
+{'pid': 1}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+log = logging.getLogger("intervisor.state")
+
+FORMAT = "intervisor-state"
+VERSION = 1
+_MAX_BYTES = 4 * 1024 * 1024  # a snapshot is a few kB; anything huge is not ours
+
+
+def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves old or new."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)  # the umask must not make it unreadable for `status`
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Make a rename in ``folder`` durable."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def set_aside(path: Path, why: str) -> Path | None:
+    """Move an unreadable file out of the way, keeping it for a look."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    target = path.with_name(f"{path.name}.bad-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.bad-{stamp}-{n}")
+    try:
+        os.replace(path, target)
+    except OSError as e:
+        log.warning("state: cannot set aside %s (%s): %s", path, why, e)
+        return None
+    log.warning("state: %s set aside as %s: %s", path.name, target.name, why)
+    return target
+
+
+class StateStore:
+    """The service's state file, ``state.json`` in the state folder.
+
+    The content is the caller's dictionary, wrapped with a format tag so a
+    file left by anything else is recognised and set aside.
+    """
+
+    NAME = "state.json"
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.path = self.folder / self.NAME
+
+    def save(self, content: dict) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        doc = {"format": FORMAT, "version": VERSION, "saved": time.time(), **content}
+        write_atomic(self.path, json.dumps(doc, ensure_ascii=False, indent=1).encode())
+
+    def read(self) -> dict | None:
+        """The content without side effects, for ``intervisor status``:
+        ``None`` when absent, ``ValueError`` when unreadable."""
+        try:
+            with open(self.path, "rb") as f:
+                raw = f.read(_MAX_BYTES + 1)
+        except FileNotFoundError:
+            return None
+        if len(raw) > _MAX_BYTES:
+            raise ValueError("too large to be a state file")
+        try:
+            doc = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"not readable JSON ({e})") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise ValueError("not an Intervisor state file")
+        if doc.get("version") != VERSION:
+            raise ValueError(f"state format version {doc.get('version')!r}, expected {VERSION}")
+        return doc
+
+    def load(self) -> dict | None:
+        """The content, or ``None``; an unreadable file is set aside."""
+        try:
+            return self.read()
+        except ValueError as e:
+            set_aside(self.path, str(e))
+            return None
+        except OSError as e:
+            log.warning("state: cannot read %s: %s", self.path, e)
+            return None
+
+    def clear(self) -> None:
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            return
+        fsync_dir(self.folder)
