@@ -1,9 +1,84 @@
-"""Commands of the method library and the engine: check, methods, rehearse."""
+"""Commands of the method library and the engine: check, methods, rehearse.
+
+    $ intervisor check methods/vijf-stappen.yaml
+    methods/vijf-stappen.yaml: ok (Intervisie in vijf stappen, 5 phases, 40m-50m)
+    $ intervisor methods
+    id            title                       language  length   phases
+    vijf-stappen  Intervisie in vijf stappen  nl        40m-50m  5
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Filled in by the method library (check, methods) and the engine (rehearse)."""
+    """Adds ``check`` and ``methods``; the engine adds ``rehearse`` below."""
+    p = sub.add_parser(
+        "check", help="check method files",
+        description="Check method files. Every problem is printed as FILE:LINE: message; "
+                    "exit status 0 when all files are valid, 1 otherwise.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="a method file (.yaml)")
+    p.set_defaults(func=check_command)
+
+    p = sub.add_parser(
+        "methods", help="list the methods in the methods folder",
+        description="List the methods in a folder: id, title, language, planned length, phases. "
+                    "Files that are refused are named on stderr with their problems.")
+    p.add_argument("--dir", metavar="DIR", help="methods folder (default: the repository's methods/ "
+                                                "when run from a checkout, else methods_dir of the config)")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(func=methods_command)
+
+    # The engine's commands.
+    from intervisor import rehearse
+
+    rehearse.add_command(sub)
+
+
+def check_command(args: argparse.Namespace) -> int:
+    from intervisor.method import describe_length, load_method
+
+    status = 0
+    for name in args.files:
+        result = load_method(name)
+        for problem in result.problems:
+            print(problem, file=sys.stderr)
+        if result.method is None:
+            status = 1
+            continue
+        m = result.method
+        n = len(m.phases)
+        print(f"{name}: ok ({m.title}, {n} phase{'s' if n != 1 else ''}, {describe_length(m)})")
+    return status
+
+
+def methods_command(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from intervisor.method import Library, default_methods_dir, describe_length
+
+    folder = Path(args.dir) if args.dir else default_methods_dir()
+    if not folder.is_dir():
+        print(f"intervisor methods: {folder}: there is no such folder", file=sys.stderr)
+        return 1
+    library = Library(folder)
+    for problems in library.refused.values():
+        for problem in problems:
+            print(problem, file=sys.stderr)
+    rows = [{"id": m.id, "title": m.title, "language": m.language, "length": describe_length(m),
+             "phases": len(m.phases)} for m in library]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    if not rows:
+        print(f"no methods in {folder}", file=sys.stderr)
+        return 0
+    header = {"id": "id", "title": "title", "language": "language", "length": "length", "phases": "phases"}
+    table = [header] + rows
+    widths = {k: max(len(str(r[k])) for r in table) for k in header}
+    for r in table:
+        print("  ".join(str(r[k]).ljust(widths[k]) for k in header).rstrip())
+    return 0
