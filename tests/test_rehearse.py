@@ -58,3 +58,26 @@ def test_choices_default_to_the_first_option_or_take_the_given_one():
     assert rehearse(m).choices == {"verhaal": "annie"}
     r = rehearse(m, {"verhaal": "bob"})
     assert [e["text"] for e in r.events if e["kind"] == "question"] == ["Helpt het zijn zelfstandigheid?"]
+
+
+def test_rehearse_command_writes_the_timeline_of_a_shipped_method(tmp_path):
+    import json
+
+    from intervisor.cli import main
+
+    out = tmp_path / "t.json"
+    assert main(["rehearse", "vijf-stappen", "--timeline", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["method"] == "vijf-stappen"
+    kinds = {e["kind"] for e in data["events"]}
+    assert {"phase_start", "question", "warning", "time_up", "session_end"} <= kinds
+    assert data["events"][-1]["kind"] == "session_end"
+
+
+def test_rehearse_command_refuses_an_unknown_choice_plainly(tmp_path, capsys):
+    from intervisor.cli import main
+
+    assert main(["rehearse", "beeldbellen-eigen-casus", "--choice", "vragen=geen"]) == 2
+    assert "has no option 'geen'" in capsys.readouterr().err
+    assert main(["rehearse", "geen-methode"]) == 1
+    assert "no method 'geen-methode'" in capsys.readouterr().err

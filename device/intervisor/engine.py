@@ -262,7 +262,7 @@ class Engine:
             self.participants = self.method.participants
         now = self.clock.monotonic()
         self.session_start = now
-        parts: list[str] = [self.method.title]
+        parts: list[str] = [self.method.title + "."]
         if self.method.intro:
             parts.append(self.method.intro)
         if self.method.rules:
@@ -766,7 +766,7 @@ class Engine:
 
         m = self.method
         w = self.words
-        texts: set[str] = {m.title}
+        texts: set[str] = {m.title, m.title + "."}
         texts.update(t for t in (m.intro, m.closing) if t)
         texts.update(m.rules)
         for c in m.choices:
