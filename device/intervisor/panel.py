@@ -102,6 +102,7 @@ class PushButton:
         self._table = table
         self._clock = clock or SystemClock()
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._down = False
         self._last_edge = -math.inf
         self._ticks = 0
@@ -133,6 +134,7 @@ class PushButton:
             self._last_edge = now
             self._ticks = 0
             self._current = tuple(self._table())
+            self._changed.notify_all()
 
     def _released(self) -> None:
         now = self._clock.monotonic()
@@ -142,6 +144,7 @@ class PushButton:
             self._down = False
             self._last_edge = now
             command = self._decide(self._ticks)
+            self._changed.notify_all()
         if command is not None:
             self.commands.put(command)
 
@@ -153,6 +156,7 @@ class PushButton:
             self._ticks += 1
             after = self._decide(self._ticks)
             changed = after != before
+            self._changed.notify_all()
         if changed and self.on_tick is not None:
             self.on_tick(after)
 
@@ -165,6 +169,14 @@ class PushButton:
         """Ticks counted in the press going on now (0 when released)."""
         with self._lock:
             return self._ticks if self._down else 0
+
+    def wait_ticks(self, ticks: int, timeout: float | None = None) -> bool:
+        """Wait until the press going on has counted ``ticks`` ticks (the
+        simulator's finger lets go then). False when it was released first
+        or the timeout passed."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._down or self._ticks >= ticks, timeout)
+            return self._down and self._ticks >= ticks
 
     def close(self) -> None:
         self.button.close()

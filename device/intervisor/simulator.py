@@ -1,0 +1,316 @@
+"""The device on any computer: the real panel code on gpiozero's mock pins,
+the keyboard as the chair's finger, the terminal as the lights.
+
+A key never needs holding down: each key plays a whole gesture on the mock
+button pin (press, hold until gpiozero's hold thread has counted the ticks,
+release), so what reaches the engine went through exactly the code that
+runs on the Pi. The live view is one line, redrawn in place::
+
+    ●○○  fase 2/5 · Verhelderen · vraag 2/4 · 04:31   ␣ verder  1 herhaal  2 terug  3 pauze  4 einde  q stop
+
+>>> KEYS[" "], KEYS["2"], KEYS["p"]
+(0, 2, 3)
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import select
+import shutil
+import sys
+import threading
+from typing import Callable, TextIO
+
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from .panel import Panel, PushButton
+from .runner import Device
+
+# Key -> number of hold ticks (0: a plain press). Letters for those who
+# think in words rather than ticks.
+KEYS = {
+    " ": 0, "\n": 0, "\r": 0,
+    "1": 1, "r": 1, "s": 1,
+    "2": 2, "b": 2,
+    "3": 3, "p": 3,
+    "4": 4, "e": 4,
+}
+QUIT = {"q", "\x04"}  # q, Ctrl-D
+
+WORDS = {
+    "nl": {
+        "session_keys": "␣ verder  1 herhaal  2 terug  3 pauze  4 einde  q stop",
+        "choosing_keys": "␣ kies  1 volgende  q stop",
+        "ready": "klaar: {title}",
+        "choosing": "kiezen",
+        "phase": "fase {n}/{of}",
+        "question": "vraag {n}/{of}",
+        "turn": "beurt {n}/{of}",
+        "paused": "gepauzeerd",
+        "holding": "vasthouden: {ticks} tik(ken)",
+    },
+    "en": {
+        "session_keys": "␣ next  1 repeat  2 back  3 pause  4 end  q quit",
+        "choosing_keys": "␣ choose  1 next option  q quit",
+        "ready": "ready: {title}",
+        "choosing": "choosing",
+        "phase": "phase {n}/{of}",
+        "question": "question {n}/{of}",
+        "turn": "turn {n}/{of}",
+        "paused": "paused",
+        "holding": "holding: {ticks} tick(s)",
+    },
+}
+
+COLOURS = {"green": "32", "amber": "33", "red": "31"}
+
+
+def mock_factory() -> MockFactory:
+    """A mock pin factory whose pins all do PWM, so the lights can breathe."""
+    return MockFactory(pin_class=MockPWMPin)
+
+
+class Finger:
+    """Plays whole gestures on the mock button pin, one after another.
+
+    >>> finger = Finger(factory.pin(17), panel.button)   # doctest: +SKIP
+    >>> finger.gesture(2)                                 # doctest: +SKIP
+    """
+
+    def __init__(self, pin, button: PushButton, press_time: float | None = None):
+        self.pin = pin
+        self.button = button
+        # Long enough that the release is no bounce, short like a real tap.
+        self.press_time = press_time if press_time is not None else max(0.08, 3 * button.bounce)
+        self._gestures: queue.Queue[int | None] = queue.Queue()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="finger", daemon=True)
+        self._thread.start()
+
+    def gesture(self, ticks: int) -> None:
+        """Queue a gesture: a press (0) or a hold of ``ticks`` ticks."""
+        self._gestures.put(ticks)
+
+    @property
+    def busy(self) -> bool:
+        return self.button.ticks > 0 or not self._gestures.empty()
+
+    def _work(self) -> None:
+        while True:
+            ticks = self._gestures.get()
+            if ticks is None:
+                return
+            self.pin.drive_low()
+            if ticks:
+                self.button.wait_ticks(ticks, timeout=ticks * self.button.hold * 5 + 5)
+            else:
+                self._stopped.wait(self.press_time)
+            self.pin.drive_high()
+            # Let the bounce filter see a settled button before the next key.
+            self._stopped.wait(self.button.bounce * 2)
+
+    def close(self) -> None:
+        self._stopped.set()
+        self._gestures.put(None)
+        self._thread.join(timeout=5)
+
+
+class View:
+    """The one-line live view: lights as coloured dots, where the session
+    stands, the keys. Draws only when the line changed."""
+
+    def __init__(self, device: Device, panel: Panel, out: TextIO, *, colour: bool = True):
+        self.device = device
+        self.panel = panel
+        self.out = out
+        self.colour = colour
+        self._last: tuple[str, int] | None = None
+
+    def width(self) -> int:
+        # Asked of the terminal itself each time: $COLUMNS is fixed at the
+        # start and would miss a resize.
+        try:
+            return os.get_terminal_size(self.out.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            return shutil.get_terminal_size((100, 24)).columns
+
+    def dots(self) -> str:
+        out = []
+        levels = self.panel.time_light.levels()
+        for name in ("green", "amber", "red"):
+            out.append(self._dot(name, levels[name]))
+        return "".join(out)
+
+    def _dot(self, name: str, level: float) -> str:
+        if not self.colour:
+            return "●" if level > 0.5 else "◐" if level > 0.02 else "○"
+        if level > 0.5:
+            return f"\x1b[1;{COLOURS[name]}m●\x1b[0m"
+        if level > 0.02:  # breathing, on its way up or down
+            return f"\x1b[2;{COLOURS[name]}m●\x1b[0m"
+        return "\x1b[90m○\x1b[0m"
+
+    def language(self) -> str:
+        device = self.device
+        if device.session is not None:
+            return device.session.method.language
+        method = device.methods.get(device.selected) if device.selected else None
+        return method.language if method is not None and method.language in WORDS else "nl"
+
+    def text(self, width: int = 1000) -> str:
+        """The line without the dots (what the tests read). When the
+        terminal is narrow the phase title gives way first, then the keys."""
+        words = WORDS.get(self.language(), WORDS["en"])
+        st = self.device.status()
+        head: list[str] = []
+        title = ""
+        if st["stage"] == "idle":
+            title = self.device.methods[st["selected"]].title if st.get("selected") else "—"
+            head.append(words["ready"].format(title=""))
+        elif st["stage"] == "choosing":
+            head.append(words["choosing"])
+        elif st["stage"] == "running":
+            head.append(words["phase"].format(n=st["phase_number"], of=st["phases"]))
+            title = st["phase_title"]
+            if st.get("question"):
+                head.append(words["question"].format(n=st["question"], of=st["questions"]))
+            if st.get("turn"):
+                head.append(words["turn"].format(n=st["turn"], of=st["turns"]))
+            head.append(clock_text(st["remaining"]))
+            if st.get("paused"):
+                head.append(words["paused"])
+        ticks = self.panel.button.ticks
+        if ticks:
+            head.append(words["holding"].format(ticks=ticks))
+        keys = words["choosing_keys"] if self.panel.choosing else words["session_keys"]
+        if len(" · ".join(head)) + 3 + len(keys) + min(len(title), 20) > width:
+            keys = _key_letters(keys)  # the legend printed above says the rest
+        fixed = len(" · ".join(head)) + len(" · ") + 3 + len(keys)
+        room = max(12, width - fixed)
+        if len(title) > room:
+            title = title[: room - 1] + "…"
+        if title:
+            if st["stage"] == "idle":
+                head[0] += title
+            else:
+                head.insert(1, title)
+        return " · ".join(head) + "   " + keys
+
+    def draw(self) -> None:
+        width = self.width() - 1
+        try:
+            line = f"{self.dots()}  {self.text(width - 5)}"
+        except Exception:  # a status read mid-change: the next turn draws it
+            return
+        if (line, width) == self._last:
+            return
+        self._last = (line, width)
+        self.out.write("\r\x1b[2K" + _clip(line, width))
+        self.out.flush()
+
+
+def _key_letters(keys: str) -> str:
+    """``␣ verder  1 herhaal  q stop`` -> ``␣ 1 q``."""
+    return " ".join(part.split(" ")[0] for part in keys.split("  "))
+
+
+def clock_text(remaining: float) -> str:
+    """``04:31`` left, or ``+01:10`` over time."""
+    sign = "+" if remaining < 0 else ""
+    s = int(abs(remaining) + (0 if remaining < 0 else 0.999))
+    return f"{sign}{s // 60:02d}:{s % 60:02d}"
+
+
+def _clip(line: str, width: int) -> str:
+    """Cut to ``width`` visible characters, leaving colour codes whole."""
+    out, visible, i = [], 0, 0
+    while i < len(line) and visible < width:
+        if line[i] == "\x1b":
+            j = line.index("m", i) + 1
+            out.append(line[i:j])
+            i = j
+            continue
+        out.append(line[i])
+        visible += 1
+        i += 1
+    return "".join(out) + "\x1b[0m"
+
+
+class Keyboard:
+    """Reads single keys from a terminal (no Enter needed) on its own
+    thread and hands each to ``on_key``; restores the terminal on close."""
+
+    def __init__(self, on_key: Callable[[str], None], stdin: TextIO | None = None):
+        self.on_key = on_key
+        self.fd = (stdin or sys.stdin).fileno()
+        self._saved = None
+        self._stop = threading.Event()
+        if os.isatty(self.fd):
+            import termios
+            import tty
+
+            self._saved = termios.tcgetattr(self.fd)
+            tty.setcbreak(self.fd)
+        self._thread = threading.Thread(target=self._read, name="keyboard", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self.fd], [], [], 0.2)
+            if not ready:
+                continue
+            data = os.read(self.fd, 32)
+            if not data:
+                self.on_key("\x04")
+                return
+            for ch in data.decode("utf-8", "replace"):
+                self.on_key(ch)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._saved is not None:
+            import termios
+
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+            self._saved = None
+
+
+class Simulator:
+    """The device with a keyboard for a button and a terminal for lights.
+
+    ``device`` is the runner's :class:`~intervisor.runner.Device` with the
+    panel (and the sound adapter) among its adapters; the panel must sit on
+    ``factory``'s mock pins and put its commands on ``device.queue``.
+    """
+
+    def __init__(self, device: Device, panel: Panel, factory: MockFactory, *, out: TextIO | None = None):
+        self.device = device
+        self.panel = panel
+        self.out = out or sys.stdout
+        self.view = View(device, panel, self.out, colour=self.out.isatty())
+        self.finger = Finger(factory.pin(panel.pins["button"]), panel.button)
+        self.stop = threading.Event()
+
+    def key(self, ch: str) -> None:
+        """What the keyboard thread calls for every key."""
+        if ch.lower() in QUIT:
+            self.stop.set()
+        elif ch.lower() in KEYS:
+            self.finger.gesture(KEYS[ch.lower()])
+
+    def run(self, start: str | None = None, choices=None) -> None:
+        """Run until ``q``; ``start`` begins that method at once."""
+        keyboard = Keyboard(self.key)
+        try:
+            if start is not None:
+                self.device.dispatch(self.device.start(start, choices))
+            else:
+                self.device.dispatch(self.device.greeting())
+            self.view.draw()
+            self.device.run(self.stop, max_wait=0.1, each_turn=self.view.draw)
+        finally:
+            keyboard.close()
+            self.finger.close()
+            self.out.write("\n")
+            self.out.flush()

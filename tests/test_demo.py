@@ -1,0 +1,155 @@
+"""`intervisor demo` in a real terminal: tmux types the keys and reads the
+screen, through a short method of our own."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+INTERVISOR = Path(sys.executable).with_name("intervisor")
+WAIT = 20.0  # bounded waits for what the screen shows; nothing is timed
+
+METHOD = textwrap.dedent("""\
+    id: kort
+    title: Korte proef
+    language: nl
+    intro: Dit is een korte proef.
+    warn_before: 0
+    phases:
+      - id: een
+        title: Eerste fase
+        duration: 10m
+        questions:
+          - Wat speelt er?
+          - Wat wil je bereiken?
+      - id: twee
+        title: Tweede fase
+        duration: 2s
+    """)
+
+
+class Terminal:
+    """One tmux server of our own with one window running a command."""
+
+    def __init__(self, command: list[str], cwd: Path, env: dict):
+        self.socket = f"intervisor-test-{uuid.uuid4().hex[:8]}"
+        self.tmux(
+            "new-session", "-d", "-s", "demo", "-x", "200", "-y", "12",
+            "-c", str(cwd),
+            " ".join(_quote(a) for a in ["env", *(f"{k}={v}" for k, v in env.items()), *command])
+            + "; echo DEMO-EXITED $?; sleep 60",
+        )
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], check=True, capture_output=True, text=True,
+        ).stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "demo")
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "demo", *keys)
+
+    def wait_for(self, pattern: str) -> re.Match:
+        deadline = time.monotonic() + WAIT
+        while True:
+            screen = self.screen()
+            found = re.search(pattern, screen)
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the screen never showed {pattern!r}:\n{screen}")
+            time.sleep(0.05)  # polling the screen: there is no event to wait on
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+
+def _quote(arg: str) -> str:
+    return "'" + arg.replace("'", "'\\''") + "'"
+
+
+@pytest.fixture
+def terminal(tmp_path):
+    (tmp_path / "methods").mkdir()
+    (tmp_path / "methods" / "kort.yaml").write_text(METHOD, encoding="utf-8")
+    made = []
+
+    def start(*args: str) -> Terminal:
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "TERM": "xterm-256color"}
+        for key in ("PULSE_SERVER", "PULSE_SINK", "XDG_RUNTIME_DIR", "PYTHONPATH"):
+            if key in os.environ:
+                env[key] = os.environ[key]
+        term = Terminal(
+            [str(INTERVISOR), "demo", "--methods", str(tmp_path / "methods"), *args],
+            tmp_path, env,
+        )
+        made.append(term)
+        return term
+
+    yield start
+    for term in made:
+        term.close()
+
+
+def line(term: Terminal) -> str:
+    """The live view: the last non-empty line on the screen."""
+    return [l for l in term.screen().splitlines() if l.strip()][-1]
+
+
+def test_a_short_session_with_the_keyboard_as_the_button(terminal):
+    term = terminal("--method", "kort", "--hold", "0.2")
+    # (tmux may give the window its width a moment after the start)
+    term.wait_for(r"fase 1/2 · Eerste fase · vraag 1/2 .*␣ verder  1 herhaal  2 terug  3 pauze  4 einde  q stop")
+    assert line(term).startswith("●○○")            # green: the phase runs
+    term.keys("Space")
+    term.wait_for(r"vraag 2/2")
+    term.keys("2")                                  # hold two ticks: back
+    term.wait_for(r"vraag 1/2")
+    term.keys("3")                                  # three ticks: pause
+    term.wait_for(r"gepauzeerd")
+    term.keys("3")                                  # and resume
+    term.wait_for(r"vraag 1/2 · \d\d:\d\d   ")
+    term.keys("Space")
+    term.wait_for(r"vraag 2/2")
+    term.keys("Space")
+    term.wait_for(r"fase 2/2 · Tweede fase")
+    term.wait_for(r"fase 2/2 · Tweede fase · \+00:0\d")  # over time: the clock counts on
+    assert re.match(r"○○[●◐]", line(term))          # red (steady or blinking)
+    term.keys("4")                                  # end ...
+    term.keys("4")                                  # ... confirmed
+    term.wait_for(r"klaar: Korte proef")
+    term.wait_for(r"␣ kies  1 volgende  q stop")    # idle: the choosing keys
+    term.keys("q")
+    term.wait_for(r"DEMO-EXITED 0")
+
+
+def test_idle_steps_through_methods_and_a_press_starts_one(terminal, tmp_path):
+    other = METHOD.replace("id: kort", "id: lang").replace("Korte proef", "Lange proef")
+    (tmp_path / "methods" / "lang.yaml").write_text(other, encoding="utf-8")
+    term = terminal("--method", "kort", "--idle", "--hold", "0.2")
+    term.wait_for(r"klaar: Korte proef")
+    term.keys("1")                                  # one tick at idle: the next method
+    term.wait_for(r"klaar: Lange proef")
+    term.keys("Space")
+    term.wait_for(r"fase 1/2 · Eerste fase")
+    term.keys("q")
+    term.wait_for(r"DEMO-EXITED 0")
+
+
+def test_an_unknown_method_is_a_clear_error(terminal):
+    term = terminal("--method", "bestaat-niet")
+    term.wait_for(r"there is no method 'bestaat-niet'; installed: kort")
+    term.wait_for(r"DEMO-EXITED 2")
