@@ -382,7 +382,9 @@ class Engine:
         if "time_up" not in run.fired:
             out.append((up, "time_up"))
         elif cues.overtime_every > 0 and not cues.auto_advance:
-            out.append((up + cues.overtime_every * (run.overtime_count + 1), "overtime"))
+            # Gentle, never nagging: each reminder waits twice as long as the
+            # one before (2, 4, 8, 16 minutes over with the default interval).
+            out.append((up + cues.overtime_every * (2 ** run.overtime_count), "overtime"))
         if phase.rounds is not None and run.turn + 1 < self._turns(phase) and "time_up" not in run.fired:
             out.append((self._next_turn_at(), "turn"))
         return out
