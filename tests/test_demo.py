@@ -93,7 +93,8 @@ def terminal(tmp_path):
             if key in os.environ:
                 env[key] = os.environ[key]
         term = Terminal(
-            [str(INTERVISOR), "demo", "--methods", str(tmp_path / "methods"), *args],
+            [str(INTERVISOR), "demo", "--config", str(tmp_path / "none.yaml"),
+             "--methods", str(tmp_path / "methods"), *args],
             tmp_path, env,
         )
         made.append(term)
@@ -151,5 +152,5 @@ def test_idle_steps_through_methods_and_a_press_starts_one(terminal, tmp_path):
 
 def test_an_unknown_method_is_a_clear_error(terminal):
     term = terminal("--method", "bestaat-niet")
-    term.wait_for(r"there is no method 'bestaat-niet'; installed: kort")
+    term.wait_for(r'there is no method "bestaat-niet" in .* \(known: kort\)')
     term.wait_for(r"DEMO-EXITED 2")

