@@ -154,3 +154,54 @@ def test_an_unknown_method_is_a_clear_error(terminal):
     term = terminal("--method", "bestaat-niet")
     term.wait_for(r'there is no method "bestaat-niet" in .* \(known: kort\)')
     term.wait_for(r"DEMO-EXITED 2")
+
+
+def test_a_refused_config_is_named_and_shown_as_a_fault(terminal, tmp_path):
+    (tmp_path / "bad.yaml").write_text("panel:\n  red: 17\n", encoding="utf-8")
+    term = terminal("--method", "kort", "--hold", "0.2", "--config", str(tmp_path / "bad.yaml"))
+    term.wait_for(r"bad.yaml:2: panel.red: pin 17 is already used by panel.button")
+    term.wait_for(r"fase 1/2 · Eerste fase")       # the demo runs on the defaults
+    term.keys("q")
+    term.wait_for(r"DEMO-EXITED 0")
+
+
+# ------------------------------------------------- the live view, in process
+
+def test_the_view_line_follows_the_session():
+    import queue as queue_
+
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    from intervisor.clock import FakeClock
+    from intervisor.events import Command
+    from intervisor.model import Duration, Method, Phase, Question
+    from intervisor.panel import Panel
+    from intervisor.runner import Device
+    from intervisor.simulator import View, clock_text
+
+    method = Method("kort", "Korte proef", "nl", (
+        Phase("een", "Eerste fase met een hele lange titel die niet past", Duration(600, 600),
+              questions=(Question("Wat?"), Question("Hoe?"))),
+    ))
+    clock = FakeClock()
+    device = Device({"kort": method}, clock, [], selected="kort")
+    factory = MockFactory(pin_class=MockPWMPin)
+    panel = Panel(device.queue, clock=clock, pin_factory=factory)
+    device.adapters.append(panel)
+    try:
+        view = View(device, panel, out=None, colour=False)
+        device.dispatch(device.greeting())
+        assert view.text().startswith("klaar: Korte proef")
+        assert "␣ kies  1 volgende" in view.text()
+        device.handle(Command.NEXT)
+        assert view.text(200).startswith("fase 1/1 · Eerste fase met een hele lange titel die niet past · vraag 1/2 · 10:00")
+        narrow = view.text(60)
+        assert len(narrow) <= 60 and "…" in narrow and narrow.endswith("␣ 1 2 3 4 q")
+        assert view.dots() == "●○○"
+        clock.advance(601)
+        device.handle(Command.TICK)
+        assert "+00:01" in view.text()
+        assert clock_text(59.2) == "01:00" and clock_text(-61) == "+01:01"
+    finally:
+        panel.close()
+        factory.reset()

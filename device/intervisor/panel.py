@@ -209,6 +209,12 @@ class PushButton:
         return table[ticks] if ticks < len(table) else None
 
     @property
+    def pending(self) -> Command | None:
+        """What letting go now would give (``None``: nothing, or cancelled)."""
+        with self._lock:
+            return self._decide(self._ticks) if self._down else None
+
+    @property
     def ticks(self) -> int:
         """Ticks counted in the press going on now (0 when released)."""
         with self._lock:

@@ -48,7 +48,10 @@ WORDS = {
         "question": "vraag {n}/{of}",
         "turn": "beurt {n}/{of}",
         "paused": "gepauzeerd",
-        "holding": "vasthouden: {ticks} tik(ken)",
+        "holding": "vast: {ticks} → {what}",
+        "cancel": "annuleren",
+        "next": "verder", "repeat": "herhaal", "back": "terug", "pause": "pauze",
+        "end": "einde", "step": "volgende",
     },
     "en": {
         "session_keys": "␣ next  1 repeat  2 back  3 pause  4 end  q quit",
@@ -59,7 +62,10 @@ WORDS = {
         "question": "question {n}/{of}",
         "turn": "turn {n}/{of}",
         "paused": "paused",
-        "holding": "holding: {ticks} tick(s)",
+        "holding": "held: {ticks} → {what}",
+        "cancel": "cancel",
+        "next": "next", "repeat": "repeat", "back": "back", "pause": "pause",
+        "end": "end", "step": "next option",
     },
 }
 
@@ -182,7 +188,9 @@ class View:
                 head.append(words["paused"])
         ticks = self.panel.button.ticks
         if ticks:
-            head.append(words["holding"].format(ticks=ticks))
+            pending = self.panel.button.pending
+            what = words[pending.value] if pending is not None else words["cancel"]
+            head.append(words["holding"].format(ticks=ticks, what=what))
         keys = words["choosing_keys"] if self.panel.choosing else words["session_keys"]
         if len(" · ".join(head)) + 3 + len(keys) + min(len(title), 20) > width:
             keys = _key_letters(keys)  # the legend printed above says the rest
