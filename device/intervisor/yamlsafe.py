@@ -275,7 +275,7 @@ class _Composer:
 
     def _scalar(self, ev: Any, line: int) -> YScalar:
         tag = ev.tag
-        plain_style = bool(ev.implicit[0]) and ev.style is None
+        plain_style = bool(ev.implicit[0]) and not ev.style
         if tag is None or tag == "!":
             tag = self.loader.resolve(yaml.ScalarNode, ev.value, ev.implicit) if tag is None else _STD + "str"
         if tag == _STD + "merge":
@@ -331,8 +331,8 @@ class _Composer:
         if isinstance(parent, YMap) and frame[1] is None:
             if not isinstance(node, YScalar):
                 raise _Refuse(line, "a key must be a plain word, not a list or mapping")
-            key = node.text.strip()
-            if not key:
+            key = node.text
+            if not key.strip():
                 raise _Refuse(line, "there is a key with no name (a line that starts with ':')")
             frame[1] = (key, line)
             return
@@ -353,7 +353,7 @@ class _Composer:
 
 def _bad_tag(tag: str) -> str:
     shown = "!!" + tag[len(_STD):] if tag.startswith(_STD) else tag
-    return (f"the tag {_short(shown)} is not allowed: files here are plain data "
+    return (f"the tag {_short(shown, 80)} is not allowed: files here are plain data "
             "(remove the tag; put the value in quotes if it must stay as written)")
 
 

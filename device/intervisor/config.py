@@ -1,0 +1,382 @@
+"""The device's one config file, ``/etc/intervisor/config.yaml``.
+
+Every key is optional; a missing file means all defaults. The file is
+checked like a method file: an unknown key, a bad value or a GPIO pin used
+twice is a ``FILE:LINE: message`` error, and all of them are reported at
+once::
+
+    try:
+        config = load_config("/etc/intervisor/config.yaml")
+    except ConfigError as e:
+        for problem in e.problems:
+            log.error("%s", problem)     # config.yaml:7: panel.red: pin 17 is already used by ...
+        config = Config.default()
+
+>>> Config.default().panel.button, Config.default().audio.rate
+(17, 150)
+>>> Config.default().panel.pins_in_use()["panel.green"]
+22
+
+Adding a key is one line in its section: a dataclass field made by
+:func:`setting`, with its default and its check::
+
+    wake_word: str | None = setting(None, Text())
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from intervisor.model import LANGUAGES
+from intervisor.yamlsafe import Checker, Problem, YMap, YNode, YScalar, YSeq, describe, read_file
+
+DEFAULT_PATH = "/etc/intervisor/config.yaml"
+BCM_PINS = range(2, 28)
+
+_BAD = object()  # a value that was refused (its problem is already recorded)
+
+
+# --- checks: each reads one value, or records why not and answers _BAD ----------------------------
+
+
+class Check:
+    """Reads a value of one kind. ``check(checker, node, label)``."""
+
+    def __call__(self, checker: Checker, node: YNode, label: str) -> Any:
+        raise NotImplementedError
+
+
+class Text(Check):
+    def __call__(self, checker, node, label):
+        value = checker.text(node, label)
+        return _BAD if value is None and not isinstance(node, YScalar) else value
+
+
+class AbsolutePath(Check):
+    def __call__(self, checker, node, label):
+        value = checker.text(node, label)
+        if value is None:
+            return _BAD if not isinstance(node, YScalar) else None
+        if not value.startswith("/"):
+            checker.error(node.line, f'{label} should be a full path starting with /, not "{value}"')
+            return _BAD
+        return value
+
+
+class OneOf(Check):
+    def __init__(self, *choices: str):
+        self.choices = choices
+
+    def __call__(self, checker, node, label):
+        value = checker.one_of(node, label, self.choices)
+        return _BAD if value is None and not _null(node) else value
+
+
+class Flag(Check):
+    def __call__(self, checker, node, label):
+        value = checker.boolean(node, label)
+        return _BAD if value is None else value
+
+
+class Number(Check):
+    """A number from ``lo`` to ``hi``; a whole number with ``whole=True``."""
+
+    def __init__(self, lo: float, hi: float, whole: bool = False):
+        self.lo, self.hi, self.whole = lo, hi, whole
+
+    def __call__(self, checker, node, label):
+        read = checker.integer if self.whole else checker.number
+        value = read(node, label, self.lo, self.hi)
+        return _BAD if value is None else value
+
+
+def Int(lo: int, hi: int) -> Number:
+    return Number(lo, hi, whole=True)
+
+
+class Pin(Check):
+    """A BCM GPIO number (2..27). Pins take part in the used-twice check."""
+
+    def __call__(self, checker, node, label):
+        value = node.value if isinstance(node, YScalar) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value in BCM_PINS:
+            return value
+        checker.error(node.line, f"{label} should be a BCM GPIO pin number from {BCM_PINS.start} to "
+                                 f"{BCM_PINS.stop - 1}, not {describe(node)}")
+        return _BAD
+
+
+class Pins(Check):
+    """A list of ``n`` pins, e.g. the red, green and blue legs of an RGB LED."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __call__(self, checker, node, label):
+        if not isinstance(node, YSeq) or len(node.items) != self.n:
+            was = f"a list of {len(node.items)}" if isinstance(node, YSeq) else describe(node)
+            checker.error(node.line, f"{label} should be a list of {self.n} pin numbers like [5, 6, 13], "
+                                     f"not {was}")
+            return _BAD
+        pins = [Pin()(checker, item, f"{label} item {i}") for i, item in enumerate(node.items, 1)]
+        return _BAD if _BAD in pins else tuple(pins)
+
+
+class Ident(Check):
+    """An id as method files write them: small letters, digits, hyphens."""
+
+    def __call__(self, checker, node, label):
+        value = checker.text(node, label)
+        if value is None:
+            return _BAD if not isinstance(node, YScalar) else None
+        if not _is_id(value):
+            checker.error(node.line, f'{label} should be a method id (small letters a-z, digits and '
+                                     f'hyphens), not "{value}"')
+            return _BAD
+        return value
+
+
+class Table(Check):
+    """A mapping whose keys and values are both checked as text."""
+
+    def __init__(self, key_ok, value_ok, said: str, value_said: str):
+        self.key_ok, self.value_ok, self.said, self.value_said = key_ok, value_ok, said, value_said
+
+    def __call__(self, checker, node, label):
+        if not isinstance(node, YMap):
+            checker.error(node.line, f"{label} should be {self.said}, not {describe(node)}")
+            return _BAD
+        out, bad = {}, False
+        for key, entry in node.entries.items():
+            value = checker.text(entry.node, f"{label}.{key}")
+            if not self.key_ok(key):
+                checker.error(entry.key_line, f'{label}: "{key}" cannot be used here; {label} should be '
+                                              f"{self.said}")
+                bad = True
+            elif value is None or not self.value_ok(value):
+                if value is not None or isinstance(entry.node, YScalar):
+                    checker.error(entry.node.line, f"{label}.{key} should be {self.value_said}, "
+                                                   f"not {describe(entry.node)}")
+                bad = True
+            else:
+                out[key] = value
+        return _BAD if bad else out
+
+
+def _is_id(text: str) -> bool:
+    from intervisor.method import ID_PATTERN
+
+    return bool(ID_PATTERN.match(text))
+
+
+def _null(node: YNode) -> bool:
+    return isinstance(node, YScalar) and node.value is None
+
+
+def setting(default: Any, check: Check, **metadata: Any) -> Any:
+    """A config key: its default and how its value is checked."""
+    meta = {"check": check, **metadata}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# --- the sections --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Audio:
+    """What the group hears. ``device`` is part of the output device's name
+    (``None``: the system default); ``rate`` is speech in words per minute;
+    ``cue_volume`` is relative to the speech."""
+
+    enabled: bool = setting(True, Flag())
+    device: str | None = setting(None, Text())
+    rate: int = setting(150, Int(80, 450))
+    speech_volume: float = setting(1.0, Number(0, 1))
+    cue_volume: float = setting(0.6, Number(0, 2))
+    voices: dict = setting({}, Table(lambda k: k in LANGUAGES, bool,
+                                     "a list of languages (nl, en) with an espeak voice name each",
+                                     "an espeak voice name"))
+    piper_model: str | None = setting(None, AbsolutePath())
+    sample_rate: int = setting(48000, Int(8000, 192000))
+    block_size: int = setting(256, Int(32, 8192))
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The button and the lights on the device (BCM pin numbers).
+    ``lights`` is ``three`` (green, amber and red LEDs) or ``rgb`` (one RGB
+    LED on the ``rgb`` pins). Times are in seconds."""
+
+    enabled: bool = setting(True, Flag())
+    pin_factory: str | None = setting(None, OneOf("mock", "lgpio", "rpigpio", "pigpio", "native"))
+    button: int = setting(17, Pin(), pin=True)
+    second_button: int | None = setting(None, Pin(), pin=True)
+    lights: str = setting("three", OneOf("three", "rgb"))
+    green: int = setting(22, Pin(), pin="three")
+    amber: int = setting(27, Pin(), pin="three")
+    red: int = setting(23, Pin(), pin="three")
+    rgb: tuple | None = setting(None, Pins(3), pin="rgb")
+    mic_light: int | None = setting(24, Pin(), pin=True)
+    bounce: float = setting(0.03, Number(0, 1))
+    hold: float = setting(0.8, Number(0.1, 10))
+    double_press: float = setting(0.4, Number(0, 5))
+    # gpiozero's pin factory; unset: its own choice (lgpio on a Pi). ``mock``
+    # runs the service without GPIO (tests, debugging with ``input: stdin``).
+    pin_factory: str | None = setting(None, OneOf("mock", "lgpio", "rpigpio", "pigpio", "native"))
+
+    def pins_in_use(self) -> dict[str, int]:
+        """Every pin the panel drives, by key (``panel.rgb[1]`` for a leg)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            role = f.metadata.get("pin")
+            value = getattr(self, f.name)
+            if not role or value is None or role not in (True, self.lights):
+                continue
+            if isinstance(value, tuple):
+                out.update({f"panel.{f.name}[{i}]": pin for i, pin in enumerate(value)})
+            else:
+                out[f"panel.{f.name}"] = value
+        return out
+
+
+@dataclass(frozen=True)
+class Voice:
+    """Spoken commands, offline. Off unless ``enabled``. Times in seconds."""
+
+    enabled: bool = setting(False, Flag())
+    backend: str = setting("vosk", OneOf("vosk", "pocketsphinx"))
+    model: str = setting("/var/lib/intervisor/vosk-model", AbsolutePath())
+    device: str | None = setting(None, Text())
+    wake_word: str | None = setting(None, Text())
+    min_silence: float = setting(0.3, Number(0, 5))
+    deaf_after_speech: float = setting(0.5, Number(0, 10))
+    refractory: float = setting(1.5, Number(0, 30))
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole config. ``participants`` unset: a method with rounds asks
+    the chair at the start (its own ``participants`` offered first)."""
+
+    methods_dir: str = setting("/var/lib/intervisor/methods", AbsolutePath())
+    state_dir: str = setting("/var/lib/intervisor", AbsolutePath())
+    cache_dir: str = setting("/var/cache/intervisor", AbsolutePath())
+    language: str = setting("nl", OneOf(*LANGUAGES))
+    selected: str | None = setting(None, Ident())
+    choices: dict = setting({}, Table(_is_id, _is_id, "a list of choice ids, each with an option id",
+                                      "an option id (small letters a-z, digits and hyphens)"))
+    participants: int | None = setting(None, Int(2, 12))
+    input: str | None = setting(None, Text())
+    audio: Audio = field(default_factory=Audio, metadata={"section": Audio})
+    panel: Panel = field(default_factory=Panel, metadata={"section": Panel})
+    voice: Voice = field(default_factory=Voice, metadata={"section": Voice})
+    path: str | None = field(default=None, compare=False)
+
+    @classmethod
+    def default(cls) -> "Config":
+        return cls()
+
+
+class ConfigError(Exception):
+    """The config file was refused; ``problems`` say why, each with its line."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+
+def load_config(path: str | os.PathLike = DEFAULT_PATH) -> Config:
+    """The config in ``path``; all defaults when there is no such file."""
+    if not os.path.lexists(path):
+        return Config(path=str(path))
+    parsed = read_file(path)
+    if parsed.problems:
+        raise ConfigError(parsed.problems)
+    return _build(parsed.node, str(path))
+
+
+def load_config_text(data: str | bytes, filename: str) -> Config:
+    """The config given as text (tests, ``intervisor check``-like tools)."""
+    from intervisor.yamlsafe import parse
+
+    parsed = parse(data, filename)
+    if parsed.problems:
+        raise ConfigError(parsed.problems)
+    return _build(parsed.node, filename)
+
+
+def _build(root: YNode | None, filename: str) -> Config:
+    check = Checker(filename)
+    lines: dict[str, int] = {}
+    if root is None or _null(root):
+        config = Config(path=filename)
+    elif not isinstance(root, YMap):
+        check.error(root.line, f"should be a set of settings (key: value lines), not {describe(root)}")
+        config = None
+    else:
+        config = _section(Config, root, "", check, lines)
+        if config is not None:
+            config = dataclasses.replace(config, path=filename)
+            _check_pins(config.panel, lines, check)
+    if check.errors:
+        raise ConfigError(sorted(check.errors, key=lambda p: p.line))
+    return config
+
+
+def _section(cls: type, node: YMap, prefix: str, check: Checker, lines: dict[str, int]) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls) if "check" in f.metadata or "section" in f.metadata}
+    where = f'in "{prefix[:-1]}"' if prefix else "of the config"
+    check.keys(node, fields, where)
+    values = {}
+    for name, entry in node.entries.items():
+        f = fields.get(name)
+        if f is None:
+            continue
+        label = prefix + name
+        lines[label] = entry.node.line
+        if "section" in f.metadata:
+            if _null(entry.node):
+                continue
+            sub = check.mapping(entry.node, label)
+            if sub is not None:
+                values[name] = _section(f.metadata["section"], sub, label + ".", check, lines)
+            continue
+        if _null(entry.node):
+            # Empty means "none" where none is allowed (no second button),
+            # else the default.
+            if "None" in str(f.type):
+                values[name] = None
+            continue
+        value = f.metadata["check"](check, entry.node, label)
+        if value is not _BAD:
+            values[name] = value
+    return cls(**values)
+
+
+def _check_pins(panel: Panel, lines: dict[str, int], check: Checker) -> None:
+    if panel.lights == "rgb" and panel.rgb is None:
+        check.error(lines.get("panel.lights", 1), "panel.lights is rgb, so panel.rgb needs the three pins "
+                                                  "of the RGB LED, like  rgb: [5, 6, 13]")
+    seen: dict[int, str] = {}
+    used = panel.pins_in_use()
+    # Keys the admin wrote come last, so the complaint lands on a line they wrote.
+    for key in sorted(used, key=lambda k: _line(k, lines) or 0):
+        pin = used[key]
+        if pin in seen:
+            other = seen[pin]
+            at = f"line {_line(other, lines)}" if _line(other, lines) else "its default"
+            check.error(_line(key, lines) or 1, f"{key}: pin {pin} is already used by {other} ({at})")
+        else:
+            seen[pin] = key
+
+
+def _line(key: str, lines: dict[str, int]) -> int | None:
+    return lines.get(key.split("[")[0])

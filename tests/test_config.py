@@ -1,0 +1,194 @@
+"""The device's config file: defaults, every check, pins used twice."""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+
+import pytest
+
+from intervisor.config import Audio, Config, ConfigError, Panel, Voice, load_config, load_config_text
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(textwrap.dedent(text), "config.yaml")
+    return [str(p) for p in caught.value.problems]
+
+
+def one_problem(text: str) -> str:
+    found = problems(text)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_the_defaults():
+    c = Config.default()
+    assert (c.methods_dir, c.state_dir, c.cache_dir) == (
+        "/var/lib/intervisor/methods", "/var/lib/intervisor", "/var/cache/intervisor")
+    assert (c.language, c.selected, c.choices, c.participants) == ("nl", None, {}, None)
+    assert c.audio == Audio(device=None, rate=150, speech_volume=1.0, cue_volume=0.6, voices={},
+                            piper_model=None, sample_rate=48000, block_size=256)
+    assert c.panel == Panel(button=17, second_button=None, lights="three", green=22, amber=27, red=23,
+                            rgb=None, mic_light=24, bounce=0.03, hold=0.8, double_press=0.4)
+    assert c.voice == Voice(enabled=False, backend="vosk", model="/var/lib/intervisor/vosk-model", device=None,
+                            wake_word=None, min_silence=0.3, deaf_after_speech=0.5, refractory=1.5)
+
+
+def test_a_missing_file_means_all_defaults(tmp_path):
+    assert load_config(tmp_path / "none.yaml") == Config.default()
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n", "audio:\npanel:\n"])
+def test_an_empty_file_or_section_means_defaults(text):
+    assert load_config_text(text, "config.yaml") == Config.default()
+
+
+def test_a_full_config_is_read(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(textwrap.dedent("""\
+        methods_dir: /srv/methods
+        state_dir: /srv/state
+        cache_dir: /srv/cache
+        language: en
+        selected: vijf-stappen
+        choices: {vragen: alternatief}
+        participants: 5
+        audio:
+          device: USB
+          rate: 170
+          speech_volume: 0.8
+          cue_volume: 1.2
+          voices: {nl: nl+f3, en: en-gb}
+          piper_model: /srv/piper/nl.onnx
+          sample_rate: 44100
+          block_size: 512
+        panel:
+          button: 5
+          second_button: 6
+          lights: rgb
+          rgb: [13, 19, 26]
+          mic_light:
+          bounce: 0.05
+          hold: 1
+          double_press: 0.3
+        voice:
+          enabled: true
+          backend: pocketsphinx
+          model: /srv/model
+          device: ReSpeaker
+          wake_word: intervisor
+          min_silence: 0.4
+          deaf_after_speech: 0.6
+          refractory: 2
+        """))
+    c = load_config(path)
+    assert c.path == str(path)
+    assert (c.methods_dir, c.language, c.selected, c.choices, c.participants) == (
+        "/srv/methods", "en", "vijf-stappen", {"vragen": "alternatief"}, 5)
+    assert c.audio.voices == {"nl": "nl+f3", "en": "en-gb"} and c.audio.cue_volume == 1.2
+    assert c.panel.rgb == (13, 19, 26) and c.panel.mic_light is None and c.panel.hold == 1.0
+    assert c.panel.pins_in_use() == {"panel.button": 5, "panel.second_button": 6, "panel.rgb[0]": 13,
+                                     "panel.rgb[1]": 19, "panel.rgb[2]": 26}
+    assert c.voice.backend == "pocketsphinx" and c.voice.refractory == 2.0
+
+
+def test_an_empty_optional_key_is_none_and_an_empty_other_key_its_default():
+    c = load_config_text("panel:\n  mic_light:\n  button:\n", "config.yaml")
+    assert c.panel.mic_light is None and c.panel.button == 17
+
+
+@pytest.mark.parametrize("text,said", [
+    ("langauge: en\n", 'config.yaml:1: "langauge" is not a field of the config; did you mean "language"?'),
+    ("audio:\n  volume: 1\n", 'config.yaml:2: "volume" is not a field in "audio"; did you mean "cue_volume"?'),
+    ("language: de\n", 'config.yaml:1: language should be "nl" or "en", not "de"'),
+    ("methods_dir: methods\n", 'config.yaml:1: methods_dir should be a full path starting with /, not "methods"'),
+    ("selected: Vijf Stappen\n", 'config.yaml:1: selected should be a method id (small letters a-z, digits '
+                                 'and hyphens), not "Vijf Stappen"'),
+    ("participants: 1\n", 'config.yaml:1: participants should be a whole number from 2 to 12, not "1"'),
+    ("choices:\n  vragen: Vijf\n", 'config.yaml:2: choices.vragen should be an option id (small letters a-z, '
+                                   'digits and hyphens), not "Vijf"'),
+    ("choices: [a]\n", "config.yaml:1: choices should be a list of choice ids, each with an option id, "
+                       "not a list"),
+    ("audio:\n  rate: fast\n", 'config.yaml:2: audio.rate should be a whole number from 80 to 450, not "fast"'),
+    ("audio:\n  speech_volume: 1.5\n", 'config.yaml:2: audio.speech_volume should be a number from 0 to 1, '
+                                       'not "1.5"'),
+    ("audio:\n  cue_volume: true\n", 'config.yaml:2: audio.cue_volume should be a number from 0 to 2, '
+                                     'not "true"'),
+    ("audio:\n  voices: {de: x}\n", 'config.yaml:2: audio.voices: "de" cannot be used here; audio.voices '
+                                    "should be a list of languages (nl, en) with an espeak voice name each"),
+    ("audio: loud\n", 'config.yaml:1: audio should be a set of fields (key: value lines), not "loud"'),
+    ("panel:\n  button: 40\n", 'config.yaml:2: panel.button should be a BCM GPIO pin number from 2 to 27, '
+                               'not "40"'),
+    ("panel:\n  lights: four\n", 'config.yaml:2: panel.lights should be "three" or "rgb", not "four"'),
+    ("panel:\n  rgb: [1, 2]\n", "config.yaml:2: panel.rgb should be a list of 3 pin numbers like [5, 6, 13], "
+                                "not a list of 2"),
+    ("panel:\n  lights: rgb\n", "config.yaml:2: panel.lights is rgb, so panel.rgb needs the three pins of the "
+                                "RGB LED, like  rgb: [5, 6, 13]"),
+    ("voice:\n  enabled: maybe\n", 'config.yaml:2: voice.enabled should be true or false, not "maybe"'),
+    ("voice:\n  backend: whisper\n", 'config.yaml:2: voice.backend should be "vosk" or "pocketsphinx", '
+                                     'not "whisper"'),
+    ("- a\n", "config.yaml:1: should be a set of settings (key: value lines), not a list"),
+])
+def test_each_bad_value_is_named_on_its_line(text, said):
+    assert one_problem(text) == said
+
+
+def test_a_pin_used_twice_names_both_keys_and_lines():
+    text = "panel:\n  button: 5\n  second_button: 6\n  red: 5\n"
+    assert one_problem(text) == "config.yaml:4: panel.red: pin 5 is already used by panel.button (line 2)"
+
+
+def test_a_pin_that_clashes_with_a_default_says_so():
+    assert one_problem("panel:\n  second_button: 17\n") == (
+        "config.yaml:2: panel.second_button: pin 17 is already used by panel.button (its default)")
+
+
+def test_only_the_pins_in_use_count():
+    # With an RGB LED the three separate lights are not driven.
+    c = load_config_text("panel:\n  lights: rgb\n  rgb: [22, 27, 23]\n", "config.yaml")
+    assert set(c.panel.pins_in_use()) == {"panel.button", "panel.mic_light", "panel.rgb[0]", "panel.rgb[1]",
+                                          "panel.rgb[2]"}
+    assert one_problem("panel:\n  lights: rgb\n  rgb: [22, 27, 17]\n") == (
+        "config.yaml:3: panel.rgb[2]: pin 17 is already used by panel.button (its default)")
+
+
+def test_all_problems_are_reported_at_once():
+    text = "language: fr\naudio:\n  rate: 5\npanel:\n  red: 17\n"
+    assert problems(text) == [
+        'config.yaml:1: language should be "nl" or "en", not "fr"',
+        'config.yaml:3: audio.rate should be a whole number from 80 to 450, not "5"',
+        "config.yaml:5: panel.red: pin 17 is already used by panel.button (its default)",
+    ]
+
+
+def test_hostile_files_are_refused_cleanly(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_bytes(b"audio: !!python/object/apply:os.system [id]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}:1: the tag !!python/object/apply:os.system is not allowed")
+    path.write_bytes(b"language: \xe9n\n")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_config(path)
+
+
+def test_config_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Config.default().language = "en"
+
+
+def test_adding_a_key_is_one_line():
+    from intervisor.config import Flag, setting
+
+    @dataclasses.dataclass(frozen=True)
+    class Extra(Voice):
+        noise_gate: bool = setting(False, Flag())
+
+    from intervisor import config as module
+    from intervisor.yamlsafe import Checker, parse
+
+    node = parse("noise_gate: true\nenabled: true\n", "config.yaml").node
+    check = Checker("config.yaml")
+    extra = module._section(Extra, node, "voice.", check, {})
+    assert check.errors == [] and extra.noise_gate is True and extra.enabled is True
