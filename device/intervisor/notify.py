@@ -73,7 +73,9 @@ class Notifier:
         message = "\n".join(f"{k.upper()}={v}" for k, v in fields.items()).encode()
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
-                s.sendto(message, self._address)
+                # Never wait for a reader that is behind: a blocked send
+                # would stall the loop and every signal with it.
+                s.sendto(message, socket.MSG_DONTWAIT, self._address)
         except OSError:
             return False
         return True
