@@ -8,10 +8,15 @@ The expected timings below are written out by hand from the seed documents
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from intervisor.method import load_method
+from intervisor.rehearse import rehearse
 
 METHODS = Path(__file__).resolve().parent.parent / "methods"
 FILES = sorted(METHODS.glob("*.yaml"))
@@ -171,14 +176,19 @@ def test_training_blocks_keep_the_seed_clock_times():
 
 # ------------------------------------------- the loader and the rehearsal
 
+
 def _load(path: Path):
     """Load one file; fail with every message when it is refused or warns."""
-    method_mod = pytest.importorskip("intervisor.method", reason="the loader has not landed yet")
-    result = method_mod.load_method(path)
-    errors = list(getattr(result, "errors", ()) or ())
-    warnings = list(getattr(result, "warnings", ()) or ())
-    assert not errors and not warnings, "\n".join(map(str, errors + warnings))
-    return getattr(result, "method", result)
+    result = load_method(path)
+    assert not result.problems, "\n".join(map(str, result.problems))
+    return result.method
+
+
+def test_check_command_passes_every_shipped_file():
+    out = subprocess.run([sys.executable, "-m", "intervisor.cli", "check", *map(str, FILES)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "warning" not in (out.stdout + out.stderr).lower()
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
@@ -191,8 +201,6 @@ def test_loads_without_errors_or_warnings(path):
 
 
 def _rehearse(method, choices=None, participants=None):
-    from intervisor.rehearse import rehearse
-
     return rehearse(method, choices=choices, participants=participants).events
 
 
