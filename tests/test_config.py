@@ -192,3 +192,14 @@ def test_adding_a_key_is_one_line():
     check = Checker("config.yaml")
     extra = module._section(Extra, node, "voice.", check, {})
     assert check.errors == [] and extra.noise_gate is True and extra.enabled is True
+
+
+def test_the_config_path_comes_from_the_environment(tmp_path, monkeypatch):
+    from intervisor.config import DEFAULT_PATH, default_path
+
+    monkeypatch.delenv("INTERVISOR_CONFIG", raising=False)
+    assert default_path() == DEFAULT_PATH
+    path = tmp_path / "c.yaml"
+    path.write_text("language: en\n")
+    monkeypatch.setenv("INTERVISOR_CONFIG", str(path))
+    assert load_config().language == "en" and load_config().path == str(path)

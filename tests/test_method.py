@@ -716,3 +716,25 @@ def test_methods_in_a_missing_folder_is_an_error(tmp_path):
 def test_problem_reads_as_file_line_message():
     assert str(Problem("a.yaml", 3, "x")) == "a.yaml:3: x"
     assert str(Problem("a.yaml", 3, "x", warning=True)) == "a.yaml:3: warning: x"
+
+
+def test_check_checks_a_config_file_too(tmp_path):
+    good = write(tmp_path, "config.yaml", "language: en\n")
+    bad = write(tmp_path, "bad.yaml", "panel:\n  button: 99\n")
+    r = intervisor("check", "--config", str(good))
+    assert (r.returncode, r.stdout) == (0, f"{good}: ok (config)\n")
+    r = intervisor("check", "--config", str(bad), "--config", str(tmp_path / "none.yaml"))
+    assert r.returncode == 1
+    assert r.stderr.splitlines() == [
+        f'{bad}:2: panel.button should be a BCM GPIO pin number from 2 to 27, not "99"',
+        f"{tmp_path}/none.yaml:1: there is no such file (the device would use all defaults)",
+    ]
+    assert intervisor("check").returncode == 2
+
+
+def test_a_flood_of_problems_is_cut_short_but_still_refused():
+    text = HEAD + ONE_PHASE + "    questions:\n" + "".join(f"      - {{text: q, hnt: {i}}}\n" for i in range(500))
+    found = errors(text)
+    assert len(found) == 101
+    assert found[0] == 'm.yaml:9: "hnt" is not a field of a question; did you mean "hint"?'
+    assert found[-1] == "m.yaml:108: ... and 400 more; fix the ones above first"

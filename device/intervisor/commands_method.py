@@ -16,10 +16,12 @@ import sys
 def register(sub: argparse._SubParsersAction) -> None:
     """Adds ``check`` and ``methods``; the engine adds ``rehearse`` below."""
     p = sub.add_parser(
-        "check", help="check method files",
-        description="Check method files. Every problem is printed as FILE:LINE: message; "
-                    "exit status 0 when all files are valid, 1 otherwise.")
-    p.add_argument("files", nargs="+", metavar="FILE", help="a method file (.yaml)")
+        "check", help="check method files (and the config)",
+        description="Check method files, and with --config the device's config file. Every problem is "
+                    "printed as FILE:LINE: message; exit status 0 when all files are valid, 1 otherwise.")
+    p.add_argument("files", nargs="*", metavar="FILE", help="a method file (.yaml)")
+    p.add_argument("--config", metavar="FILE", action="append", default=[],
+                   help="also check this config file (like /etc/intervisor/config.yaml)")
     p.set_defaults(func=check_command)
 
     p = sub.add_parser(
@@ -40,7 +42,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def check_command(args: argparse.Namespace) -> int:
     from intervisor.method import describe_length, load_method
 
+    if not args.files and not args.config:
+        print("intervisor check: name at least one method file (or --config FILE)", file=sys.stderr)
+        return 2
     status = 0
+    for name in args.config:
+        if not check_config(name):
+            status = 1
     for name in args.files:
         result = load_method(name)
         for problem in result.problems:
@@ -52,6 +60,24 @@ def check_command(args: argparse.Namespace) -> int:
         n = len(m.phases)
         print(f"{name}: ok ({m.title}, {n} phase{'s' if n != 1 else ''}, {describe_length(m)})")
     return status
+
+
+def check_config(name: str) -> bool:
+    import os
+
+    from intervisor.config import ConfigError, load_config
+
+    if not os.path.lexists(name):
+        print(f"{name}:1: there is no such file (the device would use all defaults)", file=sys.stderr)
+        return False
+    try:
+        load_config(name)
+    except ConfigError as e:
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+        return False
+    print(f"{name}: ok (config)")
+    return True
 
 
 def methods_command(args: argparse.Namespace) -> int:

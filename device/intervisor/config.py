@@ -225,9 +225,6 @@ class Panel:
     bounce: float = setting(0.03, Number(0, 1))
     hold: float = setting(0.8, Number(0.1, 10))
     double_press: float = setting(0.4, Number(0, 5))
-    # gpiozero's pin factory; unset: its own choice (lgpio on a Pi). ``mock``
-    # runs the service without GPIO (tests, debugging with ``input: stdin``).
-    pin_factory: str | None = setting(None, OneOf("mock", "lgpio", "rpigpio", "pigpio", "native"))
 
     def pins_in_use(self) -> dict[str, int]:
         """Every pin the panel drives, by key (``panel.rgb[1]`` for a leg)."""
@@ -293,8 +290,15 @@ class ConfigError(Exception):
 # --- loading ---------------------------------------------------------------------------------------
 
 
-def load_config(path: str | os.PathLike = DEFAULT_PATH) -> Config:
-    """The config in ``path``; all defaults when there is no such file."""
+def default_path() -> str:
+    """The config file to read: ``$INTERVISOR_CONFIG``, else :data:`DEFAULT_PATH`."""
+    return os.environ.get("INTERVISOR_CONFIG") or DEFAULT_PATH
+
+
+def load_config(path: str | os.PathLike | None = None) -> Config:
+    """The config in ``path`` (default: :func:`default_path`); all defaults
+    when there is no such file."""
+    path = default_path() if path is None else path
     if not os.path.lexists(path):
         return Config(path=str(path))
     parsed = read_file(path)
@@ -326,8 +330,9 @@ def _build(root: YNode | None, filename: str) -> Config:
         if config is not None:
             config = dataclasses.replace(config, path=filename)
             _check_pins(config.panel, lines, check)
-    if check.errors:
-        raise ConfigError(sorted(check.errors, key=lambda p: p.line))
+    errors, _ = check.finish()
+    if errors:
+        raise ConfigError(errors)
     return config
 
 

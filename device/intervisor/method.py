@@ -195,8 +195,7 @@ class _Reader:
             self.err(root.line, f"should be a set of fields (id:, title:, phases: ...), not {describe(root)}")
         else:
             method = self.method(root)
-        errors = sorted(self.check.errors, key=lambda p: p.line)
-        warnings = sorted(self.check.warnings, key=lambda p: p.line)
+        errors, warnings = self.check.finish()
         return LoadResult(None if errors else method, errors, warnings)
 
     # --- the method ---
@@ -561,7 +560,8 @@ class _Reader:
     # --- programmes and plans ---
 
     def plan_keys(self, phases: list[Phase], choices: list[Choice]) -> list[dict[str, str]]:
-        used = [c for c in choices if any(c.id in p.when for p in phases)]
+        named = {k for p in phases for k in p.when}
+        used = [c for c in choices if c.id in named]
         combos = 1
         for c in used:
             combos *= len(c.options)

@@ -416,16 +416,42 @@ class Checker:
     config.yaml:1: rate should be a whole number from 80 to 450, not "fast"
     """
 
+    #: Beyond this many, more problems only bury the first ones.
+    MAX_PROBLEMS = 100
+
     def __init__(self, filename: str):
         self.file = filename
         self.errors: list[Problem] = []
         self.warnings: list[Problem] = []
+        self.more = {False: 0, True: 0}  # problems found but not kept, by warning or not
+
+    @property
+    def full(self) -> bool:
+        return len(self.errors) + len(self.warnings) >= self.MAX_PROBLEMS
 
     def error(self, line: int, message: str) -> None:
-        self.errors.append(Problem(self.file, line, message))
+        self._keep(self.errors, Problem(self.file, line, message))
 
     def warn(self, line: int, message: str) -> None:
-        self.warnings.append(Problem(self.file, line, message, warning=True))
+        self._keep(self.warnings, Problem(self.file, line, message, warning=True))
+
+    def _keep(self, into: list[Problem], problem: Problem) -> None:
+        if self.full:
+            self.more[problem.warning] += 1
+        else:
+            into.append(problem)
+
+    def finish(self) -> tuple[list[Problem], list[Problem]]:
+        """Errors and warnings in file order; a last one says how many more
+        were left out."""
+        out = []
+        for found, warning in ((self.errors, False), (self.warnings, True)):
+            found = sorted(found, key=lambda p: p.line)
+            if self.more[warning]:
+                found.append(Problem(self.file, found[-1].line if found else 1,
+                                     f"... and {self.more[warning]} more; fix the ones above first", warning))
+            out.append(found)
+        return out[0], out[1]
 
     def keys(self, node: YMap, allowed: Any, where: str, aliases: dict[str, str] | None = None) -> None:
         """Report every key of ``node`` that is not in ``allowed``."""
@@ -434,6 +460,9 @@ class Checker:
         allowed = list(allowed)
         for key, entry in node.entries.items():
             if key in allowed:
+                continue
+            if self.full:
+                self.more[False] += 1
                 continue
             guess = (aliases or {}).get(key.lower())
             if guess is None:
