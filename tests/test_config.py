@@ -124,7 +124,7 @@ def test_an_empty_optional_key_is_none_and_an_empty_other_key_its_default():
     ("panel:\n  rgb: [1, 2]\n", "config.yaml:2: panel.rgb should be a list of 3 pin numbers like [5, 6, 13], "
                                 "not a list of 2"),
     ("panel:\n  lights: rgb\n", "config.yaml:2: panel.lights is rgb, so panel.rgb needs the three pins of the "
-                                "RGB LED, like  rgb: [5, 6, 13]"),
+                                "RGB LED, like rgb: [5, 6, 13]"),
     ("voice:\n  enabled: maybe\n", 'config.yaml:2: voice.enabled should be true or false, not "maybe"'),
     ("voice:\n  backend: whisper\n", 'config.yaml:2: voice.backend should be "vosk" or "pocketsphinx", '
                                      'not "whisper"'),

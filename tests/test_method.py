@@ -45,7 +45,7 @@ def errors(text: str, name: str = "m.yaml") -> list[str]:
 def warnings(text: str, name: str = "m.yaml") -> list[str]:
     result = load(text, name)
     assert result.method is not None, [str(p) for p in result.errors]
-    return [str(p) for p in result.warnings]
+    return [p.marked() for p in result.warnings]
 
 
 def one_error(text: str, name: str = "m.yaml") -> str:
@@ -119,13 +119,13 @@ def test_anything_else_is_not_a_duration(text):
 
 
 @pytest.mark.parametrize("written,said", [
-    ("5", 'the duration of phase "a" "5" has no unit; write 5m for minutes or 5s for seconds'),
-    ("5 min", 'the duration of phase "a" "5 min" is not a length of time; write it like 90s, 5m, 1h or '
+    ("5", 'the duration of phase "a" ("5") has no unit; write 5m for minutes or 5s for seconds'),
+    ("5 min", 'the duration of phase "a" ("5 min") is not a length of time; write it like 90s, 5m, 1h or '
               "1h30m, or as a range like 5-10m"),
     ("10-5m", 'the lower end of the duration of phase "a" is longer than its upper end (10-5m)'),
-    ("5m-10m", 'the duration of phase "a" "5m-10m": write a range with the unit once, at the end, like 5-10m'),
+    ("5m-10m", 'the duration of phase "a" ("5m-10m"): write a range with the unit once, at the end, like 5-10m'),
     ("0m", 'the duration of phase "a" cannot be 0'),
-    ("1.5", 'the duration of phase "a" "1.5" should be whole minutes or seconds, like 1m30s'),
+    ("1.5", 'the duration of phase "a" ("1.5") should be whole minutes or seconds, like 1m30s'),
     ("[5m]", 'the duration of phase "a" should be a length of time, not a list; write it like 90s, 5m, 1h '
              "or 1h30m, or as a range like 5-10m"),
 ])
@@ -138,7 +138,7 @@ def test_required_fields_are_named_when_missing():
     assert found == [
         "m.yaml:1: the method has no id",
         "m.yaml:1: the method has no title; it is spoken when the method is chosen",
-        "m.yaml:1: the method has no language; add  language: nl  or  language: en",
+        'm.yaml:1: the method has no language; add "language: nl" or "language: en"',
         "m.yaml:1: the method has no phases; it needs at least one",
     ]
 
@@ -278,7 +278,7 @@ def test_all_problems_of_a_file_are_reported_at_once():
     assert errors(text) == [
         'm.yaml:1: the id "Slecht" may only use small letters a-z, digits and hyphens (-), like vijf-stappen',
         'm.yaml:3: language should be "nl" or "en", not "fr"',
-        'm.yaml:7: the duration of phase "a" "5 minuten" is not a length of time; write it like 90s, 5m, 1h '
+        'm.yaml:7: the duration of phase "a" ("5 minuten") is not a length of time; write it like 90s, 5m, 1h '
         "or 1h30m, or as a range like 5-10m",
         'm.yaml:8: the phase id "a" is used twice (first on line 5); each phase needs its own',
         'm.yaml:8: phase "a" has no title; it is announced when the phase starts',
@@ -333,7 +333,7 @@ def test_bad_cue_values():
     text = HEAD + "min_cue: ja graag\novertime_every: 2\n" + ONE_PHASE
     assert errors(text) == [
         'm.yaml:4: min_cue of the method should be true or false, not "ja graag"',
-        'm.yaml:5: overtime_every of the method "2" has no unit; write 2m for minutes or 2s for seconds',
+        'm.yaml:5: overtime_every of the method ("2") has no unit; write 2m for minutes or 2s for seconds',
     ]
 
 
@@ -469,7 +469,7 @@ def test_blocks_must_start_in_order_and_all_have_a_time():
     assert errors(text) == [
         'm.yaml:6: phase "lunch" starts at 09:00, which is not after the block before it ("ochtend" at 09:30)',
         'm.yaml:8: phase "borrel" has no start time (at); in a programme with start times every block '
-        'needs one, like  at: "09:30"',
+        'needs one, like at: "09:30"',
     ]
 
 
@@ -715,7 +715,9 @@ def test_methods_in_a_missing_folder_is_an_error(tmp_path):
 
 def test_problem_reads_as_file_line_message():
     assert str(Problem("a.yaml", 3, "x")) == "a.yaml:3: x"
-    assert str(Problem("a.yaml", 3, "x", warning=True)) == "a.yaml:3: warning: x"
+    assert str(Problem("a.yaml", 3, "x", warning=True)) == "a.yaml:3: x"
+    assert Problem("a.yaml", 3, "x", warning=True).marked() == "a.yaml:3: warning: x"
+    assert Problem("a.yaml", 3, "x").marked() == "a.yaml:3: x"
 
 
 def test_check_checks_a_config_file_too(tmp_path):

@@ -52,7 +52,7 @@ def check_command(args: argparse.Namespace) -> int:
     for name in args.files:
         result = load_method(name)
         for problem in result.problems:
-            print(problem, file=sys.stderr)
+            print(problem.marked(), file=sys.stderr)
         if result.method is None:
             status = 1
             continue

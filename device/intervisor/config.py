@@ -369,7 +369,7 @@ def _section(cls: type, node: YMap, prefix: str, check: Checker, lines: dict[str
 def _check_pins(panel: Panel, lines: dict[str, int], check: Checker) -> None:
     if panel.lights == "rgb" and panel.rgb is None:
         check.error(lines.get("panel.lights", 1), "panel.lights is rgb, so panel.rgb needs the three pins "
-                                                  "of the RGB LED, like  rgb: [5, 6, 13]")
+                                                  "of the RGB LED, like rgb: [5, 6, 13]")
     seen: dict[int, str] = {}
     used = panel.pins_in_use()
     # Keys the admin wrote come last, so the complaint lands on a line they wrote.

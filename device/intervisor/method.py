@@ -241,7 +241,7 @@ class _Reader:
     def language(self, m: YMap) -> str | None:
         node = m.get("language")
         if node is None:
-            self.err(m.line, 'the method has no language; add  language: nl  or  language: en')
+            self.err(m.line, 'the method has no language; add "language: nl" or "language: en"')
             return None
         return self.check.one_of(node, "language", LANGUAGES)
 
@@ -306,16 +306,16 @@ class _Reader:
         elif m and int(m.group(1)) == int(m.group(2)):
             hint = f"{what} is a range with both ends equal ({text}); write {m.group(2)}{m.group(3)}"
         elif m:
-            hint = f'{what} "{_short(text)}" is too long'
+            hint = f'{what} ("{_short(text)}") is too long'
         elif re.fullmatch(r"\d+(\.\d+)?", text) and text.strip("0.") != "":
-            hint = (f'{what} "{text}" has no unit; write {text}m for minutes or {text}s for seconds'
-                    if "." not in text else f'{what} "{text}" should be whole minutes or seconds, like 1m30s')
+            hint = (f'{what} ("{text}") has no unit; write {text}m for minutes or {text}s for seconds'
+                    if "." not in text else f'{what} ("{text}") should be whole minutes or seconds, like 1m30s')
         elif re.fullmatch(r"0+[hms]?", text):
             hint = f"{what} cannot be 0" + ("; write 0 for none" if allow_zero else "")
         elif re.fullmatch(r"\d+[hms]-\d+[hms]", text):
-            hint = f'{what} "{text}": write a range with the unit once, at the end, like 5-10m'
+            hint = f'{what} ("{text}"): write a range with the unit once, at the end, like 5-10m'
         else:
-            hint = f'{what} "{_short(text)}" is not a length of time; {DURATION_HELP}'
+            hint = f'{what} ("{_short(text)}") is not a length of time; {DURATION_HELP}'
             if allow_zero:
                 hint += ", or 0 for none"
         self.err(node.line, hint)
@@ -587,7 +587,7 @@ class _Reader:
                 for p in group:
                     if p.at is None:
                         self.err(p.line, f'phase {_quote(p.id)} has no start time (at); in a programme with '
-                                         'start times every block needs one, like  at: "09:30"')
+                                         'start times every block needs one, like at: "09:30"')
                         bad = True
         gaps: dict[str, set] = {p.id: set() for p in phases}
         reported = set()
@@ -608,8 +608,8 @@ class _Reader:
         out = []
         for p in phases:
             given = p.duration if p.duration.hi > 0 else None
-            found = gaps.get(p.id, set())
-            if p.at is None or not found:
+            found = gaps.get(p.id) or {None}
+            if p.at is None:
                 out.append(p)
                 continue
             if len(found) == 1 and None not in found:

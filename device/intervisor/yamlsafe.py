@@ -50,8 +50,12 @@ class Problem:
 
     >>> str(Problem("vijf-stappen.yaml", 12, 'phase "pauze" has no title'))
     'vijf-stappen.yaml:12: phase "pauze" has no title'
-    >>> str(Problem("config.yaml", 3, "unused pin", warning=True))
-    'config.yaml:3: warning: unused pin'
+
+    A warning reads the same; :meth:`marked` says which it is, for output
+    that mixes both:
+
+    >>> Problem("m.yaml", 3, "phases add up to 50m", warning=True).marked()
+    'm.yaml:3: warning: phases add up to 50m'
     """
 
     file: str
@@ -60,8 +64,10 @@ class Problem:
     warning: bool = False
 
     def __str__(self) -> str:
-        mark = "warning: " if self.warning else ""
-        return f"{self.file}:{self.line}: {mark}{self.message}"
+        return f"{self.file}:{self.line}: {self.message}"
+
+    def marked(self) -> str:
+        return f"{self.file}:{self.line}: warning: {self.message}" if self.warning else str(self)
 
 
 class YScalar:
