@@ -6,6 +6,9 @@ import dataclasses
 import textwrap
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from intervisor.config import Audio, Config, ConfigError, Panel, Voice, load_config, load_config_text
 
@@ -203,3 +206,35 @@ def test_the_config_path_comes_from_the_environment(tmp_path, monkeypatch):
     path.write_text("language: en\n")
     monkeypatch.setenv("INTERVISOR_CONFIG", str(path))
     assert load_config().language == "en" and load_config().path == str(path)
+
+
+def _config_or_problems(data) -> None:
+    try:
+        assert isinstance(load_config_text(data, "config.yaml"), Config)
+    except ConfigError as e:
+        assert e.problems and all(str(p).startswith(f"config.yaml:{p.line}: ") for p in e.problems)
+
+
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 50000), st.floats(allow_nan=False),
+                                st.text(max_size=12), st.sampled_from(["/a", "nl", "rgb", "mock", "vosk"])),
+                      lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                              st.dictionaries(st.text(min_size=1, max_size=6), inner, max_size=3)),
+                      max_leaves=10)
+section_keys = {s: [f.name for f in dataclasses.fields(c)] for s, c in (("audio", Audio), ("panel", Panel),
+                                                                         ("voice", Voice))}
+configs = st.fixed_dictionaries({}, optional={
+    **{k: values for k in ("methods_dir", "language", "selected", "choices", "participants", "input")},
+    **{s: st.dictionaries(st.sampled_from(keys), values, max_size=5) for s, keys in section_keys.items()}})
+
+
+@FUZZ
+@given(st.one_of(st.text(max_size=200), st.binary(max_size=200)))
+def test_any_text_or_bytes_give_a_config_or_problems(data):
+    _config_or_problems(data)
+
+
+@FUZZ
+@given(configs)
+def test_any_config_shaped_structure_gives_a_config_or_problems(value):
+    _config_or_problems(yaml.safe_dump(value, allow_unicode=True))

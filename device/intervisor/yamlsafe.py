@@ -190,6 +190,8 @@ def parse(data: str | bytes, filename: str, *, max_bytes: int = MAX_BYTES) -> Pa
         data = bytes(data)
         if len(data) > max_bytes:
             return Parsed(None, [_too_big(filename, len(data), max_bytes)])
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            return Parsed(None, [Problem(filename, 1, "is saved as UTF-16 text; save the file with UTF-8 encoding")])
         nul = data.find(b"\x00")
         if nul >= 0:
             return Parsed(None, [_nul(filename, data.count(b"\n", 0, nul) + 1)])
