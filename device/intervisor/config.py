@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from intervisor.model import LANGUAGES
-from intervisor.yamlsafe import Checker, Problem, YMap, YNode, YScalar, YSeq, describe, read_file
+from intervisor.yamlsafe import Checker, Problem, YMap, YNode, YScalar, YSeq, describe, parse, read_file
 
 DEFAULT_PATH = "/etc/intervisor/config.yaml"
 BCM_PINS = range(2, 28)
@@ -309,8 +309,6 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
 
 def load_config_text(data: str | bytes, filename: str) -> Config:
     """The config given as text (tests, ``intervisor check``-like tools)."""
-    from intervisor.yamlsafe import parse
-
     parsed = parse(data, filename)
     if parsed.problems:
         raise ConfigError(parsed.problems)
