@@ -89,7 +89,7 @@ def terminal(tmp_path):
 
     def start(*args: str) -> Terminal:
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "TERM": "xterm-256color"}
-        for key in ("PULSE_SERVER", "PULSE_SINK", "XDG_RUNTIME_DIR", "PYTHONPATH"):
+        for key in ("PULSE_SERVER", "PULSE_RUNTIME_PATH", "XDG_RUNTIME_DIR", "PYTHONPATH"):
             if key in os.environ:
                 env[key] = os.environ[key]
         term = Terminal(
@@ -161,6 +161,47 @@ def test_a_refused_config_is_named_and_shown_as_a_fault(terminal, tmp_path):
     term = terminal("--method", "kort", "--hold", "0.2", "--config", str(tmp_path / "bad.yaml"))
     term.wait_for(r"bad.yaml:2: panel.red: pin 17 is already used by panel.button")
     term.wait_for(r"fase 1/2 · Eerste fase")       # the demo runs on the defaults
+    term.keys("q")
+    term.wait_for(r"DEMO-EXITED 0")
+
+
+# ------------------------------------------------------------------- sound
+
+def test_without_a_sound_device_the_sound_goes_into_a_wav_file(terminal, tmp_path):
+    import wave
+
+    import numpy as np
+
+    pytest.importorskip("intervisor.sound", reason="the sound adapter has not landed yet")
+    wav = tmp_path / "demo.wav"
+    term = terminal("--method", "kort", "--wav", str(wav))
+    term.wait_for(r"Sound: into the file .*demo.wav")
+    term.wait_for(r"fase 1/2 · Eerste fase")
+    deadline = time.monotonic() + WAIT
+    while wav.stat().st_size < 22050 * 2 * 2 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the file grows in real time: two seconds of it
+    term.keys("q")
+    term.wait_for(r"DEMO-EXITED 0")
+    with wave.open(str(wav)) as f:
+        samples = np.frombuffer(f.readframes(f.getnframes()), "<i2")
+    assert np.abs(samples).max() > 3000  # the chime and the introduction, not silence
+
+
+def test_the_introduction_is_heard_through_the_speakers(terminal, request):
+    pytest.importorskip("intervisor.sound", reason="the sound adapter has not landed yet")
+    try:
+        server = request.getfixturevalue("pulse_server")
+    except pytest.FixtureLookupError:
+        pytest.skip("no PulseAudio fixture")
+    with server.record() as rec:
+        started = time.monotonic()
+        term = terminal("--method", "kort")
+        onset = rec.wait_for_sound(after=started, timeout=WAIT)
+        assert onset is not None, term.screen()
+        # Speech goes on after the chime: the introduction is being spoken.
+        assert rec.wait_for_sound(after=onset.time + 1.5, timeout=WAIT) is not None
+    assert "Sound: the speakers" in term.screen()
+    print(f"launch to first sound: {onset.time - started:.2f} s")
     term.keys("q")
     term.wait_for(r"DEMO-EXITED 0")
 

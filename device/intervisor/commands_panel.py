@@ -94,6 +94,10 @@ def _demo(args: argparse.Namespace) -> int:
     if sound is not None:
         panel.on_tick = tick_cues(sound)
         device.adapters.append(sound)
+    if sound is not None and getattr(sound, "speech", None) is not None:
+        from intervisor.engine import Engine
+
+        _prerender(sound, Engine(method, SystemClock()).phrases_to_render())
     print(f"Intervisor demo: {method.title} ({method.id}). Sound: {where}.")
     print("Keys: space = press (next); hold for 1 tick = repeat, 2 = back, 3 = pause, 4 = end "
           "(1 steps while choosing); q = stop.")
@@ -107,5 +111,53 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _sound(args: argparse.Namespace, config, language: str):
-    """The sound adapter and a plain word on where the sound goes."""
-    return None, "none (the sound adapter is not installed yet)"
+    """The sound adapter and plain words on where the sound goes: the
+    speakers, or a WAV file when there is no sound device (or --wav)."""
+    import dataclasses
+    import logging
+    import os
+
+    try:
+        from intervisor import sound as sound_mod
+        from intervisor.simulator import WavDevice
+    except ImportError as e:  # numpy or PortAudio missing: say so, run on
+        return None, f"none ({e})"
+    # The one line below says where the sound goes; the adapter's own
+    # warnings would only break the live view.
+    logging.getLogger("intervisor.sound").setLevel(logging.ERROR)
+    # The demo is a user's program: its prompt cache lives in the user's cache.
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "intervisor"
+    config = dataclasses.replace(config, cache_dir=str(cache))
+    if args.wav is None:
+        out = sound_mod.from_config(config, language=language)
+        if not out.faulted:
+            return out, "the speakers"
+        out.close()
+        why, path = "this computer has no sound device, so it goes into the file ", Path("out/demo.wav")
+    else:
+        why, path = "into the file ", args.wav
+    wav = WavDevice(path)
+    out = sound_mod.from_config(config, language=language, start=False, sample_rate=wav.rate)
+    out._sd = wav  # PortAudio's place, at the library's boundary
+    out.start()
+    if out.faulted:
+        out.close()
+        return None, f"none ({out.fault})"
+    return out, f"{why}{path} (silences cut to {wav.max_gap:g} s)"
+
+
+def _prerender(sound, texts: list[str]) -> None:
+    """Render the rest of the method's prompts while the introduction
+    plays, in small batches so a prompt asked for meanwhile waits little."""
+    import threading
+
+    def work():
+        try:
+            for i in range(0, len(texts), 5):
+                if getattr(sound, "_closed", False):
+                    return
+                sound.speech.prerender(texts[i:i + 5])
+        except Exception:  # a prompt that fails to render is rendered (or not) when said
+            pass
+
+    threading.Thread(target=work, name="prerender", daemon=True).start()

@@ -62,7 +62,6 @@ SECOND_SESSION = (Command.REPEAT, Command.BACK)
 SECOND_CHOOSING = (Command.STEP,)
 
 
-
 def default_pins() -> dict[str, int | None]:
     """The pins of a panel built without a config: the config's defaults."""
     from .config import Panel as PanelConfig

@@ -20,6 +20,8 @@ import select
 import shutil
 import sys
 import threading
+import time
+from pathlib import Path
 from typing import Callable, TextIO
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin
@@ -282,6 +284,92 @@ class Keyboard:
 
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
             self._saved = None
+
+
+class WavDevice:
+    """Stands in for the ``sounddevice`` module when the computer has no
+    sound device: its one output "device" is a WAV file, written in real
+    time from the sound adapter's own mixer, so the file holds exactly what
+    the speakers would have played. Silences longer than ``max_gap``
+    seconds are cut short, so an hour's session is a file of minutes.
+
+    >>> sound._sd = WavDevice("out/demo.wav")     # doctest: +SKIP
+    """
+
+    class PortAudioError(Exception):
+        pass
+
+    def __init__(self, path, rate: int = 22050, max_gap: float = 1.0):
+        self.path = path
+        self.rate = rate
+        self.max_gap = max_gap
+
+    def query_devices(self, device=None, kind=None):
+        info = {"name": f"WAV file {self.path}", "max_output_channels": 1,
+                "default_samplerate": float(self.rate)}
+        return info if kind else [info]
+
+    def OutputStream(self, *, samplerate, blocksize, channels, callback, **_):  # noqa: N802 (sounddevice's name)
+        if int(samplerate) != self.rate:
+            # The adapter then asks again at default_samplerate, ours.
+            raise self.PortAudioError(f"the WAV file is written at {self.rate} Hz")
+        return _WavStream(self, int(blocksize), int(channels), callback)
+
+    def _terminate(self) -> None:
+        pass
+
+    def _initialize(self) -> None:
+        pass
+
+
+class _WavStream:
+    """One 'open stream': a thread that asks the callback for a block at
+    the pace of the clock, as PortAudio would, and writes it down."""
+
+    def __init__(self, device: WavDevice, blocksize: int, channels: int, callback):
+        import wave
+
+        self.device, self.blocksize, self.channels, self.callback = device, blocksize, channels, callback
+        self.latency = blocksize / device.rate
+        path = Path(device.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._wav = wave.open(str(path), "wb")
+        self._wav.setnchannels(channels)
+        self._wav.setsampwidth(2)
+        self._wav.setframerate(device.rate)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wav-stream", daemon=True)
+
+    @property
+    def active(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        import numpy as np
+
+        period = self.blocksize / self.device.rate
+        silent_blocks = 0
+        max_silent = int(self.device.max_gap / period)
+        deadline = time.monotonic()
+        while not self._stop.is_set():
+            out = np.zeros((self.blocksize, self.channels), dtype=np.float32)
+            self.callback(out, self.blocksize, None, None)
+            silent_blocks = silent_blocks + 1 if not out.any() else 0
+            if silent_blocks <= max_silent:
+                self._wav.writeframes((np.clip(out, -1, 1) * 32767).astype("<i2").tobytes())
+            deadline += period
+            self._stop.wait(max(0.0, deadline - time.monotonic()))
+        self._wav.close()
+
+    def abort(self, ignore_errors: bool = True) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    close = abort
 
 
 class Simulator:
