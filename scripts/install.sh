@@ -174,6 +174,9 @@ $MARK. Every key is optional; see docs/ in the source.
 methods_dir: $METHODS
 state_dir: $STATE
 cache_dir: /var/cache/intervisor
+voice:
+  enabled: false     # true: offline voice commands with the model below
+  model: $PREFIX/models/$MODEL_NAME
 EOF
 }
 

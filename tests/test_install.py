@@ -62,8 +62,12 @@ def test_install_lays_out_the_device_and_runs_no_system_command(root):
     assert f"pip install -q --upgrade {REPO}[device,voice]" in joined
     assert "systemctl enable intervisor.service intervisor-methods.path" in joined
     assert "systemctl restart intervisor.service" in joined
-    config = (root / "etc/intervisor/config.yaml").read_text()
-    assert "methods_dir: /var/lib/intervisor/methods" in config
+    from intervisor.config import load_config
+
+    config = load_config(root / "etc/intervisor/config.yaml")  # valid, or it raises
+    assert config.methods_dir == "/var/lib/intervisor/methods"
+    assert config.state_dir == "/var/lib/intervisor"
+    assert config.voice.model == "/opt/intervisor/models/vosk-model-small-nl-0.22"
 
 
 def test_install_is_idempotent_and_keeps_what_the_admin_changed(root):
@@ -212,3 +216,76 @@ def test_installed_units_verify(root, tmp_path):
             units.append(str(copy))
     r = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+
+
+# --- push-method ---------------------------------------------------------------------
+
+PUSH = REPO / "scripts" / "push-method"
+KORT = """\
+id: kort
+title: Kort overleg
+language: nl
+phases:
+  - {id: een, title: Inbreng, duration: 10m}
+"""
+
+
+@pytest.fixture
+def device(tmp_path):
+    """A stand-in for `ssh HOST CMD` and `scp FILES HOST:DIR` that runs on
+    this machine (no SSH server here); the device side is the real
+    `intervisor methods add`."""
+    import sys
+
+    methods = tmp_path / "device-methods"
+    methods.mkdir()
+    config = tmp_path / "device.yaml"
+    config.write_text(f"methods_dir: {methods}\nstate_dir: {tmp_path / 'device-state'}\n")
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    (shims / "ssh").write_text(
+        "#!/usr/bin/env bash\n"
+        f'echo "$1" >> {tmp_path}/hosts\nshift\n'
+        f'PATH={Path(sys.executable).parent}:$PATH INTERVISOR_CONFIG={config} exec bash -c "$*"\n')
+    (shims / "scp").write_text(
+        "#!/usr/bin/env bash\n"
+        'args=(); for a in "$@"; do case "$a" in -q|--) ;; *) args+=("$a");; esac; done\n'
+        'dest="${args[-1]}"; unset "args[-1]"\n'
+        'cp -- "${args[@]}" "${dest#*:}"\n')
+    for shim in shims.iterdir():
+        shim.chmod(0o755)
+    env = dict(os.environ, SSH=str(shims / "ssh"), SCP=str(shims / "scp"))
+    return methods, env, tmp_path
+
+
+def push(env, *args):
+    return subprocess.run(["bash", str(PUSH), *args], capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+def test_push_method_installs_on_the_device_and_prints_its_verdict(device, tmp_path):
+    methods, env, _ = device
+    mine = tmp_path / "kort.yaml"
+    mine.write_text(KORT)
+    r = push(env, "pi@intervisor.local", str(mine))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "kort.yaml: ok (kort, Kort overleg)" in r.stdout
+    assert (methods / "kort.yaml").read_text() == KORT
+    assert (tmp_path / "hosts").read_text().split() == ["pi@intervisor.local"] * 3
+    assert not list(Path("/tmp").glob("intervisor-push.*/kort.yaml"))  # cleaned up
+
+
+def test_push_method_passes_on_a_refusal_and_installs_nothing(device, tmp_path):
+    methods, env, _ = device
+    bad = tmp_path / "kapot.yaml"
+    bad.write_text("id: kapot\ntitle: [\n")
+    good = tmp_path / "kort.yaml"
+    good.write_text(KORT)
+    r = push(env, "pi@intervisor.local", str(good), str(bad))
+    assert r.returncode == 1
+    assert "kapot.yaml:3:" in r.stdout and "/tmp/intervisor-push" not in r.stdout
+    assert "nothing was installed" in r.stdout
+    assert list(methods.iterdir()) == []
+    r = push(env, "pi@intervisor.local", str(tmp_path / "missing.yaml"))
+    assert r.returncode == 1 and "no such file" in r.stderr
+    assert push(env, "pi@intervisor.local").returncode == 2

@@ -236,15 +236,17 @@ class Serve:
     """One real `intervisor serve` with a notify socket of our own and
     commands on its stdin (the config's `input: stdin` debugging aid)."""
 
-    def __init__(self, tmp: Path, extra_config: str = "", watchdog_usec: int = 1_000_000):
+    def __init__(self, tmp: Path, extra_config: str = "", watchdog_usec: int = 1_000_000,
+                 cache: Path | None = None):
         self.tmp = tmp
         self.methods = tmp / "methods"
         self.state_dir = tmp / "state"
-        self.methods.mkdir(exist_ok=True)
+        self.methods.mkdir(parents=True, exist_ok=True)
         self.config = tmp / "config.yaml"
         self.config.write_text(textwrap.dedent(f"""\
             methods_dir: {self.methods}
             state_dir: {self.state_dir}
+            cache_dir: {cache or tmp / "cache"}
             panel: {{pin_factory: mock}}
             input: stdin
             """) + (extra_config if "audio:" in extra_config else "audio: {enabled: false}\n" + extra_config))
@@ -358,12 +360,18 @@ class Serve:
         self.proc = None
 
 
+@pytest.fixture(scope="module")
+def prompt_cache(tmp_path_factory):
+    """One prompt cache for the module: espeak renders each prompt once."""
+    return tmp_path_factory.mktemp("prompts")
+
+
 @pytest.fixture
-def serve(tmp_path):
+def serve(tmp_path, prompt_cache):
     made: list[Serve] = []
 
     def make(extra_config: str = "", methods=(("kort.yaml", KORT),), **kw) -> Serve:
-        s = Serve(tmp_path, extra_config, **kw)
+        s = Serve(tmp_path, extra_config, cache=prompt_cache, **kw)
         for name, text in methods:
             (s.methods / name).write_text(text)
         made.append(s)

@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from intervisor.clock import Clock, SystemClock
 from intervisor.events import Action, Command, Hush, Light, Mark, Say, Show
@@ -232,11 +232,43 @@ class Parts:
         try:
             from intervisor import sound
 
+            # Without a device it runs silently and keeps trying: a fault
+            # that `refresh` follows, not a reason to go without sound.
             self.sound = sound.from_config(self.config, language=self.language)
             log.info("sound: up")
         except Exception as e:
             self.sound = None
             self._fault("audio", f"no sound ({type(e).__name__}: {e})")
+            return
+        self.refresh()
+
+    def refresh(self) -> bool:
+        """Follow the sound device coming and going; ``True`` on a change."""
+        if self.sound is None:
+            return False
+        why = getattr(self.sound, "fault", None) if getattr(self.sound, "faulted", False) else None
+        if why is not None and "audio" not in self.faults:
+            self._fault("audio", str(why))
+            self._light_fault("audio")
+            return True
+        if why is None and "audio" in self.faults:
+            del self.faults["audio"]
+            log.info("audio: fault cleared")
+            if self.panel is not None and hasattr(self.panel, "clear_fault"):
+                try:
+                    self.panel.clear_fault("audio")
+                except Exception:
+                    log.exception("panel: cannot clear the audio fault")
+            return True
+        return False
+
+    def speak_in(self, language: str) -> None:
+        """Let the sound speak ``language`` (a method in another language)."""
+        if self.sound is not None and hasattr(self.sound, "set_language"):
+            try:
+                self.sound.set_language(language)
+            except Exception:
+                log.exception("sound: cannot switch to %s", language)
 
     def _start_voice(self, commands) -> None:
         if not setting(self.config, "voice.enabled", False):
@@ -244,20 +276,38 @@ class Parts:
         try:
             from intervisor import voice
 
-            self.voice = voice.from_config(self.config, commands, language=self.language)
+            self.voice = voice.from_config(
+                self.config, commands, language=self.language,
+                mic_light=getattr(self.panel, "mic_light", None),
+                is_device_speaking=getattr(self.sound, "is_busy", None),
+                say=self.sound.perform if self.sound is not None else None)
             log.info("voice: up")
         except Exception as e:
             self.voice = None
             self._fault("voice", f"no voice commands ({type(e).__name__}: {e})")
 
-    def prepare(self, phrases: list[str]) -> None:
-        """Render what will be said before READY (warm cache: fast)."""
-        if self.sound is not None and hasattr(self.sound, "prepare"):
+    def prepare(self, texts_by_language: Mapping[str, Iterable[str]], last: str) -> int:
+        """Render to the disk cache, per language, everything that may be
+        said, before READY; the sound reads a prompt from the cache when it
+        is first said (loading them all into memory here took seconds), and
+        ends up speaking ``last``. The number newly rendered."""
+        if self.sound is None or not hasattr(self.sound, "prepare"):
+            return 0
+        rendered = 0
+        for language in sorted(texts_by_language, key=lambda lang: lang == last):
+            texts = sorted(texts_by_language[language])
             try:
-                self.sound.prepare(phrases)
+                self.speak_in(language)
+                speech = getattr(self.sound, "speech", None)
+                if speech is not None and hasattr(speech, "prerender"):
+                    rendered += speech.prerender(texts) or 0
+                else:
+                    rendered += self.sound.prepare(texts, language=language) or 0
             except Exception as e:
-                self._fault("audio", f"cannot render prompts ({type(e).__name__}: {e})")
-                self._light_fault("audio")
+                self._fault("speech", f"cannot render the {language} prompts ({type(e).__name__}: {e})")
+                self._light_fault("speech")
+        self.speak_in(last)
+        return rendered
 
     def finish(self, timeout: float) -> None:
         """Let the cue that is playing end, then let go of every part."""
@@ -362,7 +412,11 @@ class Service:
     # ------------------------------------------------------------ adapter
 
     def perform(self, action: Action) -> None:
-        """The service's own adapter: marks feed the session record."""
+        """The service's own adapter, first in line: it keeps the sound in
+        the language of what is running, and marks feed the session record."""
+        if self.device is not None and self.parts is not None and not isinstance(action, (Mark, Show)):
+            session = self.device.session
+            self.parts.speak_in(session.method.language if session is not None else self.device_language)
         if not isinstance(action, Mark):
             return
         if self.recorder is None and self.device is not None and self.device.session is not None:
@@ -484,6 +538,7 @@ class Service:
         elif device.selected not in device.methods:
             device.selected = sorted(device.methods)[0] if device.methods else None
         device.preset_choices = choices
+        self._prepare_prompts(only=change.added + change.changed)
         self.reloads += 1
         if (change.refused or problems) and device.session is None:
             device.dispatch([Hush(), Say((NOTICES[self._language()]["refused"],))])
@@ -519,8 +574,9 @@ class Service:
         commands: "queue.Queue[Command]" = queue.Queue()
         self.parts = Parts(self.config, commands.put, language if language in NOTICES else "nl")
         self.parts.start(commands)
+        self.device_language = language if language in NOTICES else "nl"
         self.device = Device(
-            self.library.methods, self.clock, self.parts.adapters() + [self],
+            self.library.methods, self.clock, [self] + self.parts.adapters(),
             selected=selected, choices=choices,
             participants=setting(self.config, "participants", None),
             language=language if language in NOTICES else "nl",
@@ -532,6 +588,8 @@ class Service:
             StdinInput(str(source), self.device.put)
         self._prepare_prompts()
         self._resume()
+        if self.device.session is not None:
+            self.parts.speak_in(self.device.session.method.language)
         if self.device.session is None:
             self.device.dispatch(self.device.greeting() if self.library.methods
                                  else [Show(Light.IDLE), Say((NOTICES[self._language()]["no_methods"],))])
@@ -540,18 +598,31 @@ class Service:
         log.info("ready: %s", self._status_line())
         return self._loop()
 
-    def _prepare_prompts(self) -> None:
+    def _prepare_prompts(self, only: Iterable[str] | None = None) -> None:
+        """Every text the device may say, rendered ahead (nothing is
+        synthesised while the group listens)."""
         if self.parts.sound is None:
             return
+        from collections import defaultdict
+
         from intervisor.engine import Engine
 
-        texts: set[str] = set()
-        for method in self.library.methods.values():
+        wanted = set(self.library.methods) if only is None else set(only)
+        texts: dict[str, set[str]] = defaultdict(set)
+        for mid in sorted(wanted & set(self.library.methods)):
+            method = self.library.methods[mid]
             try:
-                texts.update(Engine(method, self.clock).phrases_to_render())
+                texts[method.language].update(Engine(method, self.clock).phrases_to_render())
             except Exception:
-                log.exception("methods: cannot list the prompts of %s", method.id)
-        self.parts.prepare(sorted(texts))
+                log.exception("methods: cannot list the prompts of %s", mid)
+        idle = {m.title for m in self.library.methods.values()}
+        idle.update(self.device.words[k] for k in ("ready", "press_to_start"))
+        idle.update(NOTICES[self.device_language].values())
+        texts[self.device_language].update(idle)
+        started = time.monotonic()
+        n = self.parts.prepare(texts, last=self.device_language)
+        log.info("speech: %d prompts rendered, %d in all, in %.1f s", n,
+                 sum(len(t) for t in texts.values()), time.monotonic() - started)
 
     def _loop(self) -> int:
         interval = self.notifier.watchdog_interval
@@ -563,6 +634,8 @@ class Service:
             except Exception:
                 # A bug in one step must not end the session: log, keep going.
                 log.exception("loop: a step failed")
+            if self.parts.refresh():
+                self.save()
             if self._reload.is_set():
                 try:
                     self._do_reload()
