@@ -403,3 +403,31 @@ def test_phrases_to_render_cover_everything_said():
     for say in heard:
         for part in say.parts:
             assert part in known, part
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(list(Command)), st.floats(0, 400)), max_size=60))
+def test_any_sequence_of_commands_keeps_the_session_whole(steps):
+    qs = (Question("Een?"), Question("Twee?"))
+    vragen = Choice("vragen", "Welke?", (Option("a", "A", questions=qs), Option("b", "B")))
+    m = method(phase("a", 1, 3, questions=qs), phase("b", 2, rounds=Rounds(count=3)),
+               phase("c", 1, from_choice="vragen", cues=Cues(auto_advance=True)), phase("d", 1),
+               choices=(vragen,))
+    d = run(m)
+    d.start()
+    for command, wait in steps:
+        d.until(d.clock.monotonic() + wait)
+        d.press(command)
+        e = d.engine
+        if e.stage == "running":
+            st_ = e.status()
+            assert 1 <= st_["phase_number"] <= len(e.plan)
+            assert len(e.log) == st_["phase_number"], "one log entry per phase entered"
+            assert (e.next_due() is None) == e.paused, "a running session always has a next deadline"
+        json.dumps(e.snapshot())
+    if d.engine.ended:
+        assert all(entry["actual"] is not None for entry in d.engine.log)

@@ -559,11 +559,8 @@ class Engine:
             return [Hush(), self._say([self.words["back_at_start"]])]
         now = self.clock.monotonic()
         state = self._history.pop()
-        prev_index = self.run.index
-        self._load_state(state, now)
+        self._load_state(state, now)  # the phase log comes back with it
         self.run.start, self.run.turn_anchor = state["run_start"], state["turn_anchor"]
-        if self.run.index != prev_index:
-            self.log.pop()
         phase = self.plan[self.run.index]
         questions = self._questions(phase)
         parts = [phase.title + "."]
