@@ -80,4 +80,4 @@ def test_rehearse_command_refuses_an_unknown_choice_plainly(tmp_path, capsys):
     assert main(["rehearse", "beeldbellen-eigen-casus", "--choice", "vragen=geen"]) == 2
     assert "has no option 'geen'" in capsys.readouterr().err
     assert main(["rehearse", "geen-methode"]) == 1
-    assert "no method 'geen-methode'" in capsys.readouterr().err
+    assert 'there is no method "geen-methode"' in capsys.readouterr().err

@@ -148,26 +148,13 @@ def check_choices(method: Method, chosen: Mapping[str, str]) -> list[str]:
 
 def open_method(spec: str, methods_dir: str | None = None):
     """A method by id (in the methods folder) or by path: ``(method, problems)``
-    where ``method`` is None when the file is refused."""
-    import re
-    from pathlib import Path
+    where ``method`` is None when it cannot be used."""
+    from intervisor.method import Library, MethodError, default_methods_dir
 
-    from intervisor.method import default_methods_dir, load_method
-
-    path = Path(spec)
-    if not path.exists() and re.fullmatch(r"[a-z0-9-]+", spec):
-        folder = Path(methods_dir) if methods_dir else Path(default_methods_dir())
-        for suffix in (".yaml", ".yml"):
-            if (folder / (spec + suffix)).exists():
-                path = folder / (spec + suffix)
-                break
-        else:
-            return None, [f"intervisor: no method {spec!r} in {folder}"]
-    elif not path.exists():
-        return None, [f"intervisor: {spec}: no such file, and not a method id"]
-    result = load_method(path)
-    problems = [str(p) for p in result.errors] + [f"warning: {p}" for p in result.warnings]
-    return result.method, problems
+    try:
+        return Library(methods_dir or default_methods_dir()).find(spec), []
+    except MethodError as exc:
+        return None, [str(p) for p in exc.problems] or [f"intervisor: {exc}"]
 
 
 def add_command(sub) -> None:
@@ -190,9 +177,9 @@ def run_command(args) -> int:
     import sys
 
     method, problems = open_method(args.method, args.dir)
-    for problem in problems:
-        print(problem, file=sys.stderr)
     if method is None:
+        for problem in problems:
+            print(problem, file=sys.stderr)
         return 1
     try:
         chosen = parse_choices(args.choice)
