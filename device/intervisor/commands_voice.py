@@ -1,0 +1,99 @@
+"""Commands of the voice path: ``voice recognise`` and ``voice selftest``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+DEFAULT_MODEL = "/var/lib/intervisor/models/vosk-model-small-{lang}"
+
+ESPEAK_VOICES = {"nl": ["nl", "nl+f3"], "en": ["en-us", "en-gb"]}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("voice", help="voice commands: recognise a recording, self-test",
+                       description="Voice commands, offline: try the command gate on a recording, "
+                                   "or test the configured recogniser on the device.")
+    vsub = p.add_subparsers(dest="voice_command", metavar="ACTION")
+    vsub.required = True
+
+    r = vsub.add_parser("recognise", help="print the commands the voice path accepts in a WAV file",
+                        description="Runs the live pipeline over a recording and prints one line "
+                                    "per accepted command: SECONDS COMMAND. Nothing else.")
+    r.add_argument("file", metavar="FILE.wav")
+    _recogniser_args(r)
+    r.set_defaults(func=_recognise)
+
+    s = vsub.add_parser("selftest", help="speak each command with espeak-ng through the recogniser",
+                        description="Speaks each command phrase with espeak-ng, runs it through the "
+                                    "recogniser and model, and reports which were understood.")
+    _recogniser_args(s)
+    s.set_defaults(func=_selftest)
+
+
+def _recogniser_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["vosk", "pocketsphinx"], default="vosk")
+    p.add_argument("--lang", choices=["en", "nl"], default="nl")
+    p.add_argument("--model", metavar="DIR", default=None,
+                   help=f"model folder (Vosk default {DEFAULT_MODEL.format(lang='LANG')})")
+    p.add_argument("--wake-word", default=None, help="a word that must come before each command")
+
+
+def _build(args):
+    from intervisor.recognise import RecogniserSpec
+
+    model = args.model
+    if model is None and args.backend == "vosk":
+        model = DEFAULT_MODEL.format(lang=args.lang)
+    return RecogniserSpec(args.backend, args.lang, model, args.wake_word).build()
+
+
+def _recognise(args) -> int:
+    from intervisor.recognise import VoiceUnavailable
+    from intervisor.voice import commands_in_file
+
+    try:
+        rec = _build(args)
+        found = commands_in_file(args.file, rec)
+    except (VoiceUnavailable, ValueError, OSError) as e:
+        print(f"intervisor voice: {e}", file=sys.stderr)
+        return 2
+    for seconds, command in found:
+        print(f"{seconds:.2f} {command.value}")
+    return 0
+
+
+def _selftest(args) -> int:
+    import subprocess
+
+    import numpy as np
+
+    from intervisor.recognise import VoiceUnavailable
+    from intervisor.voice import commands_in_pcm
+
+    try:
+        rec = _build(args)
+    except VoiceUnavailable as e:
+        print(f"intervisor voice: {e}", file=sys.stderr)
+        return 2
+    failed = 0
+    rate = 22050
+    for voice in ESPEAK_VOICES[args.lang]:
+        for phrase, command in rec.table.spoken().items():
+            try:
+                wav = subprocess.run(["espeak-ng", "-v", voice, "--stdout", phrase],
+                                     check=True, capture_output=True).stdout
+            except (OSError, subprocess.CalledProcessError) as e:
+                print(f"intervisor voice: espeak-ng cannot speak ({e})", file=sys.stderr)
+                return 2
+            # espeak-ng's WAV header is for a stream; the samples follow 44 bytes in.
+            speech = wav[44:]
+            silence = np.zeros(rate, np.int16).tobytes()
+            found = commands_in_pcm(silence + speech + silence, rate, rec)
+            ok = [c for _, c in found] == [command]
+            failed += not ok
+            heard = ", ".join(c.value for _, c in found) or "nothing"
+            print(f"{'ok  ' if ok else 'FAIL'} {voice:8s} {phrase!r:18s} -> {heard}")
+    total = len(ESPEAK_VOICES[args.lang]) * len(rec.table.spoken())
+    print(f"{total - failed} of {total} understood")
+    return 0 if failed == 0 else 1

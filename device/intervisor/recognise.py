@@ -1,0 +1,365 @@
+"""Recognisers: turn one short utterance into the words heard in it.
+
+The command gate (:mod:`intervisor.voice`) finds the utterances and decides
+what to act on; a recogniser only hears. Each backend decodes against a
+restricted grammar of the language's command phrases, built once, so it is
+fast and never transcribes the conversation.
+
+>>> table = PhraseTable.for_language("en")
+>>> table.match(["how", "much", "time"])
+<Command.TIME: 'time'>
+>>> table.match(["next", "time"]) is None
+True
+
+A recogniser is used one utterance at a time::
+
+    rec = PocketSphinxRecogniser(PhraseTable.for_language("en"))
+    rec.begin()
+    rec.feed(pcm16_mono_at_rec_sample_rate)
+    hearing = rec.finish()      # Hearing(words=(Word("next", 0.98),))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Protocol
+
+from intervisor.events import Command
+
+log = logging.getLogger(__name__)
+
+UNK = "[unk]"
+
+# Short, common words the small models know; one word each where the
+# language allows, because a longer phrase is harder to say alone.
+PHRASES: dict[str, dict[str, Command]] = {
+    "en": {
+        "next": Command.NEXT,
+        "back": Command.BACK,
+        "repeat": Command.REPEAT,
+        "pause": Command.PAUSE,
+        "resume": Command.RESUME,
+        "how much time": Command.TIME,
+        "end": Command.END,
+    },
+    "nl": {
+        "volgende": Command.NEXT,
+        "terug": Command.BACK,
+        "herhaal": Command.REPEAT,
+        "pauze": Command.PAUSE,
+        "verder": Command.RESUME,
+        "hoeveel tijd": Command.TIME,
+        "afronden": Command.END,
+    },
+}
+
+
+class VoiceUnavailable(Exception):
+    """Voice cannot run: no model, a broken model, a word the model lacks,
+    no microphone. The message says which, for the log."""
+
+
+@dataclass(frozen=True)
+class PhraseTable:
+    """The command phrases of one language, and an optional wake word that
+    must come first ("intervisor volgende")."""
+
+    language: str
+    phrases: Mapping[str, Command]
+    wake_word: str | None = None
+
+    @classmethod
+    def for_language(cls, language: str, wake_word: str | None = None) -> "PhraseTable":
+        try:
+            phrases = PHRASES[language]
+        except KeyError:
+            raise VoiceUnavailable(
+                f"no voice commands for language {language!r} (known: {', '.join(sorted(PHRASES))})"
+            ) from None
+        return cls(language, phrases, wake_word.lower() if wake_word else None)
+
+    def spoken(self) -> dict[str, Command]:
+        """Each full phrase as it must be said, wake word included."""
+        prefix = f"{self.wake_word} " if self.wake_word else ""
+        return {prefix + p: c for p, c in self.phrases.items()}
+
+    def words(self) -> list[str]:
+        """Every word the model must know, in order, once."""
+        seen: dict[str, None] = {}
+        for phrase in self.spoken():
+            for w in phrase.split():
+                seen[w] = None
+        return list(seen)
+
+    def match(self, words: list[str] | tuple[str, ...]) -> Command | None:
+        """The command if ``words`` are exactly one phrase and nothing else."""
+        return self.spoken().get(" ".join(words))
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    confidence: float = 1.0
+    seconds: float = 0.0   # how long the recogniser aligned it
+    phones: int = 0        # how many sounds it has (0: unknown)
+
+
+@dataclass(frozen=True)
+class Hearing:
+    """What a recogniser heard in one utterance. Lives in memory only, for
+    the gate's decision; it is never logged or stored."""
+
+    words: tuple[Word, ...] = ()
+    rejected: bool = False  # the grammar's garbage ([unk]) took part of it
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        return tuple(w.text for w in self.words)
+
+    @property
+    def confidence(self) -> float:
+        return min((w.confidence for w in self.words), default=0.0)
+
+    @property
+    def seconds(self) -> float:
+        return sum(w.seconds for w in self.words)
+
+    @property
+    def seconds_per_phone(self) -> float:
+        """Long for a short command stretched over a whole sentence."""
+        phones = sum(w.phones for w in self.words)
+        return self.seconds / phones if phones else 0.0
+
+
+class Recogniser(Protocol):
+    """One utterance at a time: ``begin``, ``feed`` 16-bit mono PCM at
+    ``sample_rate``, then ``finish`` (or ``cancel``)."""
+
+    sample_rate: int
+    has_garbage_model: bool
+
+    def begin(self) -> None: ...
+
+    def feed(self, pcm: bytes) -> None: ...
+
+    def finish(self) -> Hearing: ...
+
+    def cancel(self) -> None: ...
+
+
+def _quiet_vosk() -> None:
+    from vosk import SetLogLevel
+
+    SetLogLevel(-1)
+
+
+class VoskRecogniser:
+    """Vosk with a runtime grammar of the command phrases.
+
+    The model comes from a folder (``Model(path)``, never ``Model(lang=…)``,
+    which would download at run time). Every command word is checked against
+    the model's vocabulary at load, because Vosk itself only warns and drops
+    a missing word from the grammar::
+
+        rec = VoskRecogniser("/var/lib/intervisor/models/vosk-model-small-nl-0.22",
+                             PhraseTable.for_language("nl"))
+
+    ``[unk]`` joins the grammar when the model has it, so that other speech
+    lands there; a model without it relies on the gate's other defences and
+    on ``conf`` per word.
+    """
+
+    sample_rate = 16000
+
+    def __init__(self, model_dir: str | os.PathLike, table: PhraseTable, *, model=None):
+        self.table = table
+        self.model_dir = Path(model_dir)
+        self._model = model if model is not None else load_vosk_model(self.model_dir)
+        missing = [w for w in table.words() if self._model.vosk_model_find_word(w) < 0]
+        if missing:
+            raise VoiceUnavailable(
+                f"{self.model_dir}: the model does not know the command word"
+                f"{'s' if len(missing) > 1 else ''} {', '.join(repr(w) for w in missing)} "
+                f"(language {table.language})"
+            )
+        self.has_garbage_model = self._model.vosk_model_find_word(UNK) >= 0
+        grammar = list(table.spoken()) + ([UNK] if self.has_garbage_model else [])
+        self.grammar = json.dumps(grammar, ensure_ascii=False)
+        from vosk import KaldiRecognizer
+
+        self._rec = KaldiRecognizer(self._model, self.sample_rate, self.grammar)
+        self._rec.SetWords(True)
+        self._parts: list[dict] = []
+
+    def begin(self) -> None:
+        self._rec.Reset()
+        self._parts = []
+
+    def feed(self, pcm: bytes) -> None:
+        # Vosk may close a segment by itself mid-utterance; keep every piece.
+        if self._rec.AcceptWaveform(pcm):
+            self._parts.append(json.loads(self._rec.Result()))
+
+    def finish(self) -> Hearing:
+        self._parts.append(json.loads(self._rec.FinalResult()))
+        words: list[Word] = []
+        rejected = False
+        for part in self._parts:
+            for w in part.get("result", ()):
+                if w["word"] == UNK:
+                    rejected = True
+                    continue
+                words.append(Word(w["word"], float(w.get("conf", 1.0)),
+                                  float(w.get("end", 0.0)) - float(w.get("start", 0.0)),
+                                  approximate_phones(w["word"])))
+            if not part.get("result") and UNK in part.get("text", "").split():
+                rejected = True
+        self._parts = []
+        self._rec.Reset()
+        return Hearing(tuple(words), rejected)
+
+    def cancel(self) -> None:
+        self._parts = []
+        self._rec.Reset()
+
+
+def approximate_phones(word: str) -> int:
+    """Sounds in a word from its spelling: a letter is about one sound in
+    Dutch and English; a Hangul syllable block about two and a half."""
+    n = 0.0
+    for ch in word:
+        n += 2.5 if "\uac00" <= ch <= "\ud7a3" else 1.0 if ch.isalpha() else 0.0
+    return max(1, round(n))
+
+
+def load_vosk_model(model_dir: str | os.PathLike):
+    """``vosk.Model`` from a folder, with a clear error for a missing or
+    broken one (Vosk's own is "Failed to create a model")."""
+    path = Path(model_dir)
+    if not path.is_dir():
+        raise VoiceUnavailable(f"{path}: no Vosk model there (the installer fetches it)")
+    if not (path / "am").is_dir() or not (path / "conf").is_dir():
+        raise VoiceUnavailable(f"{path}: not a Vosk model folder (no am/ or conf/)")
+    try:
+        _quiet_vosk()
+        from vosk import Model
+
+        return Model(str(path))
+    except VoiceUnavailable:
+        raise
+    except Exception as e:
+        raise VoiceUnavailable(f"{path}: broken Vosk model ({e})") from None
+
+
+class PocketSphinxRecogniser:
+    """PocketSphinx with a JSGF grammar of the command phrases; its wheel
+    carries a US-English model, so it needs no download at all::
+
+        rec = PocketSphinxRecogniser(PhraseTable.for_language("en"))
+
+    It has no garbage model that works on a grammar this small (fillers cost
+    more commands than they reject), so the gate's isolation and length
+    checks carry the rejection; ``min_posterior`` is there for real voices.
+    """
+
+    sample_rate = 16000
+    has_garbage_model = False
+
+    def __init__(self, table: PhraseTable, *, model_dir: str | os.PathLike | None = None,
+                 min_posterior: float = 0.0):
+        try:
+            from pocketsphinx import Decoder, get_model_path
+        except ImportError as e:
+            raise VoiceUnavailable(f"pocketsphinx is not installed ({e})") from None
+        self.table = table
+        self.min_posterior = min_posterior
+        options: dict = {"samprate": self.sample_rate, "lm": None, "loglevel": "FATAL"}
+        if model_dir is not None:
+            d = Path(model_dir)
+            if not d.is_dir():
+                raise VoiceUnavailable(f"{d}: no PocketSphinx model there")
+            options["hmm"] = str(d)
+            dicts = sorted(d.glob("*.dict"))
+            if dicts:
+                options["dict"] = str(dicts[0])
+        else:
+            options["hmm"] = get_model_path("en-us/en-us")
+            options["dict"] = get_model_path("en-us/cmudict-en-us.dict")
+        try:
+            self._decoder = Decoder(**options)
+        except Exception as e:
+            raise VoiceUnavailable(f"broken PocketSphinx model ({e})") from None
+        missing = [w for w in table.words() if self._decoder.lookup_word(w) is None]
+        if missing:
+            raise VoiceUnavailable(
+                f"the PocketSphinx dictionary does not know the command word"
+                f"{'s' if len(missing) > 1 else ''} {', '.join(repr(w) for w in missing)}"
+            )
+        self._phones = {w: len(self._decoder.lookup_word(w).split()) for w in table.words()}
+        alternatives = " | ".join(table.spoken())
+        self.grammar = f"#JSGF V1.0;\ngrammar commands;\npublic <command> = {alternatives} ;\n"
+        self._decoder.add_jsgf_string("commands", self.grammar)
+        self._decoder.activate_search("commands")
+        self._open = False
+
+    def begin(self) -> None:
+        if self._open:
+            self._decoder.end_utt()
+        self._decoder.start_utt()
+        self._open = True
+
+    def feed(self, pcm: bytes) -> None:
+        self._decoder.process_raw(pcm, False, False)
+
+    def finish(self) -> Hearing:
+        if not self._open:
+            return Hearing()
+        self._decoder.end_utt()
+        self._open = False
+        hyp = self._decoder.hyp()
+        if hyp is None or not hyp.hypstr:
+            return Hearing()
+        posterior = float(hyp.prob)
+        frames = {}
+        for seg in list(self._decoder.seg()):
+            base = seg.word.split("(")[0]
+            if base in self._phones:
+                frames[base] = frames.get(base, 0) + seg.end_frame - seg.start_frame + 1
+        # A path that stopped inside a phrase ("how" of "how much time")
+        # comes out as words too; the table's exact match rejects it.
+        # Its posterior is no per-word confidence on a grammar this small
+        # (it sits near 0.5 for right and wrong alike): the words count as
+        # sure, and ``min_posterior`` rejects the whole when set.
+        words = tuple(Word(w, 1.0, frames.get(w, 0) / 100.0, self._phones.get(w, 0))
+                      for w in hyp.hypstr.split())
+        return Hearing(words, rejected=posterior < self.min_posterior)
+
+    def cancel(self) -> None:
+        if self._open:
+            self._decoder.end_utt()
+            self._open = False
+
+
+@dataclass
+class RecogniserSpec:
+    """Which recogniser to build: ``backend`` ``vosk`` or ``pocketsphinx``."""
+
+    backend: str = "vosk"
+    language: str = "nl"
+    model: str | None = None
+    wake_word: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def build(self, table: PhraseTable | None = None) -> Recogniser:
+        table = table or PhraseTable.for_language(self.language, self.wake_word)
+        if self.backend == "vosk":
+            if not self.model:
+                raise VoiceUnavailable("no Vosk model folder configured (voice.model)")
+            return VoskRecogniser(self.model, table)
+        if self.backend == "pocketsphinx":
+            return PocketSphinxRecogniser(table, model_dir=self.model, **self.extra)
+        raise VoiceUnavailable(f"unknown voice backend {self.backend!r} (vosk or pocketsphinx)")

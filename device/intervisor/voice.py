@@ -1,0 +1,537 @@
+"""Voice commands that never fire on the conversation.
+
+Hearing "volgende" is easy; not acting on it in "de volgende keer" is the
+work. The :class:`CommandGate` acts on an utterance only when every defence
+lets it through, each with its own setting in :class:`VoiceSettings`:
+
+- isolation: silence before (``pre_silence``) and after (``post_silence``);
+- length: between ``min_speech`` and ``max_speech`` of speech;
+- content: exactly one command phrase and nothing else, no ``[unk]``,
+  every word at least ``min_confidence``;
+- deafness while the device itself speaks or chimes and ``deaf_after`` it;
+- a ``refractory`` time after a command.
+
+Every accepted command is answered by the engine's "heard" cue, so a wrong
+one is noticed and "terug" undoes it.
+
+Nothing of what is said is kept: audio lives in memory for the utterance
+being decided and is dropped; recognised words never leave the gate. The
+log names the command acted on and counts rejections by reason only.
+
+Over a recording (the same pipeline as live)::
+
+    rec = PocketSphinxRecogniser(PhraseTable.for_language("en"))
+    for seconds, command in commands_in_file("chair.wav", rec):
+        print(f"{seconds:.2f} {command.value}")
+
+Live, with the microphone, onto the engine's queue::
+
+    listener = Listener(rec, commands, settings=VoiceSettings(),
+                        is_device_speaking=sound.is_busy, mic_light=panel.mic_light)
+    listener.start()        # mic light on
+    listener.stop()         # mic light off
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import queue
+import threading
+import time
+import wave
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+
+from intervisor.events import Command, Say
+from intervisor.recognise import (
+    PhraseTable,
+    Recogniser,
+    RecogniserSpec,
+    VoiceUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+FRAME_SECONDS = 0.03
+
+UNAVAILABLE_NOTICE = {
+    "nl": "Spraakbediening staat uit. De knop werkt gewoon.",
+    "en": "Voice commands are off. The button still works.",
+}
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    """The gate's thresholds (seconds, decibels). Switching a defence off
+    (``pre_silence=0``, ``max_speech=inf``...) is how the benchmark shows
+    what each one is worth."""
+
+    pre_silence: float = 0.7     # longer than a sentence pause in the conversation
+    post_silence: float = 0.35   # longer than comma pauses, in noise too; sets the latency
+    min_speech: float = 0.12
+    max_speech: float = 1.5      # "hoeveel tijd", slowly, fits
+    min_confidence: float = 0.6
+    min_coverage: float = 0.7    # of the speech, the command's words must fill this much
+    min_phone_seconds: float = 0.05  # a command squeezed faster than this is something else
+    max_phone_seconds: float = 0.25  # and so is one stretched slower
+    deaf_after: float = 0.5      # the room's echo of the device's own voice
+    refractory: float = 1.0
+    margin_db: float = 12.0      # speech starts this far above the noise floor
+    hold_margin_db: float = 6.0  # and goes on while above this, so soft sounds in noise are not a pause
+    floor_db: float = 30.0       # and never quieter than this (int16 RMS in dB)
+    preroll: float = 0.5         # audio fed to the recogniser before the onset
+    require_unk_free: bool = True
+
+    @classmethod
+    def from_mapping(cls, values: Any) -> "VoiceSettings":
+        """From the config's ``voice`` section (mapping or object); unknown
+        keys are the config's business, not ours."""
+        out = {}
+        for f in fields(cls):
+            v = values.get(f.name) if hasattr(values, "get") else getattr(values, f.name, None)
+            if v is not None:
+                out[f.name] = type(f.default)(v)
+        return cls(**out)
+
+
+class EnergyDetector:
+    """Speech or not, per frame, against a noise floor that follows the room:
+    it drops at once to a quieter frame and rises slowly, so a fan or a
+    street does not count as speech and speech does not become the floor.
+
+    >>> d = EnergyDetector(VoiceSettings())
+    >>> d.is_speech(np.zeros(480, np.int16), 0.03)
+    False
+    >>> d.is_speech((np.sin(np.arange(480)) * 8000).astype(np.int16), 0.03)
+    True
+    """
+
+    RISE_DB_PER_SECOND = 1.0
+
+    def __init__(self, settings: VoiceSettings):
+        self.settings = settings
+        self.noise_db: float | None = None
+
+    @staticmethod
+    def level_db(frame: np.ndarray) -> float:
+        x = frame.astype(np.float32)
+        return 10.0 * math.log10(float(np.dot(x, x)) / max(len(x), 1) + 1.0)
+
+    def is_speech(self, frame: np.ndarray, seconds: float, going: bool = False) -> bool:
+        """``going``: speech was heard just before, so a softer frame
+        still counts (hysteresis)."""
+        db = self.level_db(frame)
+        if self.noise_db is None or db < self.noise_db:
+            self.noise_db = db
+        else:
+            self.noise_db += self.RISE_DB_PER_SECOND * seconds
+        margin = self.settings.hold_margin_db if going else self.settings.margin_db
+        return db > max(self.noise_db + margin, self.settings.floor_db)
+
+
+class CommandGate:
+    """Finds isolated short utterances, has them recognised, and emits a
+    command only when every defence agrees.
+
+    Fed with 16-bit mono frames at the recogniser's rate and the audio time
+    at the end of each frame; calls ``emit(seconds, command)``::
+
+        gate = CommandGate(rec, emit=lambda t, c: q.put(c))
+        gate.feed(pcm_bytes, end_seconds)
+
+    ``rejections`` counts why utterances were not acted on (never what
+    they were)."""
+
+    def __init__(self, recogniser: Recogniser, emit: Callable[[float, Command], None], *,
+                 settings: VoiceSettings | None = None, table: PhraseTable | None = None,
+                 is_device_speaking: Callable[[], bool] | None = None):
+        self.rec = recogniser
+        self.table = table or recogniser.table
+        self.settings = settings or VoiceSettings()
+        self.emit = emit
+        self.is_device_speaking = is_device_speaking or (lambda: False)
+        self.detector = EnergyDetector(self.settings)
+        self.frame = int(round(FRAME_SECONDS * recogniser.sample_rate))
+        self.frame_seconds = self.frame / recogniser.sample_rate
+        self.rejections: collections.Counter[str] = collections.Counter()
+        self.accepted = 0
+        self._pending = b""
+        self._was_speech = False
+        self._preroll: collections.deque[bytes] = collections.deque(
+            maxlen=max(1, int(round(self.settings.preroll / self.frame_seconds))))
+        self._silence = 0.0         # silence before the current point
+        self._listening = False
+        self._start = 0.0           # onset of the utterance being heard
+        self._speech_end = 0.0
+        self._gap = 0.0             # silence since its last speech
+        self._deaf_until = -math.inf
+        self._quiet_until = -math.inf  # refractory
+
+    def feed(self, pcm: bytes, end_seconds: float) -> None:
+        """``pcm`` ends at ``end_seconds`` of audio time."""
+        data = self._pending + pcm
+        step = self.frame * 2
+        n = len(data) // step
+        self._pending = data[n * step:]
+        rate = self.rec.sample_rate
+        for i in range(n):
+            chunk = data[i * step:(i + 1) * step]
+            self._frame(chunk, end_seconds - (len(data) - (i + 1) * step) / 2 / rate)
+
+    def flush(self, end_seconds: float) -> None:
+        """The recording ended: decide what is being heard as if silence
+        followed (a file that stops right after a command)."""
+        pad = b"\0" * (2 * int(self.settings.post_silence * self.rec.sample_rate + 2 * self.frame))
+        self.feed(pad, end_seconds + len(pad) / 2 / self.rec.sample_rate)
+
+    def _frame(self, chunk: bytes, t: float) -> None:
+        s = self.settings
+        if self.is_device_speaking():
+            self._deaf_until = t + s.deaf_after
+        speech = self.detector.is_speech(np.frombuffer(chunk, np.int16), self.frame_seconds,
+                                         going=self._was_speech)
+        self._was_speech = speech
+        if self._listening:
+            self.rec.feed(chunk)
+            if t < self._deaf_until:
+                self._drop("deaf")
+            elif speech:
+                self._gap = 0.0
+                self._speech_end = t
+                if t - self._start > s.max_speech:
+                    self._drop("too_long")
+            else:
+                self._gap += self.frame_seconds
+                if self._gap >= s.post_silence:
+                    self._decide(t)
+            return
+        if not speech:
+            self._silence += self.frame_seconds
+            self._preroll.append(chunk)
+            return
+        # An onset. Only one that follows enough silence may be a command.
+        if self._silence < s.pre_silence:
+            self._count_onset("no_silence_before")
+        elif t < self._deaf_until:
+            self._count_onset("deaf")
+        elif t < self._quiet_until:
+            self._count_onset("refractory")
+        else:
+            self._listening = True
+            self._start = t - self.frame_seconds
+            self._speech_end = t
+            self._gap = 0.0
+            self.rec.begin()
+            for old in self._preroll:
+                self.rec.feed(old)
+            self.rec.feed(chunk)
+        self._preroll.clear()
+        self._silence = 0.0
+
+    def _count_onset(self, reason: str) -> None:
+        # Only the first onset of a stretch of speech counts, or a long
+        # story would count once per syllable.
+        if self._silence >= self.frame_seconds * 3:
+            self.rejections[reason] += 1
+
+    def _drop(self, reason: str) -> None:
+        self.rec.cancel()
+        self._listening = False
+        self._silence = 0.0
+        self.rejections[reason] += 1
+
+    def _decide(self, t: float) -> None:
+        s = self.settings
+        self._listening = False
+        self._silence = self._gap
+        hearing = self.rec.finish()
+        length = self._speech_end - self._start
+        if length < s.min_speech:
+            self.rejections["too_short"] += 1
+            return
+        if hearing.rejected and s.require_unk_free:
+            self.rejections["unknown_speech"] += 1
+            return
+        command = self.table.match(hearing.texts)
+        if command is None:
+            self.rejections["not_a_command"] += 1
+            return
+        if hearing.confidence < s.min_confidence:
+            self.rejections["low_confidence"] += 1
+            return
+        pace = hearing.seconds_per_phone
+        if (hearing.seconds < s.min_coverage * length
+                or (pace and not s.min_phone_seconds <= pace <= s.max_phone_seconds)):
+            # The grammar forces every sound onto a command; a sentence
+            # comes out as a command word stretched or with speech left over.
+            self.rejections["wrong_shape"] += 1
+            return
+        self.accepted += 1
+        self._quiet_until = t + s.refractory
+        log.info("voice: command %s", command.value)
+        self.emit(t, command)
+
+
+class Resampler:
+    """16-bit mono from the device's rate to the recogniser's, with soxr's
+    streaming filter (correct anti-aliasing; the state carries across
+    blocks, so block edges leave no clicks).
+
+    >>> r = Resampler(48000, 16000)
+    >>> len(r.process(b"\\0\\0" * 4800)) + len(r.flush()) == 2 * 1600
+    True
+    """
+
+    def __init__(self, rate_in: int, rate_out: int):
+        self.rate_in, self.rate_out = int(rate_in), int(rate_out)
+        self._stream = None
+        if self.rate_in != self.rate_out:
+            import soxr
+
+            self._stream = soxr.ResampleStream(self.rate_in, self.rate_out, 1, dtype="int16",
+                                               quality="HQ")
+
+    def process(self, pcm: bytes) -> bytes:
+        if self._stream is None:
+            return pcm
+        return self._stream.resample_chunk(np.frombuffer(pcm, np.int16)).tobytes()
+
+    def flush(self) -> bytes:
+        if self._stream is None:
+            return b""
+        return self._stream.resample_chunk(np.zeros(0, np.int16), last=True).tobytes()
+
+
+def read_wav(path: str | Path) -> tuple[bytes, int]:
+    """16-bit PCM from a WAV file, mixed down to mono; a clear error for
+    anything else."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            if w.getsampwidth() != 2:
+                raise ValueError(f"{path}: 16-bit PCM WAV needed, this has {8 * w.getsampwidth()}-bit samples")
+            rate, channels = w.getframerate(), w.getnchannels()
+            data = w.readframes(w.getnframes())
+    except (wave.Error, EOFError) as e:
+        raise ValueError(f"{path}: not a PCM WAV file ({e})") from None
+    if channels > 1:
+        x = np.frombuffer(data, np.int16).reshape(-1, channels).astype(np.int32).mean(axis=1)
+        data = x.astype(np.int16).tobytes()
+    return data, rate
+
+
+def commands_in_pcm(pcm: bytes, rate: int, recogniser: Recogniser, *,
+                    settings: VoiceSettings | None = None, table: PhraseTable | None = None,
+                    is_device_speaking_at: Callable[[float], bool] | None = None,
+                    block_seconds: float = 0.05,
+                    gate_out: list | None = None) -> list[tuple[float, Command]]:
+    """Run the live pipeline (resample, gate, recogniser) over audio that is
+    already here, block by block as a microphone would deliver it. Times
+    are seconds into the audio at which each command was decided.
+    ``is_device_speaking_at(seconds)`` stands in for the sound adapter."""
+    found: list[tuple[float, Command]] = []
+    now = [0.0]
+    speaking = (lambda: is_device_speaking_at(now[0])) if is_device_speaking_at else None
+    gate = CommandGate(recogniser, lambda t, c: found.append((t, c)), settings=settings,
+                       table=table, is_device_speaking=speaking)
+    if gate_out is not None:
+        gate_out.append(gate)
+    resampler = Resampler(rate, recogniser.sample_rate)
+    block = 2 * max(1, int(rate * block_seconds))
+    out_samples = 0
+    for i in range(0, len(pcm), block):
+        now[0] = (i // 2) / rate
+        chunk = resampler.process(pcm[i:i + block])
+        out_samples += len(chunk) // 2
+        gate.feed(chunk, out_samples / recogniser.sample_rate)
+    tail = resampler.flush()
+    out_samples += len(tail) // 2
+    gate.feed(tail, out_samples / recogniser.sample_rate)
+    gate.flush(out_samples / recogniser.sample_rate)
+    return found
+
+
+def commands_in_file(path: str | Path, recogniser: Recogniser, **kwargs) -> list[tuple[float, Command]]:
+    pcm, rate = read_wav(path)
+    return commands_in_pcm(pcm, rate, recogniser, **kwargs)
+
+
+class Microphone:
+    """A sounddevice input stream (mono, 16-bit) at the device's own rate,
+    whose callback only copies blocks into a bounded queue; a full queue
+    drops the block and counts it, so the audio thread never waits.
+
+    The microphone light is on exactly while the stream is open::
+
+        mic = Microphone(light=panel.mic_light)
+        mic.open()
+        block = mic.read(timeout=0.5)
+        mic.close()
+    """
+
+    def __init__(self, *, device: Any = None, rate: int | None = None, block_seconds: float = 0.03,
+                 queue_blocks: int = 64, light: Any = None, stream_class: Any = None):
+        self.device = device
+        self.rate = rate
+        self.block_seconds = block_seconds
+        self.light = light
+        self.blocks: queue.Queue[bytes] = queue.Queue(maxsize=queue_blocks)
+        self.overflows = 0          # blocks we dropped: the reader fell behind
+        self.input_overflows = 0    # blocks PortAudio lost before us
+        self._stream_class = stream_class
+        self._stream = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._stream is not None
+
+    def open(self) -> None:
+        try:
+            import sounddevice as sd
+
+            cls = self._stream_class or sd.RawInputStream
+            if self.rate is None:
+                info = sd.query_devices(self.device, "input")
+                self.rate = int(info["default_samplerate"])
+            stream = cls(samplerate=self.rate, channels=1, dtype="int16", device=self.device,
+                         blocksize=int(self.rate * self.block_seconds), callback=self._callback)
+            stream.start()
+        except Exception as e:
+            raise VoiceUnavailable(f"no microphone ({type(e).__name__}: {e})") from None
+        self._stream = stream
+        if self.light is not None:
+            self.light.on()
+
+    def _callback(self, indata, frames, time_info, status) -> None:
+        if status and getattr(status, "input_overflow", False):
+            self.input_overflows += 1
+        try:
+            self.blocks.put_nowait(bytes(indata))
+        except queue.Full:
+            self.overflows += 1
+
+    def read(self, timeout: float) -> bytes | None:
+        try:
+            return self.blocks.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.stop()
+                stream.close()
+            finally:
+                if self.light is not None:
+                    self.light.off()
+        while not self.blocks.empty():  # what was said is not kept
+            self.blocks.get_nowait()
+
+
+class Listener:
+    """The live voice path: microphone → resampler → gate → ``Command`` on
+    the engine's queue. Its thread only ever puts on the queue.
+
+    >>> # listener = Listener(rec, commands, is_device_speaking=sound.is_busy,
+    >>> #                     mic_light=panel.mic_light); listener.start()
+    """
+
+    def __init__(self, recogniser: Recogniser, commands: "queue.Queue[Command]", *,
+                 settings: VoiceSettings | None = None, table: PhraseTable | None = None,
+                 is_device_speaking: Callable[[], bool] | None = None,
+                 mic_light: Any = None, microphone: Microphone | None = None,
+                 device: Any = None):
+        self.recogniser = recogniser
+        self.commands = commands
+        self.microphone = microphone or Microphone(device=device, light=mic_light)
+        self.gate = CommandGate(recogniser, self._emit, settings=settings, table=table,
+                                is_device_speaking=is_device_speaking)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.heard: list[tuple[float, Command]] = []  # commands only, for status
+
+    def _emit(self, t: float, command: Command) -> None:
+        self.heard.append((t, command))
+        self.commands.put(command)
+
+    @property
+    def overflows(self) -> int:
+        return self.microphone.overflows + self.microphone.input_overflows
+
+    def start(self) -> None:
+        self.microphone.open()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="voice", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        mic = self.microphone
+        resampler = Resampler(mic.rate, self.recogniser.sample_rate)
+        samples = 0
+        try:
+            while not self._stop.is_set():
+                block = mic.read(timeout=0.2)
+                if block is None:
+                    continue
+                pcm = resampler.process(block)
+                samples += len(pcm) // 2
+                self.gate.feed(pcm, samples / self.recogniser.sample_rate)
+        except Exception:
+            # The button keeps working; the voice path says once why it stopped.
+            log.exception("voice: listening stopped")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+        self.microphone.close()
+
+    close = stop
+
+
+def unavailable_notice(language: str) -> str:
+    return UNAVAILABLE_NOTICE.get(language, UNAVAILABLE_NOTICE["en"])
+
+
+def _setting(config: Any, dotted: str, default: Any = None) -> Any:
+    node = config
+    for key in dotted.split("."):
+        if node is None:
+            return default
+        node = node.get(key) if hasattr(node, "get") else getattr(node, key, None)
+    return default if node is None else node
+
+
+def from_config(config: Any, commands: "queue.Queue[Command]", *, language: str = "nl",
+                mic_light: Any = None, is_device_speaking: Callable[[], bool] | None = None,
+                say: Callable[[Say], None] | None = None) -> Listener:
+    """Start listening as the config's ``voice`` section says (``backend``,
+    ``model``, ``language``, ``wake_word``, ``device`` and the gate's
+    thresholds). On failure: ``say`` the short spoken notice and raise
+    :class:`VoiceUnavailable` with the one message for the log; the button
+    is untouched either way."""
+    language = _setting(config, "voice.language", language)
+    try:
+        spec = RecogniserSpec(
+            backend=_setting(config, "voice.backend", "vosk"),
+            language=language,
+            model=_setting(config, "voice.model", None),
+            wake_word=_setting(config, "voice.wake_word", None),
+        )
+        recogniser = spec.build()
+        settings = VoiceSettings.from_mapping(_setting(config, "voice", {}) or {})
+        listener = Listener(recogniser, commands, settings=settings,
+                            is_device_speaking=is_device_speaking, mic_light=mic_light,
+                            device=_setting(config, "voice.device", None))
+        listener.start()
+        return listener
+    except VoiceUnavailable:
+        if say is not None:
+            say(Say((unavailable_notice(language),)))
+        raise

