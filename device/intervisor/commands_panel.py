@@ -47,7 +47,7 @@ def _demo(args: argparse.Namespace) -> int:
     from intervisor.method import Library, MethodError
     from intervisor.panel import from_config, tick_cues
     from intervisor.runner import Device
-    from intervisor.simulator import Simulator, mock_factory
+    from intervisor.simulator import Simulator, SpeakIn, mock_factory
 
     config_problems: list = []
     try:
@@ -93,6 +93,7 @@ def _demo(args: argparse.Namespace) -> int:
     device.adapters.append(panel)
     if sound is not None:
         panel.on_tick = tick_cues(sound)
+        device.adapters.insert(0, SpeakIn(device, sound))
         device.adapters.append(sound)
     if sound is not None and getattr(sound, "speech", None) is not None:
         from intervisor.engine import Engine

@@ -26,6 +26,7 @@ from typing import Callable, TextIO
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from .events import Mark, Say
 from .panel import Panel, PushButton
 from .runner import Device
 
@@ -134,6 +135,16 @@ class View:
         self.out = out
         self.colour = colour
         self._last: tuple[str, int] | None = None
+        self._choice = ""    # the question of the open choice
+        self._offered = ""   # the option spoken last
+
+    def perform(self, action) -> None:
+        """An adapter too: it follows what is offered while choosing (the
+        engine's status does not say), to show it on the line."""
+        if isinstance(action, Mark) and action.kind == "choice":
+            self._choice = action.text or ""
+        elif isinstance(action, Say) and action.parts:
+            self._offered = action.parts[-1]
 
     def width(self) -> int:
         # Asked of the terminal itself each time: $COLUMNS is fixed at the
@@ -178,6 +189,7 @@ class View:
             head.append(words["ready"].format(title=""))
         elif st["stage"] == "choosing":
             head.append(words["choosing"])
+            title = f"{self._choice} → {self._offered}"
         elif st["stage"] == "running":
             head.append(words["phase"].format(n=st["phase_number"], of=st["phases"]))
             title = st["phase_title"]
@@ -372,6 +384,25 @@ class _WavStream:
     close = abort
 
 
+class SpeakIn:
+    """First in line among the adapters: keeps the sound speaking the
+    language of what runs, when the chair starts a method in another
+    language from idle."""
+
+    def __init__(self, device: Device, sound):
+        self.device = device
+        self.sound = sound
+
+    def perform(self, action) -> None:
+        if not isinstance(action, Say):
+            return
+        session = self.device.session
+        method = session.method if session is not None else self.device.methods.get(self.device.selected)
+        speech = getattr(self.sound, "speech", None)
+        if method is not None and speech is not None and speech.language != method.language:
+            self.sound.set_language(method.language)
+
+
 class Simulator:
     """The device with a keyboard for a button and a terminal for lights.
 
@@ -385,6 +416,7 @@ class Simulator:
         self.panel = panel
         self.out = out or sys.stdout
         self.view = View(device, panel, self.out, colour=self.out.isatty())
+        device.adapters.append(self.view)
         self.finger = Finger(factory.pin(panel.pins["button"]), panel.button)
         self.stop = threading.Event()
 
