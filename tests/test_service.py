@@ -203,6 +203,8 @@ def test_record_book_history_report_and_csv(tmp_path):
 # --- the real `intervisor serve` process -----------------------------------------
 
 import random
+
+import numpy as np
 import signal
 import subprocess
 import sys
@@ -633,3 +635,23 @@ def test_notifier_never_blocks_on_a_reader_that_does_not_read(tmp_path):
         assert sent[0] and not sent[-1]
     finally:
         deaf.close()
+
+
+@pytest.mark.audio
+def test_the_service_speaks_and_sigterm_lets_the_sound_playing_finish(serve, pulse_server):
+    s = serve("audio: {enabled: true}\n").start()   # PULSE_SERVER is in our environment
+    st = s.wait_state(lambda st: st["service"]["pid"] == s.proc.pid)
+    assert "audio" not in st["service"]["faults"], s.read_log()
+    with pulse_server.record() as rec:
+        pressed = time.monotonic()
+        s.send("next")                               # the introduction is spoken
+        onset = rec.wait_for_sound(after=pressed, timeout=20)
+        assert onset is not None, s.read_log()
+        s.proc.send_signal(signal.SIGTERM)
+        asked = time.monotonic()
+        assert s.proc.wait(timeout=10) == 0
+        # it did not cut the sound off the moment it was asked to stop
+        assert rec.wait_until(lambda: rec.count > rec.index_at(asked + 0.5), timeout=5)
+        assert np.abs(rec.segment(asked, asked + 0.5)).max() > 0.01
+    s.close()
+    assert StateStore(s.state_dir).read()["session"]["method"] == "kort"

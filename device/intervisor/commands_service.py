@@ -413,8 +413,6 @@ def methods_select_command(args: argparse.Namespace) -> int:
             return _fail(f"choice {name!r} has no option {option!r} (options: {opts})")
         choices[name] = option
     try:
-        from intervisor.service import write_selection
-
         write_selection(place.methods_dir, method.id, choices)
     except OSError as e:
         return _fail(f"cannot write the selection into {place.methods_dir}: {e.strerror or e}")

@@ -235,12 +235,12 @@ class Parts:
             # Without a device it runs silently and keeps trying: a fault
             # that `refresh` follows, not a reason to go without sound.
             self.sound = sound.from_config(self.config, language=self.language)
-            log.info("sound: up")
         except Exception as e:
             self.sound = None
             self._fault("audio", f"no sound ({type(e).__name__}: {e})")
             return
-        self.refresh()
+        if not self.refresh():
+            log.info("sound: up")
 
     def refresh(self) -> bool:
         """Follow the sound device coming and going; ``True`` on a change."""
