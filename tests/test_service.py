@@ -655,3 +655,27 @@ def test_the_service_speaks_and_sigterm_lets_the_sound_playing_finish(serve, pul
         assert np.abs(rec.segment(asked, asked + 0.5)).max() > 0.01
     s.close()
     assert StateStore(s.state_dir).read()["session"]["method"] == "kort"
+
+
+def test_a_second_service_on_the_same_state_refuses_to_start(serve, tmp_path):
+    s = serve().start()
+    r = subprocess.run([str(PROGRAM), "serve", "--config", str(s.config)], capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 1 and f"(pid {s.proc.pid})" in r.stderr
+    assert s.state()["service"]["pid"] == s.proc.pid   # the first one's state is untouched
+    assert s.stop() == 0
+
+
+@pytest.mark.audio
+def test_a_refused_file_is_announced_when_idle(serve, pulse_server):
+    s = serve("audio: {enabled: true}\n").start()
+    with pulse_server.record() as rec:
+        assert rec.wait_for_silence(after=time.monotonic(), seconds=0.5, timeout=30) is not None
+        (s.methods / "kapot.yaml").write_text(BROKEN.replace("kort", "kapot"))
+        before = s.state()["service"]["reloads"]
+        asked = time.monotonic()
+        s.proc.send_signal(signal.SIGHUP)
+        s.wait_state(lambda st: st["service"]["reloads"] > before)
+        assert rec.wait_for_sound(after=asked, timeout=20) is not None
+    assert "kapot.yaml refused" in s.read_log()
+    assert s.stop() == 0

@@ -43,6 +43,7 @@ log = logging.getLogger("intervisor.service")
 
 DEFAULT_CONFIG = "/etc/intervisor/config.yaml"
 PID_FILE = "intervisor.pid"
+LOCK_FILE = ".lock"
 SELECTION_FILE = ".selection.json"
 RECORDS = "records"
 #: Longest the loop waits for a command; also bounds how late a flag is seen.
@@ -561,11 +562,28 @@ class Service:
             return False  # commands pile up: the loop is not keeping up
         return True
 
+    def _lock(self) -> bool:
+        """One service per state folder: two would overwrite each other's
+        state. The lock lives as long as the process, even after kill -9."""
+        import fcntl
+
+        self._lock_file = open(self.state_dir / LOCK_FILE, "a")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            other = running_pid(self.state_dir)
+            log.error("another intervisor serve%s uses %s; not starting",
+                      f" (pid {other})" if other else "", self.state_dir)
+            return False
+        return True
+
     def run(self) -> int:
         from intervisor.runner import Device
 
         self._install_signals()
         self._configure()
+        if not self._lock():
+            return 1
         write_atomic(self.state_dir / PID_FILE, f"{os.getpid()}\n".encode())
         self.library = self._load_methods()
         selected, choices = self._selection()
