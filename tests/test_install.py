@@ -245,7 +245,7 @@ def device(tmp_path):
     shims.mkdir()
     (shims / "ssh").write_text(
         "#!/usr/bin/env bash\n"
-        f'echo "$1" >> {tmp_path}/hosts\nshift\n'
+        f'echo "$1" >> {tmp_path}/hosts\nshift\necho "$*" >> {tmp_path}/commands\n'
         f'PATH={Path(sys.executable).parent}:$PATH INTERVISOR_CONFIG={config} exec bash -c "$*"\n')
     (shims / "scp").write_text(
         "#!/usr/bin/env bash\n"
@@ -272,7 +272,9 @@ def test_push_method_installs_on_the_device_and_prints_its_verdict(device, tmp_p
     assert "kort.yaml: ok (kort, Kort overleg)" in r.stdout
     assert (methods / "kort.yaml").read_text() == KORT
     assert (tmp_path / "hosts").read_text().split() == ["pi@intervisor.local"] * 3
-    assert not list(Path("/tmp").glob("intervisor-push.*/kort.yaml"))  # cleaned up
+    commands = (tmp_path / "commands").read_text().splitlines()
+    assert commands[-1].startswith("rm -rf /tmp/intervisor-push.")  # cleaned up
+    assert not Path(commands[-1].split()[-1]).exists()
 
 
 def test_push_method_passes_on_a_refusal_and_installs_nothing(device, tmp_path):
