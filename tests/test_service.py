@@ -421,6 +421,7 @@ def test_ready_watchdog_no_listener_and_sigterm(serve):
     s = serve().start()
     pings = 0
     for msg in s.messages():
+        assert "READY" not in msg  # once, and before the first ping
         pings += msg.get("WATCHDOG") == "1"
         if pings >= 3:
             break
@@ -639,7 +640,11 @@ def test_notifier_never_blocks_on_a_reader_that_does_not_read(tmp_path):
 
 @pytest.mark.audio
 def test_the_service_speaks_and_sigterm_lets_the_sound_playing_finish(serve, pulse_server):
-    s = serve("audio: {enabled: true}\n").start()   # PULSE_SERVER is in our environment
+    s = serve("audio: {enabled: true}\n").start(wait_ready=False)  # PULSE_SERVER is in our environment
+    first = next(s.messages())
+    # rendering the prompts asks systemd for time before READY
+    assert int(first["EXTEND_TIMEOUT_USEC"]) >= 60_000_000 and "READY" not in first
+    s.expect("READY=1")
     st = s.wait_state(lambda st: st["service"]["pid"] == s.proc.pid)
     assert "audio" not in st["service"]["faults"], s.read_log()
     with pulse_server.record() as rec:

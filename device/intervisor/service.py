@@ -44,6 +44,7 @@ log = logging.getLogger("intervisor.service")
 DEFAULT_CONFIG = "/etc/intervisor/config.yaml"
 PID_FILE = "intervisor.pid"
 LOCK_FILE = ".lock"
+EXTEND_USEC = 180_000_000
 SELECTION_FILE = ".selection.json"
 RECORDS = "records"
 #: Longest the loop waits for a command; also bounds how late a flag is seen.
@@ -287,7 +288,8 @@ class Parts:
             self.voice = None
             self._fault("voice", f"no voice commands ({type(e).__name__}: {e})")
 
-    def prepare(self, texts_by_language: Mapping[str, Iterable[str]], last: str) -> int:
+    def prepare(self, texts_by_language: Mapping[str, Iterable[str]], last: str,
+                progress: Callable[[str], None] | None = None) -> int:
         """Render to the disk cache, per language, everything that may be
         said, before READY; the sound reads a prompt from the cache when it
         is first said (loading them all into memory here took seconds), and
@@ -297,6 +299,8 @@ class Parts:
         rendered = 0
         for language in sorted(texts_by_language, key=lambda lang: lang == last):
             texts = sorted(texts_by_language[language])
+            if progress is not None:
+                progress(language)
             try:
                 self.speak_in(language)
                 speech = getattr(self.sound, "speech", None)
@@ -638,9 +642,14 @@ class Service:
         idle.update(NOTICES[self.device_language].values())
         texts[self.device_language].update(idle)
         started = time.monotonic()
-        n = self.parts.prepare(texts, last=self.device_language)
+        n = self.parts.prepare(texts, last=self.device_language, progress=self._rendering)
         log.info("speech: %d prompts rendered, %d in all, in %.1f s", n,
                  sum(len(t) for t in texts.values()), time.monotonic() - started)
+
+    def _rendering(self, language: str) -> None:
+        # A cold cache on a slow Pi renders for minutes: each language gets
+        # its own time before systemd gives up on the start (or the reload).
+        self.notifier.send(extend_timeout_usec=EXTEND_USEC, status=f"rendering the {language} prompts")
 
     def _loop(self) -> int:
         interval = self.notifier.watchdog_interval
