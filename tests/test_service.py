@@ -464,6 +464,8 @@ def test_kill_9_mid_session_resumes_in_the_same_phase_with_the_time_passed(serve
     assert "session resumed method=kort phase=twee" in log
     assert "event resume_after_restart phase=twee" in log
     assert len(st["record"]["restarts"]) == 1
+    r = cli("status", "--config", str(s.config))
+    assert "Phase 2/3: Vragen, question 1/2: Wat wilde je bereiken?" in r.stdout
     s.send("next", "next")                     # the second question, then phase three
     s.wait_state(lambda st: st["status"].get("phase") == "drie")
     assert s.stop() == 0

@@ -142,6 +142,23 @@ def _clock_text(seconds: float) -> str:
     return f"{sign}{s // 60}m{s % 60:02d}s"
 
 
+def _question_text(place: "_Place", st: dict) -> str | None:
+    """The question the group is on, from the method file (the state keeps
+    positions, never texts)."""
+    from intervisor.method import Library
+
+    try:
+        method = Library(place.methods_dir).methods.get(st.get("method"))
+        phase = next(p for p in method.phases if p.id == st.get("phase"))
+        questions = list(phase.questions)
+        chosen = (st.get("choices") or {}).get(phase.from_choice or "")
+        if chosen:
+            questions += method.choice(phase.from_choice).option(chosen).questions
+        return questions[int(st["question"]) - 1].text
+    except (AttributeError, StopIteration, KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
 def status_command(args: argparse.Namespace) -> int:
     import json
 
@@ -173,6 +190,9 @@ def status_command(args: argparse.Namespace) -> int:
             line = f"Phase {st.get('phase_number')}/{st.get('phases')}: {st.get('phase_title')}"
             if st.get("question"):
                 line += f", question {st['question']}/{st.get('questions')}"
+                text = _question_text(place, st)
+                if text:
+                    line += f": {text}"
             if st.get("turn"):
                 line += f", turn {st['turn']}/{st.get('turns')}"
             print(line)
