@@ -1,0 +1,668 @@
+"""What the group hears: one persistent output stream and a small mixer.
+
+The stream is opened once and kept open; speech and cues are handed to the
+mixer that runs in its callback, so a press is answered within a block or
+two (opening a stream per sound, as ``sd.play`` does, costs a second or
+more through PulseAudio). A new prompt interrupts the one speaking with a
+short fade; a cue mixes over speech.
+
+:class:`SoundOutput` is the adapter the runner hands every action to; it
+never blocks the engine's thread (prompts not yet in memory are loaded by a
+feeder thread). When the device is missing or goes away it keeps running,
+silently, reports the fault and opens the device again when it returns.
+:class:`FakeSound` has the same methods and only records.
+
+>>> from intervisor.events import Cue, Play, Say
+>>> sound = FakeSound()
+>>> sound.perform(Say(("Nog", "7 minuten"))); sound.perform(Play(Cue.WARNING))
+>>> sound.said, sound.played
+(['Nog 7 minuten'], [<Cue.WARNING: 'warning'>])
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from intervisor.cues import Chimes
+from intervisor.events import Cue, Hush, Play, Say
+
+log = logging.getLogger("intervisor.sound")
+
+FADE = 0.012
+"""Seconds over which interrupted speech fades out: short enough to feel
+instant, long enough to make no click."""
+
+
+class Mixer:
+    """Sums one speech voice and any number of cues into output blocks.
+
+    Producers (any thread) only post; :meth:`fill` (the audio callback)
+    does all the work, so nothing here needs a lock. A ``say`` carries a
+    generation number: one that a later ``say`` or ``hush`` has overtaken
+    is dropped when it arrives late.
+
+    >>> m = Mixer(48000)
+    >>> m.play(np.ones(10, dtype=np.float32) * 0.5)
+    >>> out = np.zeros((4, 1), dtype=np.float32); m.fill(out); float(out[0, 0])
+    0.5
+    """
+
+    def __init__(self, rate: int, fade: float = FADE):
+        self.rate = rate
+        self._inbox: collections.deque = collections.deque()
+        self._ramp = np.linspace(1.0, 0.0, max(2, int(fade * rate)), dtype=np.float32)
+        self._speech: np.ndarray | None = None
+        self._pos = 0
+        self._voices: list[list] = []  # [samples, position]
+        self._scratch = np.zeros(0, dtype=np.float32)
+        self.latest = 0               # the newest generation handed out
+        self._gen_lock = threading.Lock()
+        # Read by other threads: plain attributes, each written whole.
+        self.speech_left = 0          # samples of speech still to play
+        self.cues_left = 0            # samples of the longest cue still to play
+        self.blocks = 0
+
+    # ---------------------------------------------------- producers (any thread)
+
+    def next_generation(self) -> int:
+        with self._gen_lock:
+            self.latest += 1
+            return self.latest
+
+    def say(self, samples: np.ndarray, generation: int) -> None:
+        self._inbox.append(("say", samples, generation))
+
+    def play(self, samples: np.ndarray) -> None:
+        self._inbox.append(("cue", samples, 0))
+
+    def hush(self, generation: int) -> None:
+        self._inbox.append(("hush", None, generation))
+
+    def reset(self) -> None:
+        self._inbox.append(("reset", None, 0))
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._inbox)
+
+    # ------------------------------------------------------ the audio callback
+
+    def _fade_out(self) -> None:
+        if self._speech is not None:
+            tail = self._speech[self._pos : self._pos + len(self._ramp)]
+            if len(tail):
+                self._voices.append([tail * self._ramp[: len(tail)], 0])
+        self._speech, self._pos = None, 0
+
+    def _take(self) -> None:
+        while self._inbox:
+            kind, samples, gen = self._inbox.popleft()
+            if kind == "cue":
+                self._voices.append([samples, 0])
+            elif kind == "say":
+                if gen < self.latest:
+                    continue  # overtaken while it was being loaded
+                self._fade_out()
+                self._speech, self._pos = samples, 0
+            elif kind == "hush":
+                self._fade_out()
+            elif kind == "reset":
+                self._speech, self._pos, self._voices = None, 0, []
+
+    def fill(self, out: np.ndarray) -> None:
+        """Write the next ``len(out)`` frames (all channels the same)."""
+        self._take()
+        frames = len(out)
+        if self._speech is None and not self._voices:
+            out.fill(0)
+            self.speech_left = self.cues_left = 0
+            self.blocks += 1
+            return
+        if len(self._scratch) < frames:
+            self._scratch = np.zeros(frames, dtype=np.float32)
+        mix = self._scratch[:frames]
+        mix.fill(0)
+        if self._speech is not None:
+            n = min(frames, len(self._speech) - self._pos)
+            mix[:n] += self._speech[self._pos : self._pos + n]
+            self._pos += n
+            if self._pos >= len(self._speech):
+                self._speech, self._pos = None, 0
+        longest = 0
+        still = []
+        for voice in self._voices:
+            samples, pos = voice
+            n = min(frames, len(samples) - pos)
+            mix[:n] += samples[pos : pos + n]
+            voice[1] = pos + n
+            if voice[1] < len(samples):
+                still.append(voice)
+                longest = max(longest, len(samples) - voice[1])
+        self._voices = still
+        np.clip(mix, -1.0, 1.0, out=mix)
+        out[:] = mix[:, None] if out.ndim == 2 else mix
+        self.speech_left = 0 if self._speech is None else len(self._speech) - self._pos
+        self.cues_left = longest
+        self.blocks += 1
+
+
+def _trim(samples: np.ndarray, rate: int, keep_head: float = 0.005, keep_tail: float = 0.12,
+          threshold: float = 0.004) -> np.ndarray:
+    """Cut the synthesiser's silence: leading silence is latency the group
+    hears, trailing silence a gap between the parts of one prompt."""
+    loud = np.flatnonzero(np.abs(samples) > threshold)
+    if not len(loud):
+        return samples[:0]
+    start = max(0, int(loud[0]) - int(keep_head * rate))
+    end = min(len(samples), int(loud[-1]) + 1 + int(keep_tail * rate))
+    out = samples[start:end].copy()
+    ramp = min(len(out), int(0.003 * rate))
+    out[:ramp] *= np.linspace(0.0, 1.0, ramp, dtype=np.float32)  # no click where we cut
+    return out
+
+
+class _Prompts:
+    """Prompts in memory at the stream's rate, as int16, least recently
+    used dropped first: a method's prompts stay in a few MB."""
+
+    def __init__(self, budget_bytes: int):
+        self.budget = budget_bytes
+        self._items: collections.OrderedDict[str, np.ndarray] = collections.OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> np.ndarray | None:
+        with self._lock:
+            pcm = self._items.get(text)
+            if pcm is not None:
+                self._items.move_to_end(text)
+            return pcm
+
+    def put(self, text: str, pcm: np.ndarray) -> None:
+        with self._lock:
+            old = self._items.pop(text, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+            self._items[text] = pcm
+            self._bytes += pcm.nbytes
+            while self._bytes > self.budget and len(self._items) > 1:
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= dropped.nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def full(self) -> bool:
+        return self._bytes >= self.budget * 0.9
+
+
+class SoundOutput:
+    """The sound adapter: ``perform(action)`` for :class:`Say`,
+    :class:`Play` and :class:`Hush`; every other action is ignored.
+
+    ``speech`` renders prompts (:class:`intervisor.speech.Speech`), or
+    ``speech_factory(language)`` makes one per language. ``device`` is part
+    of the output device's name (``None``: the default). ``on_fault(faulted,
+    why)`` is called from the watch thread whenever the device is lost or
+    found again.
+
+    >>> sound = SoundOutput(speech, device="USB")          # doctest: +SKIP
+    >>> sound.prepare(engine.phrases_to_render())          # doctest: +SKIP
+    >>> sound.perform(Play(Cue.PHASE_START))               # doctest: +SKIP
+    >>> sound.close()                                      # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        speech: Any = None,
+        *,
+        speech_factory: Callable[[str], Any] | None = None,
+        device: str | int | None = None,
+        sample_rate: int = 48000,
+        block_size: int = 256,
+        latency: float | str = 0.016,
+        cue_volume: float = 0.6,
+        retry_every: float = 2.0,
+        stall_after: float = 2.0,
+        start_grace: float = 6.0,
+        rescan_every: float = 20.0,
+        memory_budget: int = 16 * 1024 * 1024,
+        on_fault: Callable[[bool, str], None] | None = None,
+        start: bool = True,
+    ):
+        self.speech = speech
+        self.speech_factory = speech_factory
+        self.device = device
+        self.sample_rate = int(sample_rate)
+        self.block_size = int(block_size)
+        self.latency = latency
+        self.cue_volume = cue_volume
+        self.retry_every = retry_every
+        self.stall_after = stall_after
+        self.start_grace = start_grace
+        self._opened_at = 0.0
+        self.rescan_every = rescan_every
+        self._last_rescan = -float("inf")
+        self.on_fault = on_fault
+        self.rate = self.sample_rate
+        self.chimes = Chimes(self.rate, cue_volume)
+        self.mixer = Mixer(self.rate)
+        self.prompts = _Prompts(memory_budget)
+        self.fault: str | None = None
+        self.output_latency = 0.0
+        self._sd = None
+        self._stream = None
+        self._last_block = 0.0
+        self._closed = False
+        self._wake = threading.Event()
+        self._feed: queue.Queue = queue.Queue()
+        self._feeder = threading.Thread(target=self._feed_loop, name="sound-feeder", daemon=True)
+        self._watch = threading.Thread(target=self._watch_loop, name="sound-watch", daemon=True)
+        self._started = False
+        if start:
+            self.start()
+
+    # ------------------------------------------------------------- lifecycle
+
+    def start(self) -> "SoundOutput":
+        """Open the device (or note the fault) and start watching it."""
+        if self._started:
+            return self
+        self._started = True
+        self._open()
+        self._feeder.start()
+        self._watch.start()
+        return self
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self._feed.put(None)
+        self._close_stream()
+        for thread in (self._feeder, self._watch):
+            if thread.is_alive() and thread is not threading.current_thread():
+                thread.join(timeout=5)
+
+    def __enter__(self) -> "SoundOutput":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def faulted(self) -> bool:
+        """True while there is no working output device."""
+        return self.fault is not None
+
+    # ------------------------------------------------------------ the device
+
+    def _import_sd(self):
+        if self._sd is None:
+            # Imported here, not at the top: PortAudio reads ALSA's config
+            # when it starts, and `intervisor check` never needs it.
+            import sounddevice
+
+            self._sd = sounddevice
+        return self._sd
+
+    def _find_device(self, sd) -> int | None:
+        if self.device is None or isinstance(self.device, int):
+            return self.device
+        want = str(self.device).lower()
+        for i, dev in enumerate(sd.query_devices()):
+            if dev["max_output_channels"] > 0 and want in dev["name"].lower():
+                return i
+        raise LookupError(f"no output device whose name contains {self.device!r}")
+
+    def _rescan(self, sd) -> None:
+        """Make PortAudio list the devices again: a USB speaker plugged in
+        after start, or a sound server that was not up yet, is only seen so.
+        It closes every PortAudio stream of this process (a microphone's
+        too), so it is done rarely: see ``rescan_every``."""
+        self._last_rescan = time.monotonic()
+        sd._terminate()
+        sd._initialize()
+
+    def _open(self) -> None:
+        try:
+            sd = self._import_sd()
+            rescan_due = time.monotonic() - self._last_rescan >= self.rescan_every
+            try:
+                index = self._find_device(sd)
+                info = sd.query_devices(index, "output")
+            except (LookupError, ValueError, sd.PortAudioError):
+                if not rescan_due:
+                    raise
+                self._rescan(sd)
+                rescan_due = False
+                index = self._find_device(sd)
+                info = sd.query_devices(index, "output")
+            channels = 2 if info["max_output_channels"] >= 2 else 1
+            stream = None
+            for rate in dict.fromkeys([self.sample_rate, int(info["default_samplerate"])]):
+                try:
+                    stream = sd.OutputStream(
+                        samplerate=rate, blocksize=self.block_size, device=index, channels=channels,
+                        dtype="float32", latency=self.latency, callback=self._callback,
+                        finished_callback=self._wake.set,
+                    )
+                    break
+                except sd.PortAudioError as e:
+                    error = e
+            if stream is None and rescan_due:
+                self._rescan(sd)
+            if stream is None:
+                raise error
+            if rate != self.rate:
+                # The device would not take our rate: cues and prompts follow it.
+                self.rate = rate
+                self.chimes = Chimes(rate, self.cue_volume)
+                self.prompts.clear()
+            self.mixer = Mixer(self.rate)
+            self._last_block = self._opened_at = time.monotonic()
+            stream.start()
+            self._stream = stream
+            self.output_latency = float(stream.latency)
+            self._set_fault(None)
+            log.info("sound: device %s open (%d Hz, block %d)", info["name"], self.rate, self.block_size)
+        except Exception as e:
+            self._stream = None
+            self._set_fault(f"{type(e).__name__}: {e}")
+
+    def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        try:
+            stream.abort(ignore_errors=True)
+            stream.close(ignore_errors=True)
+        except Exception:
+            log.debug("sound: closing a lost stream failed", exc_info=True)
+
+    def _set_fault(self, why: str | None) -> None:
+        was, self.fault = self.fault, why
+        if (was is None) == (why is None):
+            return
+        if why is None:
+            log.info("sound: device back")
+        else:
+            log.warning("sound: no output device (%s); running silently, retrying", why)
+        if self.on_fault is not None:
+            try:
+                self.on_fault(why is not None, why or "")
+            except Exception:
+                log.exception("sound: on_fault failed")
+
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        try:
+            self.mixer.fill(outdata)
+        except Exception:  # raising here would stop the stream for good
+            outdata.fill(0)
+            log.exception("sound: mixer failed")
+        self._last_block = time.monotonic()
+
+    def _watch_loop(self) -> None:
+        next_try = 0.0
+        while not self._closed:
+            self._wake.wait(timeout=min(0.25, self.retry_every))
+            self._wake.clear()
+            if self._closed:
+                return
+            now = time.monotonic()
+            stream = self._stream
+            if stream is not None:
+                # PulseAudio's ALSA plugin is silent for a second or two after
+                # a stream starts: not a lost device.
+                limit = self.start_grace if now - self._opened_at < self.start_grace else self.stall_after
+                stalled = now - self._last_block > limit
+                if stalled or not stream.active:
+                    self._close_stream()
+                    self._set_fault("the output device stopped" + (" (no audio for a while)" if stalled else ""))
+                    next_try = now + self.retry_every
+            elif now >= next_try:
+                self._open()
+                next_try = now + self.retry_every
+
+    # ---------------------------------------------------------------- speech
+
+    def set_language(self, language: str) -> None:
+        """Speak ``language`` from now on (a method in another language)."""
+        if self.speech is not None and getattr(self.speech, "language", None) == language:
+            return
+        if self.speech_factory is None:
+            raise ValueError(f"no speech for {language!r}: this sound output has no speech_factory")
+        self.speech = self.speech_factory(language)
+        self.prompts.clear()
+
+    def prepare(self, texts: Iterable[str], language: str | None = None) -> int:
+        """Render every text ahead (to the disk cache) and load it into
+        memory; the number newly rendered. Call when a method is loaded:
+        nothing is synthesised during the session."""
+        if language is not None:
+            self.set_language(language)
+        if self.speech is None:
+            return 0
+        texts = list(dict.fromkeys(t.strip() for t in texts if t and t.strip()))
+        rendered = self.speech.prerender(texts)
+        # Memory holds what fits, the first texts first (the caller lists the
+        # method's own before the hundreds of numbered parts); the rest comes
+        # from the disk cache when it is said, through the feeder.
+        for text in texts:
+            if self.prompts.full:
+                break
+            if self.prompts.get(text) is None:
+                self._load(text)
+        return rendered
+
+    def _load(self, text: str) -> np.ndarray:
+        from intervisor.speech import resample
+
+        samples = self.speech.render(text)
+        samples = _trim(resample(samples, self.speech.sample_rate, self.rate), self.rate)
+        pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
+        self.prompts.put(text, pcm)
+        return pcm
+
+    @staticmethod
+    def _to_float(pcm: np.ndarray) -> np.ndarray:
+        return pcm.astype(np.float32) * np.float32(1 / 32767)
+
+    def _feeding(self) -> bool:
+        return self._feed.unfinished_tasks > 0
+
+    def _feed_loop(self) -> None:
+        while True:
+            job = self._feed.get()
+            if job is None:
+                self._feed.task_done()
+                return
+            gen, parts = job
+            try:
+                if gen < self.mixer.latest or self.speech is None:
+                    continue
+                pcm = [self.prompts.get(p) for p in parts]
+                pcm = [x if x is not None else self._load(p) for x, p in zip(pcm, parts)]
+                if gen == self.mixer.latest and not self.faulted:
+                    self.mixer.say(self._to_float(np.concatenate(pcm)), gen)
+            except Exception as e:
+                # Never the text itself in the log.
+                log.warning("sound: could not render a prompt (%s)", type(e).__name__)
+            finally:
+                self._feed.task_done()
+
+    # ------------------------------------------------------------ the adapter
+
+    def perform(self, action: Any) -> None:
+        """Carry out a :class:`Say`, :class:`Play` or :class:`Hush`; ignore
+        the rest. Returns at once: safe on the engine's thread and from
+        gpiozero's (hold ticks)."""
+        if isinstance(action, Say):
+            self.say(action.parts)
+        elif isinstance(action, Play):
+            self.play(action.cue)
+        elif isinstance(action, Hush):
+            self.hush()
+
+    def say(self, parts: Iterable[str] | str) -> None:
+        parts = [parts] if isinstance(parts, str) else list(parts)
+        parts = [p.strip() for p in parts if p and p.strip()]
+        gen = self.mixer.next_generation()
+        if self.faulted or not parts or self.speech is None:
+            # Says nothing it cannot say: a prompt kept for later would come
+            # out of the blue minutes on, when the device is back.
+            self.mixer.hush(gen)
+            return
+        cached = [self.prompts.get(p) for p in parts]
+        if all(x is not None for x in cached):
+            self.mixer.say(self._to_float(np.concatenate(cached)), gen)
+        else:
+            self._feed.put((gen, parts))
+
+    def play(self, cue: Cue) -> None:
+        if not self.faulted:
+            self.mixer.play(self.chimes[cue])
+
+    def hush(self) -> None:
+        self.mixer.hush(self.mixer.next_generation())
+
+    # ---------------------------------------------------- for voice and tests
+
+    def busy_until(self) -> float:
+        """Until when (``time.monotonic()``) the speaker makes sound, speech or cue,
+        as known now; the voice adapter is deaf until then."""
+        left = max(self.mixer.speech_left, self.mixer.cues_left)
+        if left == 0 and not self.mixer.pending and not self._feeding():
+            return 0.0
+        return self._last_block + left / self.rate + self.output_latency
+
+    def speaking_until(self) -> float:
+        """Like :meth:`busy_until`, for speech only."""
+        if self.mixer.speech_left == 0 and not self._feeding():
+            return 0.0
+        return self._last_block + self.mixer.speech_left / self.rate + self.output_latency
+
+    def is_busy(self) -> bool:
+        if self.mixer.pending or self._feeding():
+            return True
+        return time.monotonic() < self.busy_until()
+
+    def finish(self, timeout: float = 10.0) -> bool:
+        """Wait (bounded) until everything queued has been played."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.faulted or not self.is_busy():
+                return True
+            time.sleep(0.02)  # the callback thread has no event to wait on
+        return False
+
+    drain = finish
+
+
+class FakeSound:
+    """The sound adapter's stand-in: records what it was asked to do.
+
+    >>> fake = FakeSound(); fake.perform(Hush()); fake.hushes
+    1
+    """
+
+    def __init__(self) -> None:
+        self.actions: list = []
+        self.said: list[str] = []
+        self.played: list[Cue] = []
+        self.hushes = 0
+        self.prepared: list[str] = []
+        self.language: str | None = None
+        self.fault: str | None = None
+        self.closed = False
+
+    @property
+    def faulted(self) -> bool:
+        return self.fault is not None
+
+    def perform(self, action: Any) -> None:
+        if isinstance(action, Say):
+            self.said.append(action.text)
+        elif isinstance(action, Play):
+            self.played.append(action.cue)
+        elif isinstance(action, Hush):
+            self.hushes += 1
+        else:
+            return
+        self.actions.append(action)
+
+    def prepare(self, texts: Iterable[str], language: str | None = None) -> int:
+        self.prepared.extend(texts)
+        if language is not None:
+            self.language = language
+        return 0
+
+    def busy_until(self) -> float:
+        return 0.0
+
+    def speaking_until(self) -> float:
+        return 0.0
+
+    def is_busy(self) -> bool:
+        return False
+
+    def finish(self, timeout: float = 10.0) -> bool:
+        return True
+
+    drain = finish
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _audio_setting(config: Any, name: str, default: Any) -> Any:
+    audio = config.get("audio") if isinstance(config, dict) else getattr(config, "audio", None)
+    value = (audio.get(name) if isinstance(audio, dict) else getattr(audio, name, None)) if audio else None
+    return default if value is None else value
+
+
+def speech_factory_from_config(config: Any) -> Callable[[str], Any]:
+    """``factory(language) -> Speech`` with the config's rate, volume, voices,
+    Piper model and cache folder."""
+    from intervisor.speech import Speech
+
+    def get(name: str, default: Any) -> Any:
+        return _audio_setting(config, name, default)
+
+    root = config.get("cache_dir") if isinstance(config, dict) else getattr(config, "cache_dir", None)
+    cache = Path(root or "/var/cache/intervisor") / "speech"
+
+    def factory(language: str):
+        return Speech(language, rate=get("rate", 150), volume=get("speech_volume", 1.0), cache_dir=cache,
+                      voice=(get("voices", {}) or {}).get(language), piper_model=get("piper_model", None))
+
+    return factory
+
+
+def from_config(config: Any, language: str = "nl", **kwargs: Any) -> SoundOutput:
+    """The service's sound adapter, as the config describes it."""
+
+    def get(name: str, default: Any) -> Any:
+        return _audio_setting(config, name, default)
+
+    factory = speech_factory_from_config(config)
+    options = dict(device=get("device", None), sample_rate=get("sample_rate", 48000),
+                   block_size=get("block_size", 256), cue_volume=get("cue_volume", 0.6))
+    options.update(kwargs)
+    return SoundOutput(factory(language), speech_factory=factory, **options)
+
+
+__all__ = ["FakeSound", "Mixer", "SoundOutput", "from_config", "speech_factory_from_config"]

@@ -1,0 +1,447 @@
+"""Spoken prompts: text to samples, rendered ahead and kept on disk.
+
+Nothing is synthesised while a group is listening. When a method is loaded
+every text it may say is rendered once (:meth:`Speech.prerender`) to a WAV
+file in the cache, named by a hash of the text, the voice and the settings,
+so a restart or the next session reuses it; :meth:`Speech.render` then only
+reads a file.
+
+Two engines:
+
+- ``espeak`` (the default): espeak-ng through pyttsx3, in one worker
+  *process* that owns the pyttsx3 engine. pyttsx3's run loop hangs when
+  ``runAndWait`` is called from several threads, or with nothing to say; a
+  process can be timed out and replaced, a stuck thread cannot. The voice is
+  chosen explicitly by language and checked after every render, because
+  espeak-ng quietly keeps the previous voice when a name is unknown.
+- ``piper``: a Piper voice model (``MODEL.onnx`` with ``MODEL.onnx.json``
+  beside it) where one is installed; far more natural. Same cache, same
+  interface. Each way it can fail to load says what to do.
+
+>>> speech = Speech("nl", rate=150, volume=1.0, cache_dir="/tmp/prompts")  # doctest: +SKIP
+>>> speech.prerender(["Welkom.", "Nog 7 minuten."])                        # doctest: +SKIP
+>>> samples = speech.render("Welkom.")     # float32 mono at speech.sample_rate
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import selectors
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import wave
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+CACHE_FORMAT = 1
+"""Bumped when the way prompts are rendered changes, so old files are not reused."""
+
+ESPEAK_RATE = 22050
+"""espeak-ng's output rate (pyttsx3 writes its WAV at this rate)."""
+
+
+class SpeechError(RuntimeError):
+    """A prompt could not be rendered; the message says why and what to do."""
+
+
+class VoiceMissing(SpeechError):
+    """The voice asked for is not installed."""
+
+
+# ---------------------------------------------------------------- WAV files
+
+
+def read_wav(path: str | os.PathLike | io.BytesIO) -> tuple[np.ndarray, int]:
+    """A 16-bit PCM WAV as (float32 mono samples, rate)."""
+    with wave.open(path if isinstance(path, io.BytesIO) else str(path), "rb") as f:
+        if f.getsampwidth() != 2:
+            raise SpeechError(f"{path}: not 16-bit PCM")
+        rate, channels = f.getframerate(), f.getnchannels()
+        data = np.frombuffer(f.readframes(f.getnframes()), dtype="<i2")
+    if channels > 1:
+        data = data.reshape(-1, channels).mean(axis=1)
+    return (data.astype(np.float32) / 32768.0), rate
+
+
+def write_wav(path: str | os.PathLike, samples: np.ndarray, rate: int) -> None:
+    """Write float samples in [-1, 1] as 16-bit mono PCM, atomically: a
+    crash mid-write never leaves a half prompt in the cache."""
+    path = Path(path)
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".wav")
+    try:
+        with os.fdopen(fd, "wb") as raw, wave.open(raw, "wb") as f:
+            f.setnchannels(1)
+            f.setsampwidth(2)
+            f.setframerate(rate)
+            f.writeframes(pcm)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Band-limited resampling (FFT): speech at 22.05 kHz onto a 48 kHz
+    stream without the metallic images a linear interpolation leaves."""
+    if rate_in == rate_out or len(samples) == 0:
+        return samples.astype(np.float32, copy=False)
+    n_out = int(round(len(samples) * rate_out / rate_in))
+    spectrum = np.fft.rfft(samples.astype(np.float64))
+    out = np.fft.irfft(spectrum, n=n_out) * (n_out / len(samples))
+    return out.astype(np.float32)
+
+
+# ------------------------------------------------------- the espeak worker
+
+
+def _espeak_version() -> str:
+    try:
+        out = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, timeout=10).stdout
+        return out.split("Data at")[0].strip()
+    except (OSError, subprocess.SubprocessError):
+        return "espeak-ng ?"
+
+
+def resolve_voice(voices: Sequence[tuple[str, str, Sequence[str]]], wanted: str) -> str:
+    """The espeak voice id for ``wanted`` (an id like ``gmw/nl``, a short
+    name like ``nl`` or ``en-gb``, or a name like ``Dutch``), among
+    ``voices`` given as ``(id, name, languages)``; :class:`VoiceMissing`
+    when none fits."""
+    key = wanted.strip().lower()
+    for test in (
+        lambda vid, name, langs: vid == key,
+        lambda vid, name, langs: vid.rsplit("/", 1)[-1] == key,
+        lambda vid, name, langs: key in [lang.lower() for lang in langs],
+        lambda vid, name, langs: name.lower() == key,
+    ):
+        for vid, name, langs in voices:
+            if test(vid.lower(), name, langs):
+                return vid
+    near = sorted(vid for vid, name, langs in voices if vid.rsplit("/", 1)[-1].split("-")[0] == key.split("-")[0])
+    hint = f" (near: {', '.join(near)})" if near else " (see `espeak-ng --voices`)"
+    raise VoiceMissing(f"no espeak-ng voice {wanted!r} is installed{hint}")
+
+
+def _worker_main() -> int:
+    """The one owner of pyttsx3: JSON requests on stdin, one JSON answer a line.
+
+    A request renders a batch in one voice: ``{"voice": "nl", "rate": 150,
+    "volume": 1.0, "jobs": [[text, path], ...]}``; the answer is
+    ``{"ok": true}`` or ``{"ok": false, "kind": ..., "error": ...}``.
+    """
+    # pyttsx3 prints "Audio saved to ..." on stdout: the answers get their own
+    # copy of the pipe, and stdout itself goes nowhere.
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    sys.stdout = open(os.devnull, "w")
+    idle = float(os.environ.get("INTERVISOR_SPEECH_IDLE", "120"))
+
+    def answer(**kwargs) -> None:
+        answers.write(json.dumps(kwargs) + "\n")
+
+    try:
+        import pyttsx3
+
+        from pyttsx3.drivers import _espeak as espeak
+        from pyttsx3.drivers.espeak import EspeakDriver as driver
+
+        engine = pyttsx3.init("espeak")
+        voices = [(v.id, v.name or "", list(v.languages or [])) for v in engine.getProperty("voices")]
+    except Exception as e:  # no pyttsx3, no libespeak-ng: say so on every request
+        engine = driver = None
+        voices, broken = [], f"{type(e).__name__}: {e}"
+    else:
+        broken = None
+    answer(ok=True, ready=True, broken=broken)
+
+    selector = selectors.DefaultSelector()
+    selector.register(sys.stdin, selectors.EVENT_READ)
+    while True:
+        # Leave when nobody has asked for a while: the parent starts a new
+        # worker the next time, and the device does not keep one idle.
+        if not selector.select(timeout=idle):
+            return 0
+        line = sys.stdin.readline()
+        if not line:
+            return 0
+        try:
+            req = json.loads(line)
+            if broken:
+                raise SpeechError(f"pyttsx3/espeak-ng cannot start: {broken}")
+            vid = resolve_voice(voices, req["voice"])
+            # Straight to the driver, then wait for espeak-ng to take them:
+            # pyttsx3 queues setProperty while its loop is busy and drops that
+            # queue at endLoop, and espeak-ng queues parameters in its own
+            # command FIFO, which the Cancel in pyttsx3's endLoop empties.
+            # Either way the rate was sometimes the previous request's.
+            driver.setProperty("voice", vid)
+            driver.setProperty("rate", int(req["rate"]))
+            driver.setProperty("volume", float(req["volume"]))
+            espeak.Synchronize()
+            current = driver.getProperty("voice")
+            if current != vid.lower():
+                raise VoiceMissing(f"espeak-ng kept voice {current!r} instead of {vid!r}")
+            for text, path in req["jobs"]:
+                tmp = f"{path}.{os.getpid()}.tmp"
+                # One save_to_file per runAndWait: pyttsx3's espeak driver keeps
+                # only the last text of a batch, and a runAndWait with no text
+                # never returns.
+                engine.save_to_file(text, tmp)
+                engine.runAndWait()
+                current = driver.getProperty("voice")
+                if current != vid.lower():
+                    Path(tmp).unlink(missing_ok=True)
+                    raise VoiceMissing(f"espeak-ng kept voice {current!r} instead of {vid!r}")
+                if not Path(tmp).exists() or Path(tmp).stat().st_size <= 44:
+                    Path(tmp).unlink(missing_ok=True)
+                    raise SpeechError("espeak-ng wrote no audio")
+                os.replace(tmp, path)
+            answer(ok=True)
+        except VoiceMissing as e:
+            answer(ok=False, kind="voice", error=str(e))
+        except Exception as e:
+            answer(ok=False, kind="error", error=f"{type(e).__name__}: {e}")
+
+
+class _EspeakWorker:
+    """The parent's handle on the worker process; started on first use,
+    restarted after a crash, a hang or an idle exit."""
+
+    def __init__(self, timeout: float = 30.0):
+        self.timeout = timeout
+        self._proc: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+
+    def _start(self) -> None:
+        env = {**os.environ}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from intervisor.speech import _worker_main; sys.exit(_worker_main())"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True, bufsize=1, env=env,
+        )
+        hello = self._read(self.timeout)
+        if hello.get("broken"):
+            self.close()
+            raise SpeechError(f"pyttsx3/espeak-ng cannot start: {hello['broken']} "
+                              "(install espeak-ng and the device extra: scripts/setup)")
+
+    def _read(self, timeout: float) -> dict:
+        proc = self._proc
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            if not sel.select(timeout=timeout):
+                self.close()
+                raise SpeechError(f"espeak-ng did not answer within {timeout:.0f} s (worker restarted)")
+        line = proc.stdout.readline()
+        if not line:
+            self.close()
+            raise SpeechError("the espeak-ng worker died (it is started again on the next prompt)")
+        return json.loads(line)
+
+    def render(self, voice: str, rate: int, volume: float, jobs: list[tuple[str, str]]) -> None:
+        with self._lock:
+            for attempt in (1, 2):
+                if self._proc is None or self._proc.poll() is not None:
+                    self._start()
+                try:
+                    self._proc.stdin.write(json.dumps({"voice": voice, "rate": rate, "volume": volume,
+                                                       "jobs": jobs}) + "\n")
+                    self._proc.stdin.flush()
+                except (BrokenPipeError, OSError):
+                    self.close()  # it left when idle just now: once more with a new one
+                    if attempt == 2:
+                        raise SpeechError("cannot reach the espeak-ng worker")
+                    continue
+                reply = self._read(self.timeout + 0.2 * len(jobs))
+                if reply.get("ok"):
+                    return
+                if reply.get("kind") == "voice":
+                    raise VoiceMissing(reply["error"])
+                raise SpeechError(reply.get("error", "espeak-ng failed"))
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        proc.stdout.close()
+
+
+_worker = _EspeakWorker()
+
+
+# ------------------------------------------------------------------- Piper
+
+
+class _Piper:
+    """A Piper voice model, loaded in this process (onnxruntime)."""
+
+    def __init__(self, model: str | os.PathLike, language: str):
+        path = Path(model)
+        if not path.is_file():
+            raise SpeechError(f"{path}: no Piper voice model there (install MODEL.onnx with its "
+                              "MODEL.onnx.json, or remove audio.piper_model from the config)")
+        config = path.with_name(path.name + ".json")
+        if not config.is_file():
+            raise SpeechError(f"{config}: missing; Piper needs the model's .onnx.json beside the .onnx")
+        try:
+            meta = json.loads(config.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise SpeechError(f"{config}: not a Piper voice config ({e})") from None
+        code = str((meta.get("language") or {}).get("code") or meta.get("espeak", {}).get("voice") or "")
+        if code and code.replace("-", "_").split("_")[0].lower() != language.lower():
+            raise VoiceMissing(f"{path}: this Piper voice speaks {code}, not {language}")
+        try:
+            from piper import PiperVoice  # type: ignore[import-not-found]
+        except ImportError:
+            raise SpeechError("Piper is not installed: `.venv/bin/pip install piper-tts` on the device, "
+                              "or remove audio.piper_model from the config") from None
+        try:
+            self.voice = PiperVoice.load(str(path), config_path=str(config))
+        except Exception as e:
+            raise SpeechError(f"{path}: Piper cannot load this model ({type(e).__name__}: {e})") from None
+        self.sample_rate = int(getattr(getattr(self.voice, "config", None), "sample_rate", 0)
+                               or meta.get("audio", {}).get("sample_rate", 22050))
+        self.version = f"piper {getattr(sys.modules.get('piper'), '__version__', '?')} {path.name} {path.stat().st_size}"
+        self._lock = threading.Lock()
+
+    def render(self, text: str, rate: int, volume: float) -> np.ndarray:
+        buf = io.BytesIO()
+        with self._lock, wave.open(buf, "wb") as f:
+            f.setnchannels(1)
+            f.setsampwidth(2)
+            f.setframerate(self.sample_rate)
+            # piper-tts >= 1.3 names it synthesize_wav; older ones synthesize.
+            if hasattr(self.voice, "synthesize_wav"):
+                self.voice.synthesize_wav(text, f)
+            else:
+                self.voice.synthesize(text, f)
+        buf.seek(0)
+        samples, _ = read_wav(buf)
+        # Piper has no words-per-minute; 150 wpm is its natural pace, and
+        # speeding up or down by resampling would change the pitch, so only
+        # the volume is applied.
+        return samples * np.float32(volume)
+
+
+# ------------------------------------------------------------------ Speech
+
+
+class Speech:
+    """Renders prompts in one language and voice, through the on-disk cache.
+
+    ``rate`` is words per minute, ``volume`` 0..1, ``voice`` an espeak-ng
+    voice name to use instead of the language's own (``en-gb``), and
+    ``piper_model`` a Piper model file to use instead of espeak-ng.
+
+    >>> speech = Speech("en", 150, 1.0, "/tmp/prompts")         # doctest: +SKIP
+    >>> speech.render("Time is up.").shape                      # doctest: +SKIP
+    (30870,)
+    """
+
+    def __init__(self, language: str, rate: int = 150, volume: float = 1.0,
+                 cache_dir: str | os.PathLike = "/var/cache/intervisor/speech",
+                 voice: str | None = None, piper_model: str | os.PathLike | None = None):
+        self.language = language
+        self.rate = int(rate)
+        self.volume = float(volume)
+        self.voice = voice or language
+        self.cache_dir = Path(cache_dir)
+        self._piper = _Piper(piper_model, language) if piper_model else None
+        if self._piper is not None:
+            self.engine = "piper"
+            self.sample_rate = self._piper.sample_rate
+            version = self._piper.version
+        else:
+            self.engine = "espeak"
+            self.sample_rate = ESPEAK_RATE
+            version = _espeak_version()
+        self._settings = json.dumps([CACHE_FORMAT, self.engine, version, self.voice, self.rate,
+                                     round(self.volume, 3)])
+
+    def __repr__(self) -> str:
+        return f"Speech({self.language!r}, engine={self.engine}, voice={self.voice!r}, rate={self.rate})"
+
+    def path_for(self, text: str) -> Path:
+        """The cache file for ``text``: a hash, never the words (no transcript on disk)."""
+        digest = hashlib.sha256(f"{self._settings}\n{text}".encode()).hexdigest()[:32]
+        return self.cache_dir / f"{digest}.wav"
+
+    def cached(self, text: str) -> bool:
+        return self.path_for(text).exists()
+
+    def prerender(self, texts: Iterable[str]) -> int:
+        """Render every text not yet in the cache; the number rendered."""
+        todo = sorted({t.strip() for t in texts if t and t.strip()} - {""})
+        todo = [t for t in todo if not self.cached(t)]
+        if not todo:
+            return 0
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SpeechError(f"{self.cache_dir}: cannot keep the prompt cache there ({e.strerror})") from None
+        if self._piper is not None:
+            for text in todo:
+                write_wav(self.path_for(text), self._piper.render(text, self.rate, self.volume), self.sample_rate)
+            return len(todo)
+        # Batches keep one request small enough to time out sensibly.
+        for i in range(0, len(todo), 50):
+            batch = todo[i : i + 50]
+            _worker.render(self.voice, self.rate, self.volume, [(t, str(self.path_for(t))) for t in batch])
+        return len(todo)
+
+    def render(self, text: str) -> np.ndarray:
+        """``text`` as float32 mono samples at :attr:`sample_rate`, from the
+        cache (rendered first if it is not there yet)."""
+        text = text.strip()
+        if not text:
+            return np.zeros(0, dtype=np.float32)
+        path = self.path_for(text)
+        try:
+            samples, rate = read_wav(path)
+        except (OSError, EOFError, wave.Error, SpeechError):
+            # Absent, or damaged by a disk fault: render it (again).
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+            self.prerender([text])
+            samples, rate = read_wav(path)
+        return samples
+
+    def check(self) -> None:
+        """Fail now (:class:`VoiceMissing`) if this voice cannot speak, without
+        touching the cache."""
+        if self._piper is not None:
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            _worker.render(self.voice, self.rate, self.volume, [("a", os.path.join(tmp, "check.wav"))])
+
+
+def close_worker() -> None:
+    """Stop the espeak-ng worker now (it also leaves by itself when idle)."""
+    _worker.close()
+
+
+def timed_prerender(speech: Speech, texts: Sequence[str]) -> tuple[int, float]:
+    """(rendered, seconds): for the benchmarks and the service's log."""
+    t = time.perf_counter()
+    n = speech.prerender(texts)
+    return n, time.perf_counter() - t

@@ -1,0 +1,398 @@
+"""The sound adapter: one persistent stream into a real PulseAudio null sink,
+recorded at the sink's monitor to check what the group would hear."""
+
+import dataclasses
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from intervisor.cues import synth
+from intervisor.events import Cue, Hush, Light, Mark, Play, Say, Show
+from intervisor.sound import FakeSound, Mixer, SoundOutput, from_config
+from intervisor.speech import Speech
+
+RATE = 48000
+
+
+def tone(freq: float, seconds: float, level: float = 0.5, rate: int = RATE) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (level * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def run(mixer: Mixer, blocks: int, frames: int = 256) -> np.ndarray:
+    out = []
+    for _ in range(blocks):
+        buf = np.zeros((frames, 2), dtype=np.float32)
+        mixer.fill(buf)
+        assert np.array_equal(buf[:, 0], buf[:, 1])
+        out.append(buf[:, 0].copy())
+    return np.concatenate(out)
+
+
+def strength(x: np.ndarray, freq: float, rate: int = RATE) -> float:
+    """How much of ``freq`` is in ``x`` (0..1 of its energy)."""
+    if len(x) == 0:
+        return 0.0
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
+    k = int(round(freq * len(x) / rate))
+    return float(spectrum[max(0, k - 3) : k + 4].sum() / (spectrum.sum() + 1e-12))
+
+
+# ------------------------------------------------------------ the mixer alone
+
+
+def test_a_cue_mixes_over_speech():
+    m = Mixer(RATE)
+    m.say(tone(300, 0.5), m.next_generation())
+    m.play(tone(2000, 0.1))
+    out = run(m, 40)
+    assert strength(out[:4800], 300) > 0.2 and strength(out[:4800], 2000) > 0.2
+    assert strength(out[6000:12000], 300) > 0.9
+
+
+def test_a_new_prompt_interrupts_with_a_fade_not_a_click():
+    m = Mixer(RATE)
+    m.say(np.full(RATE, 0.5, dtype=np.float32), m.next_generation())  # DC: any cut shows
+    first = run(m, 4)
+    m.say(np.zeros(1000, dtype=np.float32), m.next_generation())
+    rest = run(m, 8)
+    both = np.concatenate([first, rest])
+    assert np.abs(np.diff(both)).max() < 0.01       # no sample-to-sample jump
+    assert np.abs(rest[int(0.02 * RATE) :]).max() == 0.0  # and gone within 20 ms
+
+
+def test_hush_fades_the_prompt_and_leaves_the_cue():
+    m = Mixer(RATE)
+    m.say(tone(300, 1.0), m.next_generation())
+    run(m, 4)
+    m.play(tone(2000, 0.2))
+    m.hush(m.next_generation())
+    out = run(m, 20)
+    tail = out[int(0.03 * RATE) : int(0.15 * RATE)]
+    assert strength(tail, 2000) > 0.9 and strength(tail, 300) < 0.01
+
+
+def test_a_prompt_overtaken_while_loading_is_dropped():
+    m = Mixer(RATE)
+    late = m.next_generation()
+    newer = m.next_generation()
+    m.say(tone(500, 0.2), newer)
+    m.say(tone(300, 0.2), late)  # arrives after the newer one: must not cut it off
+    out = run(m, 20)
+    assert strength(out, 500) > 0.9 and strength(out, 300) < 0.01
+
+
+def test_the_mix_never_clips():
+    m = Mixer(RATE)
+    m.say(np.full(4800, 0.9, dtype=np.float32), m.next_generation())
+    m.play(np.full(4800, 0.9, dtype=np.float32))
+    assert np.abs(run(m, 10)).max() <= 1.0
+
+
+def test_the_mixer_reports_what_is_left():
+    m = Mixer(RATE)
+    m.say(np.full(1024, 0.1, dtype=np.float32), m.next_generation())
+    run(m, 1)
+    assert m.speech_left == 1024 - 256
+    run(m, 4)
+    assert m.speech_left == 0 and m.cues_left == 0
+
+
+# ----------------------------------------------------------------- the fake
+
+
+def test_the_fake_records_what_it_was_asked():
+    fake = FakeSound()
+    for action in (Say(("Nog", "5 minuten")), Play(Cue.TURN), Show(Light.RUNNING), Hush(), Mark("turn")):
+        fake.perform(action)
+    assert fake.said == ["Nog 5 minuten"] and fake.played == [Cue.TURN] and fake.hushes == 1
+    assert len(fake.actions) == 3 and not fake.is_busy() and not fake.faulted
+    assert fake.prepare(["Welkom."], language="en") == 0 and fake.language == "en"
+
+
+# ---------------------------------------------------------- real PulseAudio
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory):
+    return Speech("nl", 170, 1.0, tmp_path_factory.mktemp("speech"))
+
+
+@pytest.fixture
+def sound(pulse_server, speech):
+    out = SoundOutput(speech)
+    assert not out.faulted, out.fault
+    yield out
+    out.close()
+
+
+LONG = "Dit is een lange uitleg over de werkwijze, die we halverwege onderbreken omdat de voorzitter verder wil."
+SHORT = "Volgende vraag."
+
+
+def speak_long(sound, rec, seconds: float):
+    """Start the long prompt and return its onset once ``seconds`` of it
+    have been heard (counted in the sink's samples)."""
+    sound.prepare([LONG])
+    t = time.monotonic()
+    sound.perform(Say((LONG,)))
+    start = rec.wait_for_sound(after=t, timeout=5)
+    assert start is not None
+    assert rec.wait_until(lambda: rec.count > start.index + int(seconds * RATE), timeout=10)
+    return start
+
+
+
+@pytest.mark.audio
+def test_a_cue_is_heard_and_it_is_the_cue(pulse_server, sound):
+    with pulse_server.record() as rec:
+        t = time.monotonic()
+        sound.perform(Play(Cue.WARNING))
+        onset = rec.wait_for_sound(after=t, timeout=5)
+        assert onset is not None
+        assert sound.finish(timeout=10)
+        heard = rec.samples(max(0, onset.index - 480))[: RATE // 4]
+    expected = synth(Cue.WARNING, RATE)[: RATE // 8] * np.float32(sound.cue_volume)
+    # The same sound, at the level asked for: correlation near 1 at the best lag.
+    lags = np.correlate(heard, expected, mode="valid")
+    best = int(np.argmax(lags))
+    window = heard[best : best + len(expected)]
+    corr = float(lags[best] / (np.linalg.norm(window) * np.linalg.norm(expected)))
+    assert corr > 0.95
+    assert abs(np.abs(window).max() - np.abs(expected).max()) < 0.05
+
+
+@pytest.mark.audio
+def test_everything_plays_through_one_persistent_stream(pulse_server, sound):
+    sound.prepare(["Welkom.", SHORT])
+    with pulse_server.record() as rec:
+        for action in (Say(("Welkom.",)), Play(Cue.TURN), Say((SHORT,)), Play(Cue.HEARD)):
+            t = time.monotonic()
+            sound.perform(action)
+            assert rec.wait_for_sound(after=t, timeout=5) is not None
+            assert pulse_server.sink_inputs() == 1
+    assert sound.finish(timeout=10)
+
+
+@pytest.mark.audio
+def test_a_press_during_a_long_prompt_stops_it_and_the_next_starts(pulse_server, sound, speech):
+    sound.prepare([LONG, SHORT])
+    long_len = len(sound.prompts.get(LONG))
+    short_len = len(sound.prompts.get(SHORT))
+    with pulse_server.record() as rec:
+        start = speak_long(sound, rec, 1.0)
+        sound.perform(Say((SHORT,)))
+        end = rec.wait_for_silence(after=start.time, seconds=0.4, timeout=20)
+        assert end is not None
+    heard = (rec.index_at(end) - start.index)
+    # Far less than the long prompt, about one second plus the short one.
+    assert heard < 0.6 * long_len
+    assert heard > RATE + 0.5 * short_len
+
+
+@pytest.mark.audio
+def test_hush_stops_speech_with_a_fade(pulse_server, sound):
+    with pulse_server.record() as rec:
+        start = speak_long(sound, rec, 0.5)
+        sound.perform(Hush())
+        end = rec.wait_for_silence(after=start.time, seconds=0.3, timeout=20)
+        assert end is not None
+        speech = rec.samples(start.index)[: rec.index_at(end) - start.index]
+    assert len(speech) < 0.5 * len(sound.prompts.get(LONG))
+    # The last milliseconds fade: far softer than the speech before them.
+    assert np.abs(speech[-int(0.002 * RATE) :]).max() < 0.3 * np.abs(speech).max()
+
+
+@pytest.mark.audio
+def test_a_cue_plays_over_speech(pulse_server, sound):
+    with pulse_server.record() as rec:
+        start = speak_long(sound, rec, 0.5)
+        before = rec.count
+        sound.perform(Play(Cue.TURN))  # G6: 1568 Hz, above most of the voice
+        assert rec.wait_until(lambda: rec.count > before + RATE // 2, timeout=10)
+        sound.perform(Hush())
+        heard = rec.samples(before)[: RATE // 3]
+        voice = rec.samples(start.index)[: RATE // 3]
+    assert strength(heard, 1568) > 5 * strength(voice, 1568)
+    assert np.sqrt(np.mean(heard[-RATE // 8 :] ** 2)) > 0.01  # and the speech went on under it
+
+
+@pytest.mark.audio
+def test_busy_while_speaking_for_the_voice_adapter(pulse_server, sound):
+    sound.prepare([SHORT])
+    assert not sound.is_busy()
+    sound.perform(Say((SHORT,)))
+    assert sound.is_busy()
+    until = sound.speaking_until()
+    assert until == 0.0 or until > time.monotonic() - 0.1
+    assert sound.finish(timeout=10)
+    assert not sound.is_busy() and sound.speaking_until() == 0.0
+
+
+@pytest.mark.audio
+def test_a_prompt_not_yet_rendered_is_spoken_anyway(pulse_server, sound):
+    text = f"Een zin die nog niet klaar stond {time.time_ns()}."
+    with pulse_server.record() as rec:
+        t = time.monotonic()
+        sound.perform(Say((text,)))  # returns at once; the feeder renders it
+        assert rec.wait_for_sound(after=t, timeout=20) is not None
+
+
+@pytest.mark.audio
+def test_prompts_in_parts_play_as_one(pulse_server, sound):
+    sound.prepare(["Nog", "7 minuten"])
+    sound.perform(Say(("Nog", "7 minuten")))
+    assert sound.finish(timeout=10)
+    whole = len(sound.prompts.get("Nog")) + len(sound.prompts.get("7 minuten"))
+    assert whole > 0.5 * RATE
+
+
+@pytest.mark.audio
+def test_gpiozero_threads_may_play_cues_at_the_same_time(pulse_server, sound):
+    errors = []
+
+    def tick():
+        try:
+            for _ in range(20):
+                sound.perform(Play(Cue.HEARD))
+        except Exception as e:  # pragma: no cover - the failure we look for
+            errors.append(e)
+
+    threads = [threading.Thread(target=tick) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=10)
+    assert not errors
+    assert sound.finish(timeout=10) and not sound.faulted
+
+
+@pytest.mark.audio
+def test_from_config(pulse_server, tmp_path):
+    from intervisor.config import Config
+
+    config = dataclasses.replace(Config.default(), cache_dir=str(tmp_path))
+    out = from_config(config, language="nl")
+    try:
+        assert not out.faulted and out.speech.language == "nl"
+        out.prepare(["Welkom."], language="en")
+        assert out.speech.language == "en"
+        assert list((tmp_path / "speech").glob("*.wav"))
+    finally:
+        out.close()
+
+
+# ------------------------------------------------- no device, lost, found again
+
+
+@pytest.mark.audio
+def test_no_device_at_start_keeps_running_silently(pulse_server, speech):
+    faults = []
+    out = SoundOutput(speech, device="no such speaker", on_fault=lambda f, why: faults.append((f, why)))
+    try:
+        assert out.faulted and "no such speaker" in out.fault
+        assert faults and faults[0][0] is True
+        out.perform(Say(("Welkom.",)))
+        out.perform(Play(Cue.TIME_UP))
+        out.perform(Hush())
+        assert out.finish(timeout=1)
+    finally:
+        out.close()
+
+
+@pytest.mark.audio
+@pytest.mark.slow
+def test_a_lost_device_is_found_again_without_restart(pulse_server, speech, monkeypatch):
+    """Its own sound server, killed mid-session (the speaker unplugged) and
+    started again on the same socket (plugged back in)."""
+    from pulse import start_pulse
+
+    with start_pulse(sink="unplugged", set_env=False) as private:
+        monkeypatch.setenv("PULSE_SERVER", private.server)
+        changes = []
+        found = threading.Event()
+        lost = threading.Event()
+
+        def on_fault(faulted, why):
+            changes.append(faulted)
+            (lost if faulted else found).set()
+
+        out = SoundOutput(speech, retry_every=0.5, on_fault=on_fault)
+        try:
+            assert not out.faulted
+            private.kill()
+            assert lost.wait(timeout=15), "the lost device was not noticed"
+            assert out.faulted
+            out.perform(Say(("Welkom.",)))   # said into the void: must not come later
+            out.perform(Play(Cue.TURN))
+            found.clear()
+            private.start()
+            assert found.wait(timeout=30), "the device was not picked up again"
+            assert changes[-2:] == [True, False]
+            with private.record() as rec:
+                silence_from = time.monotonic()
+                assert rec.wait_until(lambda: rec.count > RATE // 2, timeout=10)
+                assert rec.onset_after(silence_from, threshold=0.02) is None
+                t = time.monotonic()
+                out.perform(Play(Cue.TIME_UP))
+                assert rec.wait_for_sound(after=t, timeout=10) is not None
+        finally:
+            out.close()
+
+
+# ------------------------------------------------------------ the commands
+
+
+@pytest.fixture
+def admin_env(pulse_server, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"cache_dir: {tmp_path / 'cache'}\naudio:\n  rate: 170\n")
+    return {**pulse_server.client_env(), "INTERVISOR_CONFIG": str(config)}
+
+
+def intervisor(*args, env):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "intervisor.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.audio
+def test_intervisor_say_is_heard(pulse_server, admin_env):
+    with pulse_server.record() as rec:
+        t = time.monotonic()
+        done = intervisor("say", "De luidspreker werkt.", "--lang", "nl", env=admin_env)
+        assert done.returncode == 0, done.stderr
+        assert rec.onset_after(t) is not None
+    assert "luidspreker" not in done.stdout + done.stderr  # never echoes what it said
+
+
+@pytest.mark.audio
+def test_intervisor_chime_is_heard_and_a_wrong_name_is_explained(pulse_server, admin_env):
+    with pulse_server.record() as rec:
+        t = time.monotonic()
+        done = intervisor("chime", "HEARD", env=admin_env)
+        assert done.returncode == 0, done.stderr
+        assert rec.onset_after(t) is not None
+    wrong = intervisor("chime", "gong", env=admin_env)
+    assert wrong.returncode == 2 and "no cue called 'gong'" in wrong.stderr and "time_up" in wrong.stderr
+    listed = intervisor("chime", "--list", env=admin_env)
+    assert listed.returncode == 0 and len(listed.stdout.split()) == len(Cue)
+
+
+def test_intervisor_say_to_a_file(tmp_path, pulse_server, admin_env):
+    from intervisor.speech import read_wav
+
+    out = tmp_path / "say.wav"
+    done = intervisor("say", "Time is up.", "--lang", "en", "--out", str(out), env=admin_env)
+    assert done.returncode == 0, done.stderr
+    samples, rate = read_wav(out)
+    assert len(samples) > 0.3 * rate
+
+
+def test_intervisor_say_without_a_device_says_so(pulse_server, admin_env):
+    done = intervisor("say", "Hallo.", "--device", "no such speaker", env=admin_env)
+    assert done.returncode == 1 and "no sound" in done.stderr and "no such speaker" in done.stderr

@@ -1,0 +1,219 @@
+"""Spoken prompts through the real espeak-ng (pyttsx3), and the prompt cache."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from intervisor import speech as speech_mod
+from intervisor.speech import (ESPEAK_RATE, Speech, SpeechError, VoiceMissing, read_wav, resample,
+                               resolve_voice, write_wav)
+
+
+def rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
+
+
+def voiceprint(x: np.ndarray, bands: int = 48) -> np.ndarray:
+    """The long-term spectrum in bands, in dB, normalised: one voice's
+    colour whatever it says (espeak-ng varies a few samples between runs)."""
+    power = np.abs(np.fft.rfft(x, n=1 << 16)) ** 2
+    b = np.log10(np.array([c.sum() for c in np.array_split(power[: len(power) // 2], bands)]) + 1e-9)
+    b -= b.mean()
+    return b / np.linalg.norm(b)
+
+
+def same_voice(a: np.ndarray, b: np.ndarray) -> float:
+    return float(voiceprint(a) @ voiceprint(b))
+
+
+@pytest.fixture
+def nl(tmp_path):
+    return Speech("nl", rate=150, volume=1.0, cache_dir=tmp_path / "cache")
+
+
+def test_renders_dutch_speech(nl):
+    samples = nl.render("Welkom bij de intervisie.")
+    assert nl.sample_rate == ESPEAK_RATE and samples.dtype == np.float32
+    assert 1.0 < len(samples) / ESPEAK_RATE < 5.0
+    assert rms(samples) > 0.02 and np.abs(samples).max() <= 1.0
+
+
+def test_the_voice_is_the_language_asked_for(tmp_path):
+    text = "De volgende ronde begint nu."
+    dutch = Speech("nl", 150, 1.0, tmp_path).render(text)
+    english = Speech("en", 150, 1.0, tmp_path).render(text)
+    again = Speech("nl", 150, 1.0, tmp_path / "other").render(text)
+    # The same voice renders the same sound; another voice another one.
+    assert same_voice(dutch, again) > 0.995
+    assert same_voice(dutch, english) < 0.985
+
+
+def test_a_korean_voice_speaks_korean(tmp_path):
+    samples = Speech("ko", 150, 1.0, tmp_path).render("다음 질문입니다")
+    assert rms(samples) > 0.02
+
+
+def test_a_missing_voice_fails_loudly_and_writes_nothing(tmp_path, nl):
+    nl.render("Eerst Nederlands.")
+    broken = Speech("xx", 150, 1.0, tmp_path / "cache")
+    with pytest.raises(VoiceMissing, match="no espeak-ng voice 'xx'"):
+        broken.render("Dit mag niet in een andere stem klinken.")
+    assert not broken.cached("Dit mag niet in een andere stem klinken.")
+    with pytest.raises(VoiceMissing, match="near: .*gmw/nl"):
+        Speech("nl", 150, 1.0, tmp_path, voice="nl-xx").check()
+
+
+def test_voice_names_resolve_by_id_short_name_language_or_name():
+    voices = [("gmw/nl", "Dutch", ["nl"]), ("gmw/en", "English (Great Britain)", ["en-gb"]), ("ko", "Korean", ["ko"])]
+    assert resolve_voice(voices, "nl") == "gmw/nl"
+    assert resolve_voice(voices, "gmw/en") == "gmw/en"
+    assert resolve_voice(voices, "en-GB") == "gmw/en"
+    assert resolve_voice(voices, "Korean") == "ko"
+    with pytest.raises(VoiceMissing):
+        resolve_voice(voices, "fr")
+
+
+def test_the_cache_is_keyed_by_text_voice_and_settings(tmp_path):
+    base = Speech("nl", 150, 1.0, tmp_path)
+    same = Speech("nl", 150, 1.0, tmp_path)
+    assert base.path_for("Nog 5 minuten") == same.path_for("Nog 5 minuten")
+    others = [base.path_for("Nog 6 minuten"), Speech("en", 150, 1.0, tmp_path).path_for("Nog 5 minuten"),
+              Speech("nl", 180, 1.0, tmp_path).path_for("Nog 5 minuten"),
+              Speech("nl", 150, 0.5, tmp_path).path_for("Nog 5 minuten"),
+              Speech("nl", 150, 1.0, tmp_path, voice="en-gb").path_for("Nog 5 minuten")]
+    assert len({base.path_for("Nog 5 minuten"), *others}) == 6
+    # The file names carry no words (no transcript on disk).
+    assert "minuten" not in base.path_for("Nog 5 minuten").name
+
+
+def test_a_restart_reuses_the_cache_and_synthesises_nothing(tmp_path, monkeypatch):
+    texts = ["Welkom.", "Wat is de vraag?", "Nog 3 minuten"]
+    first = Speech("nl", 150, 1.0, tmp_path)
+    assert first.prerender(texts) == 3
+    assert first.prerender(texts) == 0
+    before = {t: first.render(t) for t in texts}
+
+    def no_synthesis(*args, **kwargs):
+        raise AssertionError("synthesised during a session")
+
+    monkeypatch.setattr(speech_mod._worker, "render", no_synthesis)
+    restarted = Speech("nl", 150, 1.0, tmp_path)
+    for t in texts:
+        assert np.array_equal(restarted.render(t), before[t])
+
+
+def test_rate_and_volume_change_the_speech(tmp_path):
+    text = "Dit is een test van de snelheid."
+    slow = Speech("nl", 110, 1.0, tmp_path).render(text)
+    fast = Speech("nl", 260, 1.0, tmp_path).render(text)
+    quiet = Speech("nl", 110, 0.3, tmp_path).render(text)
+    assert len(slow) > 1.5 * len(fast)
+    assert rms(quiet) < 0.6 * rms(slow)
+
+
+def test_a_damaged_cache_file_is_rendered_again(nl):
+    good = nl.render("Nog een vraag?")
+    nl.path_for("Nog een vraag?").write_bytes(b"RIFF\x00garbage")
+    again = nl.render("Nog een vraag?")
+    assert abs(len(again) - len(good)) < 0.01 * len(good)
+    assert same_voice(again, good) > 0.995
+
+
+def test_a_dead_worker_is_replaced(nl):
+    nl.render("Eerste zin.")
+    proc = speech_mod._worker._proc
+    assert proc is not None and proc.poll() is None
+    proc.kill()
+    proc.wait()
+    assert rms(nl.render("Tweede zin.")) > 0.02
+
+
+def test_empty_text_is_silence_without_synthesis(nl):
+    assert len(nl.render("   ")) == 0
+    assert nl.prerender(["", "  "]) == 0
+
+
+def test_an_unwritable_cache_says_where(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(SpeechError, match=str(blocker)):
+        Speech("nl", 150, 1.0, blocker / "cache").render("Hallo.")
+
+
+def test_the_dynamic_parts_of_a_language_prerender(tmp_path):
+    from intervisor.phrases import dynamic_parts
+
+    parts = [p for p in dynamic_parts("nl") if "minu" in p][:20]
+    speech = Speech("nl", 150, 1.0, tmp_path)
+    assert speech.prerender(parts) == len(parts)
+    assert all(speech.cached(p) for p in parts)
+
+
+def test_wav_round_trip_and_resampling(tmp_path):
+    t = np.arange(ESPEAK_RATE) / ESPEAK_RATE
+    tone = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    write_wav(tmp_path / "t.wav", tone, ESPEAK_RATE)
+    back, rate = read_wav(tmp_path / "t.wav")
+    assert rate == ESPEAK_RATE and np.abs(back - tone).max() < 1e-3
+    up = resample(back, ESPEAK_RATE, 48000)
+    assert len(up) == 48000
+    peak = np.argmax(np.abs(np.fft.rfft(up))) * 48000 / len(up)
+    assert abs(peak - 1000) < 2
+    assert not list(tmp_path.glob(".*.wav"))  # no temporary file left behind
+
+
+# ---------------------------------------------------------------- Piper
+
+
+def piper_model(tmp_path, language="nl_NL", config=True):
+    model = tmp_path / "voice.onnx"
+    model.write_bytes(b"not really a model")
+    if config:
+        (tmp_path / "voice.onnx.json").write_text(json.dumps({"audio": {"sample_rate": 22050},
+                                                              "language": {"code": language}}))
+    return model
+
+
+def test_piper_without_a_model_says_which_file(tmp_path):
+    with pytest.raises(SpeechError, match=r"nope\.onnx: no Piper voice model there"):
+        Speech("nl", 150, 1.0, tmp_path, piper_model=tmp_path / "nope.onnx")
+
+
+def test_piper_without_its_config_says_so(tmp_path):
+    with pytest.raises(SpeechError, match=r"voice\.onnx\.json: missing"):
+        Speech("nl", 150, 1.0, tmp_path, piper_model=piper_model(tmp_path, config=False))
+
+
+def test_piper_in_another_language_is_refused(tmp_path):
+    with pytest.raises(VoiceMissing, match="speaks en_GB, not nl"):
+        Speech("nl", 150, 1.0, tmp_path, piper_model=piper_model(tmp_path, "en_GB"))
+
+
+def test_piper_not_installed_says_how_to_install(tmp_path, monkeypatch):
+    # No Piper package can be installed with a model here: make sure the
+    # import fails, as on a device without it.
+    monkeypatch.setitem(sys.modules, "piper", None)
+    with pytest.raises(SpeechError, match="pip install piper-tts"):
+        Speech("nl", 150, 1.0, tmp_path, piper_model=piper_model(tmp_path))
+
+
+def test_piper_that_cannot_load_the_model_says_so(tmp_path, monkeypatch):
+    """The loading code is real: a stand-in for the piper package at its
+    boundary (PiperVoice.load) fails the way onnxruntime does on a bad file."""
+    import types
+
+    fake = types.ModuleType("piper")
+
+    class PiperVoice:
+        @staticmethod
+        def load(model, config_path=None):
+            assert os.path.exists(model) and os.path.exists(config_path)
+            raise RuntimeError("INVALID_PROTOBUF: Protobuf parsing failed")
+
+    fake.PiperVoice = PiperVoice
+    monkeypatch.setitem(sys.modules, "piper", fake)
+    with pytest.raises(SpeechError, match="Piper cannot load this model.*INVALID_PROTOBUF"):
+        Speech("nl", 150, 1.0, tmp_path, piper_model=piper_model(tmp_path))
