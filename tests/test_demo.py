@@ -130,6 +130,7 @@ def test_a_short_session_with_the_keyboard_as_the_button(terminal):
     term.wait_for(r"fase 2/2 · Tweede fase · \+00:0\d")  # over time: the clock counts on
     assert re.match(r"○○[●◐]", line(term))          # red (steady or blinking)
     term.keys("4")                                  # end ...
+    term.wait_for(r"afronden\? 4 bevestigt")
     term.keys("4")                                  # ... confirmed
     term.wait_for(r"klaar: Korte proef")
     term.wait_for(r"␣ kies  1 volgende  q stop")    # idle: the choosing keys
@@ -272,5 +273,40 @@ def test_the_view_line_follows_the_session():
         assert "+00:01" in view.text()
         assert clock_text(59.2) == "01:00" and clock_text(-61) == "+01:01"
     finally:
+        panel.close()
+        factory.reset()
+
+
+def test_a_key_held_down_is_one_gesture_not_a_burst():
+    import io
+
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    from intervisor.clock import FakeClock
+    from intervisor.model import Duration, Method, Phase
+    from intervisor.panel import Panel
+    from intervisor.runner import Device
+    from intervisor.simulator import Simulator
+
+    method = Method("kort", "Kort", "nl", (Phase("een", "Een", Duration(600, 600)),))
+    device = Device({"kort": method}, FakeClock(), [], selected="kort")
+    factory = MockFactory(pin_class=MockPWMPin)
+    panel = Panel(device.queue, pin_factory=factory)
+    keys_at = FakeClock()
+    sim = Simulator(device, panel, factory, out=io.StringIO(), now=keys_at.monotonic)
+    queued = []
+    sim.finger.gesture = queued.append
+    try:
+        for _ in range(20):        # the terminal's auto-repeat: a key every 33 ms
+            sim.key(" ")
+            keys_at.advance(0.033)
+        keys_at.advance(0.5)
+        sim.key(" ")               # a new press
+        keys_at.advance(0.2)
+        sim.key(" ")               # and a quick second one: a finger can
+        sim.key("2")
+        assert queued == [0, 0, 0, 2]
+    finally:
+        sim.finger.close()
         panel.close()
         factory.reset()

@@ -51,6 +51,7 @@ WORDS = {
         "question": "vraag {n}/{of}",
         "turn": "beurt {n}/{of}",
         "paused": "gepauzeerd",
+        "confirm": "afronden? 4 bevestigt",
         "holding": "vast: {ticks} → {what}",
         "cancel": "annuleren",
         "next": "verder", "repeat": "herhaal", "back": "terug", "pause": "pauze",
@@ -65,6 +66,7 @@ WORDS = {
         "question": "question {n}/{of}",
         "turn": "turn {n}/{of}",
         "paused": "paused",
+        "confirm": "end? 4 confirms",
         "holding": "held: {ticks} → {what}",
         "cancel": "cancel",
         "next": "next", "repeat": "repeat", "back": "back", "pause": "pause",
@@ -72,7 +74,7 @@ WORDS = {
     },
 }
 
-COLOURS = {"green": "32", "amber": "33", "red": "31"}
+COLOURS = {"green": "32", "amber": "38;5;214", "red": "31", "mic": "34"}
 
 
 def mock_factory() -> MockFactory:
@@ -159,6 +161,8 @@ class View:
         levels = self.panel.time_light.levels()
         for name in ("green", "amber", "red"):
             out.append(self._dot(name, levels[name]))
+        if self.panel.mic_light.is_lit:  # listening: shown only then
+            out.append(" " + self._dot("mic", 1.0))
         return "".join(out)
 
     def _dot(self, name: str, level: float) -> str:
@@ -200,6 +204,9 @@ class View:
             head.append(clock_text(st["remaining"]))
             if st.get("paused"):
                 head.append(words["paused"])
+            confirm = getattr(self.device.session, "confirm_until", None)
+            if confirm is not None and self.device.clock.monotonic() < confirm:
+                head.append(words["confirm"])
         ticks = self.panel.button.ticks
         if ticks:
             pending = self.panel.button.pending
@@ -411,9 +418,15 @@ class Simulator:
     ``factory``'s mock pins and put its commands on ``device.queue``.
     """
 
-    def __init__(self, device: Device, panel: Panel, factory: MockFactory, *, out: TextIO | None = None):
+    # A key held down repeats every 30-50 ms; no finger taps that fast.
+    AUTOREPEAT = 0.1
+
+    def __init__(self, device: Device, panel: Panel, factory: MockFactory, *, out: TextIO | None = None,
+                 now: Callable[[], float] = time.monotonic):
         self.device = device
         self.panel = panel
+        self._now = now
+        self._last_key = ("", -1.0)
         self.out = out or sys.stdout
         self.view = View(device, panel, self.out, colour=self.out.isatty())
         device.adapters.append(self.view)
@@ -421,11 +434,18 @@ class Simulator:
         self.stop = threading.Event()
 
     def key(self, ch: str) -> None:
-        """What the keyboard thread calls for every key."""
-        if ch.lower() in QUIT:
+        """What the keyboard thread calls for every key. A key held down
+        (the terminal repeats it) is one gesture, not a burst of presses
+        that would race through the session."""
+        ch = ch.lower()
+        now = self._now()
+        last, self._last_key = self._last_key, (ch, now)
+        if ch == last[0] and now - last[1] < self.AUTOREPEAT:
+            return
+        if ch in QUIT:
             self.stop.set()
-        elif ch.lower() in KEYS:
-            self.finger.gesture(KEYS[ch.lower()])
+        elif ch in KEYS:
+            self.finger.gesture(KEYS[ch])
 
     def run(self, start: str | None = None, choices=None) -> None:
         """Run until ``q``; ``start`` begins that method at once."""
