@@ -509,11 +509,31 @@ def test_a_corrupt_state_file_is_set_aside_and_the_device_starts_idle(serve):
     assert s.stop() == 0
 
 
+def test_a_session_resumes_on_its_saved_copy_when_its_file_broke_meanwhile(serve):
+    s = serve().start()
+    s.send("next")
+    s.wait_state(running)
+    s.stop(signal.SIGKILL)
+    (s.methods / "kort.yaml").write_text(BROKEN)   # an admin's bad edit, then a power cut
+    s.start()
+    st = s.wait_state(lambda st: st["service"]["pid"] == s.proc.pid)
+    assert running(st) and st["status"]["phase"] == "een"
+    assert "goes on with the copy saved with it" in s.read_log()
+    s.send("next", "next", "next", "next")         # to the end, on the copy
+    st = s.wait_state(lambda st: st["status"]["stage"] == "idle")
+    assert st["service"]["methods"] == [] and st["method_copy"] is None
+    assert s.stop() == 0
+
+
 def test_a_session_whose_method_is_gone_is_set_aside_not_a_crash_loop(serve):
     s = serve().start()
     s.send("next")
     s.wait_state(running)
     s.stop(signal.SIGKILL)
+    saved = s.state()
+    saved["method_copy"] = None                    # a state from before copies were kept
+    StateStore(s.state_dir).save({k: v for k, v in saved.items()
+                                  if k not in ("format", "version", "saved")})
     (s.methods / "kort.yaml").unlink()
     (s.methods / "lang.yaml").write_text(LANG)
     s.start()

@@ -123,6 +123,18 @@ def running_pid(state_dir: str | os.PathLike) -> int | None:
     return pid if pid_alive(pid) else None
 
 
+def method_copy(method) -> dict | None:
+    """The running method's file as text, kept in the state so that a
+    session resumes even when its file is removed or broken meanwhile."""
+    if not method.path:
+        return None
+    try:
+        return {"id": method.id, "name": Path(method.path).name,
+                "text": Path(method.path).read_text("utf-8")}
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 class StdinInput:
     """Debugging aid: one command name per line (``next``, ``pause``...)
     from stdin or a FIFO, put on the queue as the button would."""
@@ -354,6 +366,7 @@ class Service:
         self.refused: dict[str, list[str]] = {}
         self.config_problems: list[str] = []
         self._save_failed = False
+        self._method_copy: dict | None = None
         self.started = time.time()
 
     # ------------------------------------------------------------ set-up
@@ -427,6 +440,7 @@ class Service:
         if self.recorder is None and self.device is not None and self.device.session is not None:
             s = self.device.session
             self.recorder = Recorder.begin(s.method, self.clock, s.choices, s.participants)
+            self._method_copy = method_copy(s.method)
         if self.recorder is not None:
             self.recorder.mark(action)
 
@@ -437,6 +451,8 @@ class Service:
         if self._finished is not None:
             engine, self._finished = self._finished, None
             self._close_record(engine)
+            self._method_copy = None
+            device.methods = self.library.methods  # drop a copy a resume may have added
         elif self.recorder is not None and device.session is not None:
             self.recorder.set_choices(device.session.method, device.session.choices,
                                       device.session.participants)
@@ -487,6 +503,7 @@ class Service:
             "status": self.status(),
             "session": session.snapshot() if session is not None and not session.ended else None,
             "record": self.recorder.to_dict() if self.recorder is not None else None,
+            "method_copy": self._method_copy if session is not None else None,
         }
         try:
             self.store.save(content)
@@ -502,6 +519,9 @@ class Service:
         if not saved or not saved.get("session"):
             return
         snap = saved["session"]
+        self._method_copy = saved.get("method_copy")
+        if snap.get("method") not in self.library.methods:
+            self._use_copy(snap.get("method"))
         try:
             if saved.get("record"):
                 self.recorder = Recorder.from_dict(saved["record"], self.clock)
@@ -516,6 +536,21 @@ class Service:
             self.recorder.restarted()
         phase = self.device.session.status().get("phase")
         log.info("session resumed method=%s phase=%s", snap.get("method"), phase)
+
+    def _use_copy(self, mid: str | None) -> None:
+        """The running method's file is gone or now refused: the session
+        goes on with the copy saved beside it in the state."""
+        from intervisor.method import load_method_text
+
+        copy = self._method_copy
+        if not copy or copy.get("id") != mid:
+            return
+        result = load_method_text(copy.get("text", ""), copy.get("name", f"{mid}.yaml"))
+        if result.method is None or result.method.id != mid:
+            return
+        log.warning("methods: %s is not in the folder or refused; the session goes on "
+                    "with the copy saved with it", mid)
+        self.device.methods = {**self.library.methods, mid: result.method}
 
     # ------------------------------------------------------------ reload
 
