@@ -396,3 +396,59 @@ def test_intervisor_say_to_a_file(tmp_path, pulse_server, admin_env):
 def test_intervisor_say_without_a_device_says_so(pulse_server, admin_env):
     done = intervisor("say", "Hallo.", "--device", "no such speaker", env=admin_env)
     assert done.returncode == 1 and "no sound" in done.stderr and "no such speaker" in done.stderr
+
+
+# ------------------------------------------------------------ the soundtrack
+
+
+def onsets_at(samples: np.ndarray, rate: int, offsets: list[float], window: float = 0.05) -> list[bool]:
+    """For each offset: does sound begin within ``window`` seconds of it,
+    after a moment of (relative) quiet?"""
+    found = []
+    for at in offsets:
+        i = int(at * rate)
+        after = np.abs(samples[i : i + int(window * rate)]).max(initial=0)
+        found.append(bool(after > 0.02))
+    return found
+
+
+def test_a_soundtrack_places_each_step_after_the_speech_before_it(tmp_path):
+    from intervisor.soundtrack import render
+    from intervisor.speech import read_wav
+
+    factory = lambda language: Speech(language, 170, 1.0, tmp_path / "cache")  # noqa: E731
+    steps = [
+        (0.0, [Play(Cue.PHASE_START), Say(("Welkom bij de intervisie.",)), Mark("intro")]),
+        (600.0, [Play(Cue.WARNING), Mark("warning")]),
+        (600.5, [Say(("Nog", "1 minuut"))]),
+        (1200.0, [Hush(), Show(Light.TIME_UP), Play(Cue.TIME_UP)]),
+    ]
+    offsets = render(steps, factory, tmp_path / "s.wav", gap=1.0, language="nl")
+    samples, rate = read_wav(tmp_path / "s.wav")
+    speech = factory("nl")
+    welcome = len(speech.render("Welkom bij de intervisie.")) / rate
+    assert offsets[0] == 0.0
+    # The wait of ten minutes is cut to the gap, after the welcome was said.
+    assert 1.0 <= offsets[1] <= welcome + 1.0 + 0.01
+    assert abs(offsets[2] - (offsets[1] + 0.6 + 0.5)) < 0.01   # the real half second kept
+    assert offsets[3] > offsets[2] + 1.0
+    assert all(onsets_at(samples, rate, offsets))
+    assert len(samples) / rate < 20 and np.abs(samples).max() <= 1.0
+
+
+def test_a_rehearsed_method_has_an_audio_offset_for_each_event(tmp_path):
+    from intervisor.method import Library
+    from intervisor.rehearse import rehearse
+    from intervisor.soundtrack import render_rehearsal
+    from intervisor.speech import read_wav
+
+    method = Library("methods").find("vijf-stappen")
+    result = rehearse(method)
+    factory = lambda language: Speech(language, 220, 1.0, tmp_path / "cache")  # noqa: E731
+    offsets = render_rehearsal(result, tmp_path / "session.wav", gap=0.5, speech_factory=factory)
+    assert len(offsets) == len(result.events)
+    assert offsets == sorted(offsets)
+    samples, rate = read_wav(tmp_path / "session.wav")
+    session = result.steps[-1][0] - result.steps[0][0]
+    assert offsets[-1] < len(samples) / rate < session / 5
+    assert all(onsets_at(samples, rate, [o for o, e in zip(offsets, result.events) if e.get("text")]))

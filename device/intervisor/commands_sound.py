@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -51,18 +50,9 @@ def _config(args: argparse.Namespace):
         return None
     if args.device:
         config = dataclasses.replace(config, audio=dataclasses.replace(config.audio, device=args.device))
-    cache = Path(config.cache_dir)
-    if not _writable(cache):
-        # An admin's own shell may not write the service's cache: use theirs.
-        home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "intervisor"
-        config = dataclasses.replace(config, cache_dir=str(home))
-    return config
+    from intervisor.sound import with_writable_cache
 
-
-def _writable(folder: Path) -> bool:
-    while not folder.exists():
-        folder = folder.parent
-    return os.access(folder, os.W_OK)
+    return with_writable_cache(config)
 
 
 def _open(config, language: str):

@@ -652,6 +652,21 @@ def speech_factory_from_config(config: Any) -> Callable[[str], Any]:
     return factory
 
 
+def with_writable_cache(config: Any) -> Any:
+    """The config, with a prompt cache this user can write: an admin's or an
+    author's own shell may not write the service's /var/cache/intervisor."""
+    import dataclasses
+    import os
+
+    probe = Path(config.cache_dir)
+    while not probe.exists():
+        probe = probe.parent
+    if os.access(probe, os.W_OK):
+        return config
+    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "intervisor"
+    return dataclasses.replace(config, cache_dir=str(home))
+
+
 def from_config(config: Any, language: str = "nl", **kwargs: Any) -> SoundOutput:
     """The service's sound adapter, as the config describes it."""
 
