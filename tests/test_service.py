@@ -706,3 +706,18 @@ def test_a_refused_file_is_announced_when_idle(serve, pulse_server):
         assert rec.wait_for_sound(after=asked, timeout=20) is not None
     assert "kapot.yaml refused" in s.read_log()
     assert s.stop() == 0
+
+
+def test_a_bad_config_on_reload_is_refused_with_its_line_and_the_old_one_stays(serve):
+    s = serve().start()
+    good = s.config.read_text()
+    s.config.write_text(good + "participants: 99\n")
+    before = s.state()["service"]["reloads"]
+    s.proc.send_signal(signal.SIGHUP)
+    st = s.wait_state(lambda st: st["service"]["reloads"] > before)   # same state folder
+    log = s.read_log()
+    assert f"{s.config}:" in log and "participants" in log
+    assert "keeping the one in use" in log
+    assert "config" not in st["service"]["faults"]
+    s.config.write_text(good)
+    assert s.stop() == 0
