@@ -138,7 +138,7 @@ def _sound(args: argparse.Namespace, config, language: str):
     else:
         why, path = "into the file ", args.wav
     wav = WavDevice(path)
-    out = sound_mod.from_config(config, language=language, start=False, sample_rate=wav.rate)
+    out = sound_mod.from_config(config, language=language, start=False, sample_rate=wav.rate, device=None)
     out._sd = wav  # PortAudio's place, at the library's boundary
     out.start()
     if out.faulted:

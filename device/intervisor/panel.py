@@ -168,11 +168,10 @@ class PushButton:
     def _pressed(self) -> None:
         now = self._clock.monotonic()
         with self._lock:
-            recent = now - self._last_edge < self.bounce
-            # A press while we think it is down means a release shorter
-            # than the bounce time was filtered: start afresh.
-            if recent:
+            if now - self._last_edge < self.bounce:
                 return
+            # Already down here means a release shorter than the bounce
+            # time was filtered as bounce: this press starts afresh.
             self._down = True
             self._last_edge = now
             self._ticks = 0

@@ -103,10 +103,6 @@ class Finger:
         """Queue a gesture: a press (0) or a hold of ``ticks`` ticks."""
         self._gestures.put(ticks)
 
-    @property
-    def busy(self) -> bool:
-        return self.button.ticks > 0 or not self._gestures.empty()
-
     def _work(self) -> None:
         while True:
             ticks = self._gestures.get()
