@@ -29,6 +29,7 @@ import time
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from intervisor.clock import FakeClock
+from intervisor.config import Panel as PanelConfig
 from intervisor.events import Command
 from intervisor.panel import SESSION, Panel
 
@@ -91,6 +92,7 @@ def main() -> None:
     consumer.join()
     panel.close()
 
+    tick = PanelConfig().hold
     figures = {
         "press_edge_to_queue_ms_median": round(statistics.median(press_ms), 4),
         "press_edge_to_queue_ms_p99": round(sorted(press_ms)[int(len(press_ms) * 0.99)], 4),
@@ -100,9 +102,10 @@ def main() -> None:
         "holds": len(hold_ms),
         "designed_wait_s": {
             "next": 0.0,
-            **{c.value: n * 1.0 for n, c in enumerate(SESSION) if n and c is not SESSION[n - 1]},
-            "cancel": float(len(SESSION)),
-            "note": "hold lengths at panel.hold = 1 s; each is the gesture, counted out by a tick cue",
+            **{c.value: round(n * tick, 2) for n, c in enumerate(SESSION) if n and c is not SESSION[n - 1]},
+            "cancel": round(len(SESSION) * tick, 2),
+            "note": f"hold lengths at the config's panel.hold = {tick:g} s a tick; "
+                    "each is the gesture itself, counted out by a tick cue, and decided on release",
         },
         "target_ms": 5.0,
     }
