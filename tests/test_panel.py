@@ -13,7 +13,8 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from intervisor.clock import FakeClock
 from intervisor.events import Command, Light, Mark, Show
 from intervisor.config import load_config_text
-from intervisor.panel import Panel, from_config, gesture_text, tick_cues
+from intervisor.panel import Panel, from_config, tick_cues
+from intervisor.phrases import gesture_text
 
 BOUNCE = 0.03
 WAIT = 10.0  # bounded waits only; nothing asserts how long anything took

@@ -87,3 +87,17 @@ def test_resume_picks_up_a_saved_session():
     again.resume(snap)
     assert again.session.status()["elapsed"] == 25
     assert any("onderbreking" in s for s in rec.said())
+
+
+def test_the_gestures_are_explained_the_first_time_a_method_is_run():
+    clock = FakeClock()
+    rec = Recorder()
+    device = Device(methods(), clock, [rec], selected="beta", explain=lambda lang: f"Uitleg in {lang}.")
+    device.handle(Command.NEXT)
+    first = rec.said()
+    assert len(first) == 1 and first[0].startswith("Uitleg in nl. Beta.")
+    device.handle(Command.END)
+    device.handle(Command.END)
+    rec.actions.clear()
+    device.handle(Command.NEXT)
+    assert not any("Uitleg" in s for s in rec.said())

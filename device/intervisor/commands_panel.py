@@ -47,6 +47,7 @@ def _demo(args: argparse.Namespace) -> int:
     from intervisor.method import Library, MethodError
     from intervisor.panel import from_config, tick_cues
     from intervisor.runner import Device
+    from intervisor.phrases import gesture_text
     from intervisor.simulator import Simulator, SpeakIn, mock_factory
 
     config_problems: list = []
@@ -83,8 +84,10 @@ def _demo(args: argparse.Namespace) -> int:
         participants = participants or method.participants
 
     sound, where = _sound(args, config, method.language)
+    second = config.panel.second_button is not None
     device = Device(methods, SystemClock(), [], selected=method.id, choices=choices,
-                    participants=participants, language=config.language)
+                    participants=participants, language=config.language,
+                    explain=lambda language: gesture_text(language, second))
     factory = mock_factory()
     panel = from_config(dataclasses.replace(config, voice=dataclasses.replace(config.voice, enabled=False)),
                         device.queue, pin_factory=factory)

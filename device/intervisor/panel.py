@@ -516,25 +516,3 @@ class Panel:
             part.close()
         self._closed.clear()
 
-
-def gesture_text(language: str, second_button: bool = False) -> str:
-    """The gestures explained, spoken the first time a method is run."""
-    if language == "nl":
-        text = (
-            "Druk kort op de knop voor de volgende vraag of fase. "
-            "Houd de knop vast en tel de tikken: "
-            "één tik herhaalt, twee tikken gaan terug, drie tikken pauzeren, "
-            "vier tikken beëindigen de sessie. Blijf vasthouden om te annuleren."
-        )
-        if second_button:
-            text += " De tweede knop herhaalt; vasthouden gaat terug."
-        return text
-    text = (
-        "Press the button briefly for the next question or phase. "
-        "Hold it and count the ticks: "
-        "one tick repeats, two go back, three pause, four end the session. "
-        "Keep holding to cancel."
-    )
-    if second_button:
-        text += " The second button repeats; holding it goes back."
-    return text

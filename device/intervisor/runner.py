@@ -58,6 +58,8 @@ class Device:
     view, so a reload is seen at the next idle press). ``on_change`` is called
     after every step that changed something (the service saves state there);
     ``on_session_end`` with the finished engine (the session record).
+    ``explain(language)`` gives how the button works; it is said once, the
+    first time each method is run, before the method's own words.
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class Device:
         language: str = "nl",
         on_change: Callable[["Device"], None] | None = None,
         on_session_end: Callable[[Engine], None] | None = None,
+        explain: Callable[[str], str] | None = None,
     ):
         self.methods = methods
         self.clock = clock
@@ -85,6 +88,8 @@ class Device:
         self.session: Engine | None = None
         self.queue: "queue.Queue[Command]" = queue.Queue()
         self.faults: set[str] = set()
+        self.explain = explain
+        self.explained: set[str] = set()
 
     # ------------------------------------------------------------ commands
 
@@ -146,7 +151,13 @@ class Device:
                   and v in {o.id for o in method.choice(k).options}}
         self.session = Engine(method, self.clock, choices=preset, participants=self.participants)
         log.info("session start method=%s", method.id)
-        return self.session.start()
+        actions = self.session.start()
+        if self.explain is not None and method.id not in self.explained:
+            self.explained.add(method.id)
+            # Part of the opening Say: a Say of its own would be cut off by it.
+            hint = self.explain(method.language)
+            actions = [Say((hint,) + a.parts) if isinstance(a, Say) else a for a in actions]
+        return actions
 
     def resume(self, snapshot: Mapping[str, Any]) -> list[Action]:
         """Pick up a saved session (raises ``ValueError`` when it cannot)."""

@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterable, Mapping
 from intervisor.clock import Clock, SystemClock
 from intervisor.events import Action, Command, Hush, Light, Mark, Say, Show
 from intervisor.notify import Notifier
+from intervisor.phrases import gesture_text
 from intervisor.records import Recorder, RecordBook
 from intervisor.state import StateStore, set_aside, write_atomic
 
@@ -638,6 +639,7 @@ class Service:
             participants=setting(self.config, "participants", None),
             language=language if language in NOTICES else "nl",
             on_change=self._on_change, on_session_end=self._on_session_end,
+            explain=lambda lang: gesture_text(lang, setting(self.config, "panel.second_button") is not None),
         )
         self.device.queue = commands
         source = setting(self.config, "input", None)
