@@ -789,6 +789,17 @@ class Engine:
             if p.at is not None:
                 texts.add(w.clock(p.at))
                 texts.add(w.clock(int(p.at + p.duration.hi)))
+        for length in _plan_lengths(m):
+            texts.update(w.phase(n, length) for n in range(1, length + 1))
         texts.update(fixed_parts(m.language))
         texts.update(dynamic_parts(m.language))
         return sorted(t for t in texts if t)
+
+
+def _plan_lengths(method: Method) -> set[int]:
+    """How many phases a session of ``method`` can have, over its choices."""
+    import itertools
+
+    gated = [c for c in method.choices if any(c.id in p.when for p in method.phases)]
+    combos = itertools.islice(itertools.product(*[[(c.id, o.id) for o in c.options] for c in gated]), 256)
+    return {len(method.plan(dict(combo))) for combo in combos} or {len(method.phases)}

@@ -146,7 +146,7 @@ def dynamic_parts(language: str) -> list[str]:
     parts += [p.duration(0)]
     parts += [p.count(n) for n in range(2, MAX_COUNT + 1)]
     parts += [p.turn(n, of) for of in range(1, MAX_COUNT + 1) for n in range(1, of + 1)]
-    parts += [p.phase(n, of) for of in range(1, 21) for n in range(1, of + 1)]
+    # "Fase 2 van 5" depends on the method: the engine lists those itself.
     return sorted(set(parts))
 
 
