@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import textwrap
+from pathlib import Path
 
 import pytest
 import yaml
@@ -33,9 +34,10 @@ def test_the_defaults():
     assert c.audio == Audio(device=None, rate=150, speech_volume=1.0, cue_volume=0.6, voices={},
                             piper_model=None, sample_rate=48000, block_size=256)
     assert c.panel == Panel(button=17, second_button=None, lights="three", green=22, amber=27, red=23,
-                            rgb=None, mic_light=24, bounce=0.03, hold=0.8, double_press=0.4)
-    assert c.voice == Voice(enabled=False, backend="vosk", model="/var/lib/intervisor/vosk-model", device=None,
-                            wake_word=None, min_silence=0.3, deaf_after_speech=0.5, refractory=1.5)
+                            rgb=None, mic_light=24, active_high=True, bounce=0.03, hold=0.8)
+    assert c.voice == Voice(enabled=False, backend="vosk", model="/var/lib/intervisor/vosk-model", language=None,
+                            device=None, wake_word=None, pre_silence=None, post_silence=None,
+                            min_confidence=None, deaf_after_speech=None, refractory=None)
 
 
 def test_a_missing_file_means_all_defaults(tmp_path):
@@ -71,17 +73,20 @@ def test_a_full_config_is_read(tmp_path):
           second_button: 6
           lights: rgb
           rgb: [13, 19, 26]
-          mic_light:
+          mic_light: 12
+          active_high: false
           bounce: 0.05
           hold: 1
-          double_press: 0.3
         voice:
           enabled: true
           backend: pocketsphinx
           model: /srv/model
+          language: en
           device: ReSpeaker
           wake_word: intervisor
-          min_silence: 0.4
+          pre_silence: 0.8
+          post_silence: 0.6
+          min_confidence: 0.7
           deaf_after_speech: 0.6
           refractory: 2
         """))
@@ -90,10 +95,12 @@ def test_a_full_config_is_read(tmp_path):
     assert (c.methods_dir, c.language, c.selected, c.choices, c.participants) == (
         "/srv/methods", "en", "vijf-stappen", {"vragen": "alternatief"}, 5)
     assert c.audio.voices == {"nl": "nl+f3", "en": "en-gb"} and c.audio.cue_volume == 1.2
-    assert c.panel.rgb == (13, 19, 26) and c.panel.mic_light is None and c.panel.hold == 1.0
+    assert c.panel.rgb == (13, 19, 26) and c.panel.mic_light == 12 and c.panel.hold == 1.0
+    assert c.panel.active_high is False
     assert c.panel.pins_in_use() == {"panel.button": 5, "panel.second_button": 6, "panel.rgb[0]": 13,
-                                     "panel.rgb[1]": 19, "panel.rgb[2]": 26}
-    assert c.voice.backend == "pocketsphinx" and c.voice.refractory == 2.0
+                                     "panel.rgb[1]": 19, "panel.rgb[2]": 26, "panel.mic_light": 12}
+    assert c.voice.backend == "pocketsphinx" and c.voice.language == "en" and c.voice.refractory == 2.0
+    assert (c.voice.pre_silence, c.voice.post_silence, c.voice.min_confidence) == (0.8, 0.6, 0.7)
 
 
 def test_an_empty_optional_key_is_none_and_an_empty_other_key_its_default():
@@ -131,6 +138,14 @@ def test_an_empty_optional_key_is_none_and_an_empty_other_key_its_default():
     ("voice:\n  enabled: maybe\n", 'config.yaml:2: voice.enabled should be true or false, not "maybe"'),
     ("voice:\n  backend: whisper\n", 'config.yaml:2: voice.backend should be "vosk" or "pocketsphinx", '
                                      'not "whisper"'),
+    ("voice:\n  language: de\n", 'config.yaml:2: voice.language should be "nl" or "en", not "de"'),
+    ("voice:\n  min_confidence: 2\n", 'config.yaml:2: voice.min_confidence should be a number from 0 to 1, '
+                                       'not "2"'),
+    ("panel:\n  active_high: low\n", 'config.yaml:2: panel.active_high should be true or false, not "low"'),
+    # The gestures have no double press: the key went, a file that still has it is told so.
+    ("panel:\n  double_press: 0.4\n", 'config.yaml:2: "double_press" is not a field in "panel"; known fields '
+                                      'are: enabled, pin_factory, button, second_button, lights, green, amber, '
+                                      'red, rgb, mic_light, active_high, bounce, hold'),
     ("- a\n", "config.yaml:1: should be a set of settings (key: value lines), not a list"),
 ])
 def test_each_bad_value_is_named_on_its_line(text, said):
@@ -163,6 +178,100 @@ def test_all_problems_are_reported_at_once():
         'config.yaml:3: audio.rate should be a whole number from 80 to 450, not "5"',
         "config.yaml:5: panel.red: pin 17 is already used by panel.button (its default)",
     ]
+
+
+# ------------------------------------------------ the microphone light (issue 4)
+
+def test_voice_on_without_a_mic_light_is_refused_on_the_lights_line():
+    text = "voice:\n  enabled: true\npanel:\n  button: 5\n  mic_light:\n"
+    assert one_problem(text) == ("config.yaml:5: panel.mic_light needs a pin while voice.enabled is true "
+                                 "(line 2): the microphone light shows the group when the device listens")
+    # The same whichever section comes first, and with null written out.
+    text = "panel:\n  mic_light: null\nvoice: {enabled: true}\n"
+    assert one_problem(text) == ("config.yaml:2: panel.mic_light needs a pin while voice.enabled is true "
+                                 "(line 3): the microphone light shows the group when the device listens")
+
+
+def test_voice_on_with_the_panel_off_is_refused_on_the_panels_line():
+    text = "panel:\n  enabled: false\nvoice:\n  enabled: true\n"
+    assert one_problem(text) == ("config.yaml:2: panel.enabled cannot be false while voice.enabled is true "
+                                 "(line 4): the panel's microphone light shows the group when the device "
+                                 "listens")
+
+
+def test_the_mic_light_check_comes_with_the_other_problems():
+    text = "voice:\n  enabled: true\n  backend: whisper\npanel:\n  mic_light:\n  red: 17\n"
+    assert [p.split(":")[1] for p in problems(text)] == ["3", "5", "6"]
+
+
+@pytest.mark.parametrize("text", [
+    "panel:\n  mic_light:\n",                                   # voice off: no light needed
+    "panel:\n  enabled: false\n",
+    "voice:\n  enabled: false\npanel:\n  mic_light:\n",
+    "voice:\n  enabled: true\npanel:\n  mic_light: 12\n",
+    "voice:\n  enabled: true\n",                                # the default light
+])
+def test_a_mic_light_or_voice_off_is_fine(text):
+    load_config_text(text, "config.yaml")
+
+
+# ------------------------------------------------------------ the example file
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "config.example.yaml"
+
+
+def config_keys(cls=Config, prefix=""):
+    """Every key the config file may hold, dotted (``panel.hold``)."""
+    for f in dataclasses.fields(cls):
+        if "section" in f.metadata:
+            yield from config_keys(f.metadata["section"], f"{prefix}{f.name}.")
+        elif "check" in f.metadata:
+            yield prefix + f.name
+
+
+def test_the_example_config_is_every_default():
+    # Loads without a problem, and says nothing but the defaults.
+    config = load_config(EXAMPLE)
+    assert dataclasses.replace(config, path=None) == Config.default()
+
+
+def test_the_example_config_lists_every_key_with_a_comment():
+    from intervisor.yamlsafe import read_file
+
+    root = read_file(EXAMPLE).node
+    lines = EXAMPLE.read_text("utf-8").splitlines()
+    for key in config_keys():
+        node = root
+        for name in key.split(".")[:-1]:
+            node = node.entries[name].node
+        entry = node.entries.get(key.split(".")[-1])
+        assert entry is not None, f"{key} is missing from {EXAMPLE.name}"
+        comment = lines[entry.key_line - 1].partition(" #")[2].strip()
+        assert len(comment) > 10, f"{EXAMPLE.name}:{entry.key_line}: {key} needs a comment"
+
+
+def test_every_key_the_device_reads_exists():
+    # The adapters read keys by dotted name (so that they also take plain
+    # mappings); a typo there would read the default for ever, silently.
+    import re
+
+    known = set(config_keys()) | {f.name for f in dataclasses.fields(Config) if "section" in f.metadata}
+    device = Path(__file__).resolve().parents[1] / "device" / "intervisor"
+    read = set()
+    for source in device.glob("*.py"):
+        read.update(re.findall(r'\b_?setting\(\s*[\w.]*config\s*,\s*"([\w.]+)"', source.read_text("utf-8")))
+    assert {"voice.language", "panel.pin_factory", "audio.enabled"} <= read
+    assert read <= known, sorted(read - known)
+
+
+def test_the_voice_gate_keeps_its_tuned_values_unless_the_config_says():
+    from intervisor.voice import VoiceSettings
+
+    assert VoiceSettings.from_mapping(Config.default().voice) == VoiceSettings()
+    voice = load_config_text("voice:\n  pre_silence: 0.9\n  post_silence: 0.4\n  min_confidence: 0.8\n"
+                             "  refractory: 2\n", "config.yaml").voice
+    tuned = VoiceSettings.from_mapping(voice)
+    assert (tuned.pre_silence, tuned.post_silence, tuned.min_confidence, tuned.refractory) == (0.9, 0.4, 0.8, 2.0)
 
 
 def test_hostile_files_are_refused_cleanly(tmp_path):

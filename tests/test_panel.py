@@ -3,6 +3,7 @@ and a whole session driven through the mock button pin."""
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 
@@ -315,11 +316,44 @@ def test_built_from_the_config(factory):
 
 
 def test_the_mic_light_cannot_be_configured_away_while_voice_is_on(factory):
-    config = load_config_text("voice:\n  enabled: true\npanel:\n  mic_light: null\n", "config.yaml")
-    if config.panel.mic_light is not None:
-        pytest.skip("the config reads an empty mic_light as its default")
+    from intervisor.config import ConfigError
+
+    # The loader refuses it with its line (tests/test_config.py has the rest) ...
+    with pytest.raises(ConfigError, match=r"config.yaml:4: panel.mic_light needs a pin while voice.enabled"):
+        load_config_text("voice:\n  enabled: true\npanel:\n  mic_light: null\n", "config.yaml")
+    # ... and the panel asks again of a config changed after loading.
+    config = load_config_text("voice:\n  enabled: true\n", "config.yaml")
+    config = dataclasses.replace(config, panel=dataclasses.replace(config.panel, mic_light=None))
     with pytest.raises(ValueError, match="config.yaml: panel.mic_light: .*cannot be switched off while voice is on"):
         from_config(config, queue.Queue(), pin_factory=factory)
+
+
+def test_active_low_lights_from_the_config(factory):
+    config = load_config_text("panel:\n  active_high: false\n", "config.yaml")
+    panel = from_config(config, queue.Queue(), pin_factory=factory)
+    panel.perform(Show(Light.WARNING))
+    # Lit is a low pin: only amber's pin is pulled down.
+    assert [level(factory, panel.pins[n]) for n in ("green", "amber", "red")] == [1.0, 0.0, 1.0]
+    assert level(factory, panel.pins["mic"]) == 1.0
+    panel.mic_light(True)
+    assert level(factory, panel.pins["mic"]) == 0.0
+    assert panel.time_light.levels() == {"green": 0.0, "amber": 1.0, "red": 0.0}
+    panel.close()
+
+
+def test_a_common_anode_rgb_led_from_the_config(factory):
+    config = load_config_text("panel:\n  lights: rgb\n  rgb: [5, 6, 13]\n  active_high: false\n",
+                              "config.yaml")
+    panel = from_config(config, queue.Queue(), pin_factory=factory)
+    legs = lambda: tuple(level(factory, pin) for pin in (5, 6, 13))
+    panel.perform(Show(Light.RUNNING))
+    assert legs() == (1.0, 0.0, 1.0)  # green's leg low, the others high: green
+    panel.perform(Show(Light.WARNING))
+    assert legs() == (0.0, 0.5, 1.0)
+    assert panel.time_light.levels()["amber"] > 0.5
+    panel.perform(Show(Light.TIME_UP))
+    assert legs() == (0.0, 1.0, 1.0)
+    panel.close()
 
 
 def test_hold_ticks_are_played_by_the_sound_adapter():

@@ -210,7 +210,9 @@ class Audio:
 class Panel:
     """The button and the lights on the device (BCM pin numbers).
     ``lights`` is ``three`` (green, amber and red LEDs) or ``rgb`` (one RGB
-    LED on the ``rgb`` pins). Times are in seconds."""
+    LED on the ``rgb`` pins). ``active_high: false`` for lights that are on
+    when their pin is low (a common-anode RGB LED, LEDs wired to 3.3 V).
+    Times are in seconds."""
 
     enabled: bool = setting(True, Flag())
     pin_factory: str | None = setting(None, OneOf("mock", "lgpio", "rpigpio", "pigpio", "native"))
@@ -222,9 +224,9 @@ class Panel:
     red: int = setting(23, Pin(), pin="three")
     rgb: tuple | None = setting(None, Pins(3), pin="rgb")
     mic_light: int | None = setting(24, Pin(), pin=True)
+    active_high: bool = setting(True, Flag())
     bounce: float = setting(0.03, Number(0, 1))
     hold: float = setting(0.8, Number(0.1, 10))
-    double_press: float = setting(0.4, Number(0, 5))
 
     def pins_in_use(self) -> dict[str, int]:
         """Every pin the panel drives, by key (``panel.rgb[1]`` for a leg)."""
@@ -243,16 +245,23 @@ class Panel:
 
 @dataclass(frozen=True)
 class Voice:
-    """Spoken commands, offline. Off unless ``enabled``. Times in seconds."""
+    """Spoken commands, offline. Off unless ``enabled``; on, it needs the
+    panel's microphone light. ``language`` unset: the language the device
+    speaks. The gate's thresholds (seconds; ``min_confidence`` 0..1) unset
+    keep the voice adapter's own tuned values (``intervisor.voice.VoiceSettings``,
+    measured by ``bench/voice.py``), so a default here cannot undo a tuning."""
 
     enabled: bool = setting(False, Flag())
     backend: str = setting("vosk", OneOf("vosk", "pocketsphinx"))
     model: str = setting("/var/lib/intervisor/vosk-model", AbsolutePath())
+    language: str | None = setting(None, OneOf(*LANGUAGES))
     device: str | None = setting(None, Text())
     wake_word: str | None = setting(None, Text())
-    min_silence: float = setting(0.3, Number(0, 5))
-    deaf_after_speech: float = setting(0.5, Number(0, 10))
-    refractory: float = setting(1.5, Number(0, 30))
+    pre_silence: float | None = setting(None, Number(0, 5))
+    post_silence: float | None = setting(None, Number(0, 5))
+    min_confidence: float | None = setting(None, Number(0, 1))
+    deaf_after_speech: float | None = setting(None, Number(0, 10))
+    refractory: float | None = setting(None, Number(0, 30))
 
 
 @dataclass(frozen=True)
@@ -328,6 +337,7 @@ def _build(root: YNode | None, filename: str) -> Config:
         if config is not None:
             config = dataclasses.replace(config, path=filename)
             _check_pins(config.panel, lines, check)
+            _check_mic_light(config, lines, check)
     errors, _ = check.finish()
     if errors:
         raise ConfigError(errors)
@@ -379,6 +389,21 @@ def _check_pins(panel: Panel, lines: dict[str, int], check: Checker) -> None:
             check.error(_line(key, lines) or 1, f"{key}: pin {pin} is already used by {other} ({at})")
         else:
             seen[pin] = key
+
+
+def _check_mic_light(config: Config, lines: dict[str, int], check: Checker) -> None:
+    # Issue 4: the group must always see when the device listens, so the
+    # light cannot be configured away while voice is on. Both keys can only
+    # be off if written, so both lines are known.
+    if not config.voice.enabled:
+        return
+    on = f"voice.enabled is true (line {lines['voice.enabled']})"
+    if not config.panel.enabled:
+        check.error(lines["panel.enabled"], f"panel.enabled cannot be false while {on}: the panel's "
+                                            "microphone light shows the group when the device listens")
+    elif config.panel.mic_light is None:
+        check.error(lines["panel.mic_light"], f"panel.mic_light needs a pin while {on}: the microphone "
+                                              "light shows the group when the device listens")
 
 
 def _line(key: str, lines: dict[str, int]) -> int | None:

@@ -73,8 +73,9 @@ def default_pins() -> dict[str, int | None]:
 
 def from_config(config, commands: queue.Queue, *, pin_factory=None, **kwargs) -> "Panel":
     """The panel the config describes (:class:`intervisor.config.Config`).
-    The config loader has already checked the pins (range, used twice,
-    each with its line); what it cannot see is asked here.
+    The config loader has already checked the pins (range, used twice, the
+    microphone light while voice is on), each with its line; the light is
+    asked again here for a config changed in code after loading.
 
     >>> import queue
     >>> from intervisor.config import Config
@@ -95,7 +96,8 @@ def from_config(config, commands: queue.Queue, *, pin_factory=None, **kwargs) ->
         pins["rgb"] = tuple(p.rgb)
     else:
         pins.update(green=p.green, amber=p.amber, red=p.red)
-    return Panel(commands, pins=pins, hold=p.hold, bounce=p.bounce, pin_factory=pin_factory, **kwargs)
+    return Panel(commands, pins=pins, hold=p.hold, bounce=p.bounce, active_high=p.active_high,
+                 pin_factory=pin_factory, **kwargs)
 
 
 def tick_cues(sound) -> Callable[[Command | None], None]:
