@@ -740,3 +740,25 @@ def test_a_flood_of_problems_is_cut_short_but_still_refused():
     assert len(found) == 101
     assert found[0] == 'm.yaml:9: "hnt" is not a field of a question; did you mean "hint"?'
     assert found[-1] == "m.yaml:108: ... and 400 more; fix the ones above first"
+
+
+def test_a_choice_that_leaves_no_phase_to_run_is_an_error():
+    text = """id: leeg
+title: Leeg
+language: nl
+choices:
+  - id: dag
+    title: Welke dag?
+    options:
+      - {id: dag-1, title: Dag een}
+      - {id: dag-2, title: Dag twee}
+phases:
+  - id: a
+    title: A
+    duration: 5m
+    when: {dag: dag-1}
+"""
+    result = load_method_text(text, "leeg.yaml")
+    assert result.method is None
+    assert [str(p) for p in result.errors] == [
+        "leeg.yaml:10: when dag = dag-2, no phase runs at all: give every option at least one phase"]

@@ -81,3 +81,13 @@ def test_rehearse_command_refuses_an_unknown_choice_plainly(tmp_path, capsys):
     assert "has no option 'geen'" in capsys.readouterr().err
     assert main(["rehearse", "geen-methode"]) == 1
     assert 'there is no method "geen-methode"' in capsys.readouterr().err
+
+
+def test_auto_advance_phases_keep_their_full_time_in_a_rehearsal():
+    m = Method("m", "M", "nl", (
+        Phase("a", "A", Duration(5 * M, 5 * M), cues=Cues(auto_advance=True)),
+        Phase("b", "B", Duration(10 * M, 10 * M)),
+    ))
+    events = rehearse(m).events
+    assert [(e["t"], e["kind"]) for e in events if e["kind"] in ("phase_start", "session_end")] == [
+        (0.0, "phase_start"), (300.0, "phase_start"), (900.0, "session_end")]

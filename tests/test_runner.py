@@ -32,7 +32,7 @@ def test_a_finished_session_returns_to_idle_and_is_reported():
     clock.advance(60)
     device.handle(Command.TICK)
     device.handle(Command.NEXT)
-    assert device.session is None and finished[0].log[0]["actual"] == 60
+    assert device.session is None and finished[0].ended
 
 
 def test_an_adapter_that_fails_does_not_stop_the_others():
@@ -101,3 +101,38 @@ def test_the_gestures_are_explained_the_first_time_a_method_is_run():
     rec.actions.clear()
     device.handle(Command.NEXT)
     assert not any("Uitleg" in s for s in rec.said())
+
+
+def test_the_last_words_are_dispatched_while_the_session_is_still_on():
+    seen = []
+
+    class Watcher:
+        def perform(self, action):
+            if isinstance(action, Say):
+                seen.append(device.session is not None)
+
+    clock = FakeClock()
+    device = Device(methods(), clock, [Watcher()], selected="beta")
+    device.handle(Command.NEXT)
+    clock.advance(60)
+    device.handle(Command.NEXT)
+    assert device.session is None and seen == [True, True]
+
+
+def test_a_failing_session_is_closed_with_the_error_cue_and_the_device_goes_on():
+    from intervisor.events import Cue, Play
+
+    rec = Recorder()
+    ended = []
+    device = Device(methods(), FakeClock(), [rec], selected="beta", on_session_end=ended.append)
+    device.handle(Command.NEXT)
+
+    def boom(command):
+        raise RuntimeError("a bug")
+
+    device.session.handle = boom
+    device.handle(Command.NEXT)
+    assert device.session is None and len(ended) == 1
+    assert any(isinstance(a, Play) and a.cue is Cue.ERROR for a in rec.actions)
+    device.handle(Command.NEXT)
+    assert device.session is not None

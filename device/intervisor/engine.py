@@ -28,6 +28,7 @@ in parts), so that an adapter may let a new ``Say`` interrupt the last one.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -106,8 +107,6 @@ class Engine:
         self.offer_until: float | None = None
         self.confirm_until: float | None = None
         self.last_say: Say | None = None
-        self.session_start: float | None = None
-        self.log: list[dict] = []  # per phase: id, planned, actual, paused
         self._history: list[dict] = []
         self._choosing: _Choosing | None = None
 
@@ -249,8 +248,12 @@ class Engine:
         if command is Command.REPEAT:
             return [Hush(), self.last_say] if self.last_say else []
         if command is Command.END:
-            self.stage = "ended"
-            return [Hush(), Mark("session_end"), Show(Light.IDLE)]
+            now = self.clock.monotonic()
+            if self.confirm_until is not None and now < self.confirm_until:
+                self.stage = "ended"
+                return [Hush(), Mark("session_end"), Show(Light.IDLE)]
+            self.confirm_until = now + CONFIRM_END_WINDOW
+            return [Hush(), Say((self.words["confirm_end"],))]
         return []
 
     # ------------------------------------------------------------- running
@@ -261,7 +264,6 @@ class Engine:
         if self.participants is None:
             self.participants = self.method.participants
         now = self.clock.monotonic()
-        self.session_start = now
         parts: list[str] = [self.method.title + "."]
         if self.method.intro:
             parts.append(self.method.intro)
@@ -269,6 +271,8 @@ class Engine:
             parts.append(self.words["rules"])
             parts.extend(self.method.rules)
         actions: list[Action] = [Hush(), Mark("intro", None, " ".join(parts))]
+        if not self.plan:  # the loader refuses such a method; never hang on one
+            return actions + self._finish()
         return actions + self._enter_phase(0, now, lead=parts)
 
     def _effective(self, phase: Phase, index: int, now: float) -> tuple[float, float]:
@@ -297,8 +301,6 @@ class Engine:
         phase = self.plan[index]
         lo, hi = self._effective(phase, index, now)
         self.run = _PhaseRun(index=index, start=now, lo=lo, hi=hi, turn_anchor=now)
-        self.log.append({"id": phase.id, "title": phase.title, "planned": hi,
-                         "actual": None, "paused": 0.0, "start_wall": self.clock.time()})
         parts = list(lead)
         parts.append(self.words.phase(index + 1, len(self.plan)))
         parts.append(phase.title + ".")
@@ -519,9 +521,6 @@ class Engine:
         now = self.clock.monotonic()
         run = self.run
         elapsed = self._elapsed(now)
-        entry = self.log[-1]
-        entry["actual"] = elapsed
-        entry["paused"] = run.paused_total
         if self.plan[run.index].at is None:
             self.overrun = max(0.0, self.overrun + elapsed - run.hi)
         self.offer_until = None
@@ -548,10 +547,9 @@ class Engine:
         # Only what is still to come shrinks; the minutes already spoken stay.
         run.lo = elapsed + max(0.0, run.lo - elapsed) * factor
         run.hi = elapsed + max(0.0, run.hi - elapsed) * factor
-        self.log[-1]["planned"] = run.hi
         self.overrun = max(0.0, self.overrun - (remaining - target))
         self.offer_until = None
-        return [Hush(), Play(Cue.HEARD), self._say([self.words["shortened"]]),
+        return [Hush(), Play(Cue.HEARD), Say((self.words["shortened"],)),
                 Mark("shorten", self.plan[run.index].id)]
 
     def _back(self) -> list[Action]:
@@ -559,7 +557,8 @@ class Engine:
             return [Hush(), self._say([self.words["back_at_start"]])]
         now = self.clock.monotonic()
         state = self._history.pop()
-        self._load_state(state, now)  # the phase log comes back with it
+        self._load_state(state, now)
+        self.offer_until = self.confirm_until = None
         self.run.start, self.run.turn_anchor = state["run_start"], state["turn_anchor"]
         phase = self.plan[self.run.index]
         questions = self._questions(phase)
@@ -630,9 +629,6 @@ class Engine:
             self.confirm_until = None
             if self.paused:
                 self._resume()
-            entry = self.log[-1]
-            entry["actual"] = self._elapsed(now)
-            entry["paused"] = self.run.paused_total
             return [Hush()] + self._finish()
         self.confirm_until = now + CONFIRM_END_WINDOW
         return [Hush(), Play(Cue.WARNING), Say((self.words["confirm_end"],)),
@@ -650,9 +646,9 @@ class Engine:
             "scale": self.scale,
             "overrun": self.overrun,
             "paused_for": (now - self.paused_at) if self.paused else None,
-            "log": copy.deepcopy(self.log),
             "last_say": list(self.last_say.parts) if self.last_say else None,
-            "session_elapsed": (now - self.session_start) if self.session_start is not None else None,
+            "offer_left": (self.offer_until - now) if self.offer_until is not None else None,
+            "confirm_left": (self.confirm_until - now) if self.confirm_until is not None else None,
         }
         if run is not None:
             state["run"] = {
@@ -680,9 +676,8 @@ class Engine:
         self.plan = self.method.plan(self.choices)
         self.paused_at = None if state["paused_for"] is None else now - state["paused_for"]
         self.last_say = Say(tuple(state["last_say"])) if state.get("last_say") else None
-        if state.get("session_elapsed") is not None:
-            self.session_start = now - state["session_elapsed"]
-        self.log = copy.deepcopy(state["log"])
+        self.offer_until = now + state["offer_left"] if state.get("offer_left") is not None else None
+        self.confirm_until = now + state["confirm_left"] if state.get("confirm_left") is not None else None
         r = state.get("run")
         if r is None:
             self.run = None
@@ -718,7 +713,10 @@ class Engine:
             engine = cls(method, clock, choices=snapshot["state"]["choices"],
                          participants=snapshot["state"]["participants"])
             # Time went on while the device was down, unless it was paused.
-            away = max(0.0, clock.time() - float(snapshot["saved_wall"]))
+            saved = float(snapshot["saved_wall"])
+            if not math.isfinite(saved):
+                raise ValueError("the saved session has no time it was saved")
+            away = max(0.0, clock.time() - saved)
             state = copy.deepcopy(dict(snapshot["state"]))
             # Times are kept "since then, until now": all move on by `away`;
             # a pause still on simply lasted longer.
@@ -727,21 +725,54 @@ class Engine:
                 state["run"]["turn_elapsed"] += away
             if state.get("paused_for") is not None:
                 state["paused_for"] += away
-            if state.get("session_elapsed") is not None:
-                state["session_elapsed"] += away
             engine._load_state(state, clock.monotonic())
-            if engine.stage not in ("running", "ended"):
-                raise ValueError(f"cannot resume a session in stage {engine.stage!r}")
-            if engine.run is not None and not (0 <= engine.run.index < len(engine.plan)):
-                raise ValueError("the saved phase is not in this method")
+            engine._check_restored()
             return engine
-        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        except (KeyError, TypeError, AttributeError, IndexError, OverflowError) as exc:
             raise ValueError(f"the saved session is damaged ({exc.__class__.__name__}: {exc})") from exc
+
+    def _check_restored(self) -> None:
+        """A state file may be well-formed and still not make sense."""
+        if self.stage != "running":
+            raise ValueError(f"cannot resume a session in stage {self.stage!r}")
+        run = self.run
+        if run is None or not (0 <= run.index < len(self.plan)):
+            raise ValueError("the saved phase is not in this method")
+        numbers = [run.start, run.lo, run.hi, run.turn_anchor, run.paused_total, self.scale, self.overrun]
+        if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in numbers) \
+                or run.hi < 0 or not 0 < self.scale <= 1:
+            raise ValueError("the saved times are not numbers a session can have")
+        phase = self.plan[run.index]
+        if not -1 <= run.question < max(1, len(self._questions(phase))):
+            raise ValueError("the saved question is not in this phase")
+        if not 0 <= run.turn < max(1, self._turns(phase)):
+            raise ValueError("the saved turn is not in this phase")
+        if not set(run.fired) <= {"min_reached", "warning", "time_up"}:
+            raise ValueError("the saved cues are not ones a phase has")
+
+    def _catch_up_silently(self) -> None:
+        """Count what fell due while the device was down as done, without a
+        sound: a group that comes back wants one sentence, not every cue it
+        missed in a row."""
+        now = self.clock.monotonic()
+        for _ in range(10_000):
+            due = sorted(d for d in self._deadlines() if d[0] <= now)
+            if not due:
+                return
+            at, kind = due[0]
+            if kind == "overtime":
+                self.run.overtime_count += 1
+            elif kind == "turn":
+                self.run.turn += 1
+                self.run.turn_anchor = at
+            else:
+                self.run.fired.add(kind)
 
     def resumed(self) -> list[Action]:
         """What to say and show after :meth:`restore`."""
         if self.stage != "running" or self.run is None:
             return []
+        self._catch_up_silently()
         now = self.clock.monotonic()
         phase = self.plan[self.run.index]
         w = self.words
@@ -751,9 +782,10 @@ class Engine:
             parts += [w["left_phase"], w.duration(left), w["in_phase"]]
         else:
             parts += [w["over_phase"], w.duration(-left) if -left >= 60 else w.minutes(1)]
-        actions: list[Action] = [Show(self._light(self._elapsed(now))),
-                                 self._say(parts), Mark("resume_after_restart", phase.id)]
-        return actions + self._tick()
+        if phase.rounds is not None:
+            parts.append(w.turn(self.run.turn + 1, self._turns(phase)))
+        return [Show(self._light(self._elapsed(now))), self._say(parts),
+                Mark("resume_after_restart", phase.id)]
 
     # ------------------------------------------------------------ rendering
 

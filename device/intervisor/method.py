@@ -636,7 +636,9 @@ class _Reader:
         for key in self.plan_keys(phases, choices):
             if key and not self._plan(phases, key):
                 said = ", ".join(f"{k} = {v}" for k, v in key.items())
-                self.warn(m.entries["phases"].key_line, f"when {said}, no phase runs at all")
+                # A session with nothing to run cannot be led: refuse it.
+                self.err(m.entries["phases"].key_line, f"when {said}, no phase runs at all: "
+                                                       "give every option at least one phase")
 
     def duration_matches(self, m: YMap, method: Method, duration: Duration) -> None:
         totals = set()

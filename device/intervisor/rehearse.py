@@ -97,8 +97,9 @@ def rehearse(method: Method, choices: Mapping[str, str] | None = None,
         clock.set(max(t, clock.monotonic()))
         if due is not None and due <= clock.monotonic():
             record(engine.handle(Command.TICK))
-            if engine.ended:
-                break
+            # A tick may have moved on by itself (auto-advance): the chair
+            # looks again before pressing.
+            continue
         if press_at is not None and press_at <= clock.monotonic():
             record(engine.handle(Command.NEXT))
     return result

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from intervisor.clock import Clock
 from intervisor.engine import Engine
-from intervisor.events import Action, Command, Hush, Light, Mark, Say, Show
+from intervisor.events import Action, Command, Cue, Hush, Light, Mark, Play, Say, Show
 from intervisor.model import Method
 from intervisor.phrases import Phrases
 
@@ -101,13 +101,23 @@ class Device:
         """Answer one command and hand the actions to the adapters."""
         if self.session is None:
             actions = self._idle(command)
+            self.dispatch(actions)
         else:
-            actions = self.session.handle(command)
+            try:
+                actions = self.session.handle(command)
+            except Exception:
+                # A bug must not leave the room with a device that answers
+                # nothing: close the session and say so with the error cue.
+                log.exception("the session failed on %s; it is closed", command.value)
+                self.session.stage = "ended"
+                actions = [Hush(), Play(Cue.ERROR), Show(Light.IDLE), Mark("session_end")]
+            # The session's last words are said while it is still the
+            # session (in its own language), then the device is idle.
+            self.dispatch(actions)
             if self.session.ended:
                 finished, self.session = self.session, None
                 if self.on_session_end is not None:
                     self.on_session_end(finished)
-        self.dispatch(actions)
         if actions and self.on_change is not None:
             self.on_change(self)
         return actions
