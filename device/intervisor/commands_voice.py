@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-DEFAULT_MODEL = "/var/lib/intervisor/models/vosk-model-small-{lang}"
+# Where scripts/install.sh puts the models (the Dutch one by default).
+DEFAULT_MODEL = {
+    "nl": "/opt/intervisor/models/vosk-model-small-nl-0.22",
+    "en": "/opt/intervisor/models/vosk-model-small-en-us-0.15",
+}
 
 ESPEAK_VOICES = {"nl": ["nl", "nl+f3"], "en": ["en-us", "en-gb"]}
 
@@ -35,7 +39,7 @@ def _recogniser_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["vosk", "pocketsphinx"], default="vosk")
     p.add_argument("--lang", choices=["en", "nl"], default="nl")
     p.add_argument("--model", metavar="DIR", default=None,
-                   help=f"model folder (Vosk default {DEFAULT_MODEL.format(lang='LANG')})")
+                   help=f"model folder (Vosk, Dutch: {DEFAULT_MODEL['nl']})")
     p.add_argument("--wake-word", default=None, help="a word that must come before each command")
 
 
@@ -44,7 +48,7 @@ def _build(args):
 
     model = args.model
     if model is None and args.backend == "vosk":
-        model = DEFAULT_MODEL.format(lang=args.lang)
+        model = DEFAULT_MODEL[args.lang]
     return RecogniserSpec(args.backend, args.lang, model, args.wake_word).build()
 
 
