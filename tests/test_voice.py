@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from intervisor.events import Command, Say
+from intervisor.events import Command, Cue, Play, Say
 from intervisor.recognise import (
     PhraseTable,
     PocketSphinxRecogniser,
@@ -35,6 +35,7 @@ from intervisor.voice import (
     commands_in_file,
     commands_in_pcm,
     from_config,
+    heard_cue,
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -328,7 +329,8 @@ def test_listener_puts_commands_on_the_queue_and_lights_the_mic(data, sphinx, mi
     FakeStream.blocks += [b"\0" * step] * 40
     commands: queue.Queue[Command] = queue.Queue()
     mic = Microphone(rate=48000, light=mic_light, stream_class=FakeStream, queue_blocks=100000)
-    listener = Listener(sphinx, commands, microphone=mic)
+    cues = []
+    listener = Listener(sphinx, commands, microphone=mic, on_command=heard_cue(FakeSound(cues)))
     assert not mic_light.is_lit
     listener.start()
     assert mic_light.is_lit and mic.is_open
@@ -336,6 +338,7 @@ def test_listener_puts_commands_on_the_queue_and_lights_the_mic(data, sphinx, mi
     listener.stop()
     assert not mic_light.is_lit and not mic.is_open
     assert in_order(got, [e[2] for e in track.events]) >= 5, got
+    assert cues == [Play(Cue.HEARD)] * len(got)
 
 
 def test_a_full_queue_drops_and_counts_and_never_blocks(mic_light):
@@ -359,12 +362,30 @@ def test_no_microphone_is_voice_unavailable(mic_light):
     assert not mic_light.is_lit
 
 
+class FakeSound:
+    """The sound adapter's shape, as far as voice uses it."""
+
+    def __init__(self, performed):
+        self.performed = performed
+
+    def perform(self, action):
+        self.performed.append(action)
+
+    def is_busy(self):
+        return False
+
+
 def test_from_config_says_why_voice_is_off_and_the_rest_goes_on():
     said = []
     config = {"voice": {"backend": "vosk", "model": "/nonexistent/model"}}
     with pytest.raises(VoiceUnavailable, match="/nonexistent/model"):
         from_config(config, queue.Queue(), language="nl", say=said.append)
     assert said == [Say(("Spraakbediening staat uit. De knop werkt gewoon.",))]
+    performed = []
+    with pytest.raises(VoiceUnavailable, match="'fr'"):
+        from_config({"voice": {"backend": "pocketsphinx", "language": "fr"}}, queue.Queue(),
+                    sound=FakeSound(performed))
+    assert performed == [Say(("Voice commands are off. The button still works.",))]
 
 
 def test_resampler_keeps_the_length_and_the_tone():

@@ -46,7 +46,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from intervisor.events import Command, Say
+from intervisor.events import Command, Cue, Play, Say
 from intervisor.recognise import (
     PhraseTable,
     Recogniser,
@@ -460,9 +460,10 @@ class Listener:
                  settings: VoiceSettings | None = None, table: PhraseTable | None = None,
                  is_device_speaking: Callable[[], bool] | None = None,
                  mic_light: Any = None, microphone: Microphone | None = None,
-                 device: Any = None):
+                 device: Any = None, on_command: Callable[[Command], None] | None = None):
         self.recogniser = recogniser
         self.commands = commands
+        self.on_command = on_command  # e.g. heard_cue(sound): the chair hears it was taken
         self.microphone = microphone or Microphone(device=device, light=mic_light)
         self.gate = CommandGate(recogniser, self._emit, settings=settings, table=table,
                                 is_device_speaking=is_device_speaking)
@@ -473,6 +474,11 @@ class Listener:
     def _emit(self, t: float, command: Command) -> None:
         self.heard.append((t, command))
         self.commands.put(command)
+        if self.on_command is not None:
+            try:
+                self.on_command(command)
+            except Exception:
+                log.exception("voice: the heard cue failed")
 
     @property
     def overflows(self) -> int:
@@ -510,6 +516,16 @@ class Listener:
     close = stop
 
 
+def heard_cue(sound: Any) -> Callable[[Command], None]:
+    """Every accepted command answered by the "heard" chime, so a wrong one
+    is noticed and undone: ``Listener(..., on_command=heard_cue(sound))``."""
+
+    def cue(command: Command) -> None:
+        sound.perform(Play(Cue.HEARD))
+
+    return cue
+
+
 def unavailable_notice(language: str) -> str:
     return UNAVAILABLE_NOTICE.get(language, UNAVAILABLE_NOTICE["en"])
 
@@ -524,14 +540,25 @@ def _setting(config: Any, dotted: str, default: Any = None) -> Any:
 
 
 def from_config(config: Any, commands: "queue.Queue[Command]", *, language: str = "nl",
-                mic_light: Any = None, is_device_speaking: Callable[[], bool] | None = None,
+                sound: Any = None, mic_light: Any = None,
+                is_device_speaking: Callable[[], bool] | None = None,
                 say: Callable[[Say], None] | None = None) -> Listener:
     """Start listening as the config's ``voice`` section says (``backend``,
     ``model``, ``language``, ``wake_word``, ``device`` and the gate's
-    thresholds). On failure: ``say`` the short spoken notice and raise
-    :class:`VoiceUnavailable` with the one message for the log; the button
-    is untouched either way."""
+    thresholds)::
+
+        listener = from_config(config, commands, language="nl",
+                               sound=sound, mic_light=panel.mic_light)
+
+    With ``sound`` (the sound adapter) the gate is deaf while it
+    ``is_busy()``, every command is answered by its heard cue, and the
+    notice below is spoken through it. On failure: say the short spoken
+    notice and raise :class:`VoiceUnavailable` with the one message for the
+    log; the button is untouched either way."""
     language = _setting(config, "voice.language", language)
+    if sound is not None:
+        is_device_speaking = is_device_speaking or sound.is_busy
+        say = say or sound.perform
     try:
         spec = RecogniserSpec(
             backend=_setting(config, "voice.backend", "vosk"),
@@ -543,7 +570,8 @@ def from_config(config: Any, commands: "queue.Queue[Command]", *, language: str 
         settings = VoiceSettings.from_mapping(_setting(config, "voice", {}) or {})
         listener = Listener(recogniser, commands, settings=settings,
                             is_device_speaking=is_device_speaking, mic_light=mic_light,
-                            device=_setting(config, "voice.device", None))
+                            device=_setting(config, "voice.device", None),
+                            on_command=heard_cue(sound) if sound is not None else None)
         listener.start()
         return listener
     except VoiceUnavailable:
