@@ -199,8 +199,10 @@ class Recorder:
     """What the sink played, sample by sample, stamped on arrival.
 
     The mapping from sample index to time is the lower envelope of
-    ``arrival - samples_so_far / rate`` over all reads: the read that waited
-    least in the pipe tells best when the sink rendered its samples.
+    ``arrival - samples_after_it / rate`` over the reads of the second that
+    follows the sample: the read that waited least in the pipe tells best
+    when the sink rendered it. Local, because the sink's clock and this
+    machine's drift apart by some parts per million over minutes.
     """
 
     CHUNK = 960  # bytes per read: 5 ms of float32 mono at 48 kHz
@@ -211,6 +213,8 @@ class Recorder:
         self._chunks: list[np.ndarray] = []
         self._count = 0
         self._t0 = float("inf")
+        self._read_counts: list[int] = []
+        self._read_times: list[float] = []
         self._cond = threading.Condition()
         self._proc: subprocess.Popen | None = None
         self._thread: threading.Thread | None = None
@@ -262,6 +266,8 @@ class Recorder:
                 self._chunks.append(block)
                 self._count += len(block)
                 self._t0 = min(self._t0, now - self._count / self.rate)
+                self._read_counts.append(self._count)
+                self._read_times.append(now)
                 self._cond.notify_all()
 
     # -------------------------------------------------------------- reading
@@ -283,10 +289,19 @@ class Recorder:
 
     def time_of(self, index: int) -> float:
         """When sample ``index`` left the sink (``time.monotonic()`` clock)."""
-        return self._t0 + index / self.rate
+        with self._cond:
+            counts = np.asarray(self._read_counts)
+            times = np.asarray(self._read_times)
+        lo = int(np.searchsorted(counts, index))
+        hi = int(np.searchsorted(counts, index + self.rate))
+        if lo >= hi:
+            return self._t0 + index / self.rate
+        return float(np.min(times[lo:hi] - (counts[lo:hi] - index) / self.rate))
 
     def index_at(self, t: float) -> int:
-        return max(0, int(round((t - self._t0) * self.rate)))
+        guess = (t - self._t0) * self.rate
+        guess += (t - self.time_of(int(guess))) * self.rate  # one step onto the local mapping
+        return max(0, int(round(guess)))
 
     def onset_after(self, t: float, threshold: float = 0.01) -> Onset | None:
         """The first sample louder than ``threshold`` at or after time ``t``."""

@@ -452,3 +452,20 @@ def test_a_rehearsed_method_has_an_audio_offset_for_each_event(tmp_path):
     session = result.steps[-1][0] - result.steps[0][0]
     assert offsets[-1] < len(samples) / rate < session / 5
     assert all(onsets_at(samples, rate, [o for o, e in zip(offsets, result.events) if e.get("text")]))
+
+
+@pytest.mark.audio
+def test_after_a_silence_the_stream_rests_and_the_next_sound_wakes_it(pulse_server, speech):
+    out = SoundOutput(speech, standby_after=0.3)
+    try:
+        deadline = time.monotonic() + 10
+        while not out.standby and time.monotonic() < deadline:
+            time.sleep(0.02)  # the watch thread stops it; no event to wait on
+        assert out.standby and not out.faulted
+        with pulse_server.record() as rec:
+            t = time.monotonic()
+            out.perform(Play(Cue.TURN))
+            assert rec.wait_for_sound(after=t, timeout=5) is not None
+        assert not out.faulted
+    finally:
+        out.close()

@@ -154,7 +154,7 @@ class Mixer:
         self.blocks += 1
 
 
-def _trim(samples: np.ndarray, rate: int, keep_head: float = 0.005, keep_tail: float = 0.12,
+def _trim(samples: np.ndarray, rate: int, keep_head: float = 0.001, keep_tail: float = 0.12,
           threshold: float = 0.004) -> np.ndarray:
     """Cut the synthesiser's silence: leading silence is latency the group
     hears, trailing silence a gap between the parts of one prompt."""
@@ -164,7 +164,7 @@ def _trim(samples: np.ndarray, rate: int, keep_head: float = 0.005, keep_tail: f
     start = max(0, int(loud[0]) - int(keep_head * rate))
     end = min(len(samples), int(loud[-1]) + 1 + int(keep_tail * rate))
     out = samples[start:end].copy()
-    ramp = min(len(out), int(0.003 * rate))
+    ramp = min(len(out), max(2, int(keep_head * rate)))
     out[:ramp] *= np.linspace(0.0, 1.0, ramp, dtype=np.float32)  # no click where we cut
     return out
 
@@ -210,6 +210,17 @@ class _Prompts:
         return self._bytes >= self.budget * 0.9
 
 
+def _give_back_memory() -> None:
+    """Return the heap that rendering and resampling left free to the
+    system (glibc keeps it otherwise): the device runs for months."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class SoundOutput:
     """The sound adapter: ``perform(action)`` for :class:`Say`,
     :class:`Play` and :class:`Hush`; every other action is ignored.
@@ -240,7 +251,8 @@ class SoundOutput:
         stall_after: float = 2.0,
         start_grace: float = 6.0,
         rescan_every: float = 20.0,
-        memory_budget: int = 16 * 1024 * 1024,
+        standby_after: float | None = 10.0,
+        memory_budget: int = 6 * 1024 * 1024,
         on_fault: Callable[[bool, str], None] | None = None,
         start: bool = True,
     ):
@@ -256,6 +268,9 @@ class SoundOutput:
         self.start_grace = start_grace
         self._opened_at = 0.0
         self.rescan_every = rescan_every
+        self.standby_after = standby_after
+        self._standby = False
+        self._last_sound = 0.0
         self._last_rescan = -float("inf")
         self.on_fault = on_fault
         self.rate = self.sample_rate
@@ -302,6 +317,12 @@ class SoundOutput:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    @property
+    def standby(self) -> bool:
+        """True while the stream is stopped after ``standby_after`` seconds
+        of silence (it starts again with the next sound)."""
+        return self._standby
 
     @property
     def faulted(self) -> bool:
@@ -373,7 +394,8 @@ class SoundOutput:
                 self.chimes = Chimes(rate, self.cue_volume)
                 self.prompts.clear()
             self.mixer = Mixer(self.rate)
-            self._last_block = self._opened_at = time.monotonic()
+            self._last_block = self._opened_at = self._last_sound = time.monotonic()
+            self._standby = False
             stream.start()
             self._stream = stream
             self.output_latency = float(stream.latency)
@@ -414,6 +436,36 @@ class SoundOutput:
             outdata.fill(0)
             log.exception("sound: mixer failed")
         self._last_block = time.monotonic()
+        if self.mixer.speech_left or self.mixer.cues_left:
+            self._last_sound = self._last_block
+
+    def _rouse(self) -> None:
+        """Something was posted: wake the stream if it is on standby."""
+        if self._standby:
+            self._wake.set()
+
+    def _resume(self, stream) -> None:
+        try:
+            self._last_block = self._opened_at = time.monotonic()
+            stream.start()
+            self._standby = False
+        except Exception as e:
+            self._close_stream()
+            self._set_fault(f"cannot restart the output ({type(e).__name__}: {e})")
+
+    def _pause(self, stream) -> None:
+        # A stopped stream costs no CPU; an idle running one costs a few
+        # percent of a core through ALSA and PulseAudio. Stopping drains
+        # what is queued first, so nothing audible is cut.
+        try:
+            stream.stop()
+            self._standby = True
+        except Exception as e:
+            self._close_stream()
+            self._set_fault(f"the output device stopped ({type(e).__name__}: {e})")
+            return
+        if self.mixer.pending:  # posted while it stopped
+            self._resume(stream)
 
     def _watch_loop(self) -> None:
         next_try = 0.0
@@ -424,7 +476,15 @@ class SoundOutput:
                 return
             now = time.monotonic()
             stream = self._stream
+            if stream is not None and self._standby:
+                if self.mixer.pending:
+                    self._resume(stream)
+                continue
             if stream is not None:
+                if (self.standby_after is not None and now - self._last_sound > self.standby_after
+                        and not self.mixer.pending and not self._feeding()):
+                    self._pause(stream)
+                    continue
                 # PulseAudio's ALSA plugin is silent for a second or two after
                 # a stream starts: not a lost device.
                 limit = self.start_grace if now - self._opened_at < self.start_grace else self.stall_after
@@ -466,6 +526,7 @@ class SoundOutput:
                 break
             if self.prompts.get(text) is None:
                 self._load(text)
+        _give_back_memory()
         return rendered
 
     def _load(self, text: str) -> np.ndarray:
@@ -498,6 +559,7 @@ class SoundOutput:
                 pcm = [x if x is not None else self._load(p) for x, p in zip(pcm, parts)]
                 if gen == self.mixer.latest and not self.faulted:
                     self.mixer.say(self._to_float(np.concatenate(pcm)), gen)
+                    self._rouse()
             except Exception as e:
                 # Never the text itself in the log.
                 log.warning("sound: could not render a prompt (%s)", type(e).__name__)
@@ -529,12 +591,14 @@ class SoundOutput:
         cached = [self.prompts.get(p) for p in parts]
         if all(x is not None for x in cached):
             self.mixer.say(self._to_float(np.concatenate(cached)), gen)
+            self._rouse()
         else:
             self._feed.put((gen, parts))
 
     def play(self, cue: Cue) -> None:
         if not self.faulted:
             self.mixer.play(self.chimes[cue])
+            self._rouse()
 
     def hush(self) -> None:
         self.mixer.hush(self.mixer.next_generation())

@@ -1,0 +1,134 @@
+"""Cue timing against the engine's deadlines, in real time, at the speaker.
+
+A method of many short phases (a range, a warning, an overtime reminder,
+auto-advance) runs on the system clock in the service's loop shape: wait
+on the command queue until the engine's next deadline, then TICK and hand
+the actions to the sound adapter. Every cue fired by a deadline is found
+at the PulseAudio null sink's monitor and its onset compared with the
+deadline it belonged to: the error is what the group hears, loop wake-up,
+mixer and output path included.
+
+    .venv/bin/python bench/drift.py [--minutes 10]
+
+Target: |error| <= 15 ms for every cue, no growth with time. The last line
+is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "device"))
+
+from pulse import start_pulse  # noqa: E402
+
+from intervisor.events import Command, Play  # noqa: E402
+
+
+def short_method(minutes: float):
+    from intervisor.model import Cues, Duration, Method, Phase
+
+    cues = Cues(warn_before=4.0, min_cue=True, overtime_every=0.0, auto_advance=True)
+    phases = tuple(Phase(f"p{i}", f"Fase {i}", Duration(7.0, 12.0), cues=cues)
+                   for i in range(max(2, int(minutes * 60 / 12) + 1)))
+    return Method("drift", "Drift", "nl", phases, participants=2)
+
+
+def onset(rec, deadline: float, look: float = 0.25) -> float | None:
+    """The first sample after ``deadline - 50 ms`` clearly louder than what
+    rang just before it (a cue may strike over the ringing of the last)."""
+    before = rec.segment(deadline - 0.15, deadline - 0.05)
+    floor = max(0.02, 3 * float(np.abs(before).max(initial=0)))
+    start = rec.index_at(deadline - 0.05)
+    window = np.abs(rec.samples(start)[: int(look * rec.rate)])
+    loud = np.flatnonzero(window > floor)
+    return rec.time_of(start + int(loud[0])) if len(loud) else None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--standby", type=float, default=None,
+                    help="seconds of silence before the stream rests (default: the adapter's own)")
+    args = ap.parse_args()
+
+    from intervisor.clock import SystemClock
+    from intervisor.engine import Engine
+
+    method = short_method(args.minutes)
+    with start_pulse() as server, tempfile.TemporaryDirectory() as tmp:
+        from intervisor.sound import SoundOutput
+        from intervisor.speech import Speech, close_worker
+
+        clock = SystemClock()
+        engine = Engine(method, clock, participants=2)
+        options = {} if args.standby is None else {"standby_after": args.standby}
+        sound = SoundOutput(Speech("nl", 170, 1.0, Path(tmp) / "cache"), **options)
+        if sound.faulted:
+            print(f"no sound: {sound.fault}", file=sys.stderr)
+            return 1
+        sound.prepare(engine.phrases_to_render())
+        close_worker()
+        commands: queue.Queue = queue.Queue()
+        fired: list[tuple[float, str]] = []
+        with server.record() as rec:
+            time.sleep(0.5)
+            t_end = time.monotonic() + args.minutes * 60
+            actions = engine.start()
+            while True:
+                for action in actions:
+                    sound.perform(action)
+                if engine.ended or time.monotonic() > t_end:
+                    break
+                due = engine.next_due()
+                if due is None:  # waiting for the chair: press
+                    actions = engine.handle(Command.NEXT)
+                    continue
+                try:
+                    cmd = commands.get(timeout=max(0.0, due - clock.monotonic()))
+                except queue.Empty:
+                    cmd = Command.TICK
+                actions = engine.handle(cmd)
+                cues = [a.cue.value for a in actions if isinstance(a, Play)]
+                if cmd is Command.TICK and cues:
+                    fired.append((due, "+".join(cues)))
+            sound.finish(10)
+            time.sleep(0.3)
+            results = []
+            for due, cue in fired:
+                at = onset(rec, due)
+                results.append((due - fired[0][0], cue, None if at is None else at - due))
+        sound.close()
+
+    errors = np.array([e for _, _, e in results if e is not None])
+    missed = sum(1 for _, _, e in results if e is None)
+    half = len(errors) // 2
+    for t, cue, e in results[:: max(1, len(results) // 12)]:
+        print(f"{t:8.1f} s  {cue:24s} {'missed' if e is None else f'{e * 1000:7.1f} ms'}")
+    if not len(errors):
+        print(json.dumps({"cues": 0, "missed": missed}))
+        return 1
+    result = {"cues": int(len(errors)), "max_abs_error_ms": round(float(np.abs(errors).max() * 1000), 1),
+              "mean_error_ms": round(float(errors.mean() * 1000), 1),
+              "first_half_mean_ms": round(float(errors[:half].mean() * 1000), 1) if half else None,
+              "second_half_mean_ms": round(float(errors[half:].mean() * 1000), 1),
+              "p99_abs_error_ms": round(float(np.percentile(np.abs(errors), 99) * 1000), 1),
+              "minutes": args.minutes, "standby_after_s": sound.standby_after}
+    if missed:
+        result["missed"] = missed
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
