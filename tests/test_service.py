@@ -3,6 +3,7 @@ real `intervisor serve` process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -465,7 +466,8 @@ def test_kill_9_mid_session_resumes_in_the_same_phase_with_the_time_passed(serve
     assert "event resume_after_restart phase=twee" in log
     assert len(st["record"]["restarts"]) == 1
     r = cli("status", "--config", str(s.config))
-    assert "Phase 2/3: Vragen, question 1/2: Wat wilde je bereiken?" in r.stdout
+    assert "Phase 2/3: Vragen, question 1/2" in r.stdout
+    assert "Wat wilde je" not in r.stdout and "Wat wilde je" not in json.dumps(st["status"])
     s.send("next", "next")                     # the second question, then phase three
     s.wait_state(lambda st: st["status"].get("phase") == "drie")
     assert s.stop() == 0
@@ -715,3 +717,239 @@ def test_a_bad_config_on_reload_is_refused_with_its_line_and_the_old_one_stays(s
     assert "config" not in st["service"]["faults"]
     s.config.write_text(good)
     assert s.stop() == 0
+
+
+# --- review fixes: resume on the copy, clocks, rendering off the loop, one reload ----------
+
+KEUZE = KORT.replace("id: kort\ntitle: Kort overleg", "id: keuze\ntitle: Keuze overleg").replace(
+    "    questions: [Wat wilde je bereiken?, Wat deed je?]\n", "    from_choice: soort\n").replace(
+    "phases:\n", textwrap.dedent("""\
+        choices:
+          - id: soort
+            title: Welke soort?
+            options:
+              - {id: a, title: Soort A, questions: [Wat zag je?]}
+              - {id: b, title: Soort B, questions: [Wat hoorde je?, Wat deed je?]}
+        phases:
+        """), 1)
+
+
+def edit_state(s: Serve, change) -> None:
+    """Change the saved state as a crash, a reboot or time would have left it."""
+    saved = StateStore(s.state_dir).read()
+    change(saved)
+    StateStore(s.state_dir).save({k: v for k, v in saved.items() if k not in ("format", "version", "saved")})
+
+
+def wait_log(s: Serve, text: str, timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = s.read_log()
+        if text in log:
+            return log
+        time.sleep(0.02)
+    raise AssertionError(f"never logged {text!r}; log:\n{s.read_log()[-4000:]}")
+
+
+def test_a_restart_resumes_on_the_method_the_session_started_with_not_the_edited_file(serve):
+    s = serve("choices: {soort: b}\n", methods=(("keuze.yaml", KEUZE),)).start()
+    s.send("next", "next")
+    st = s.wait_state(lambda st: st["status"].get("phase") == "twee")
+    assert st["status"]["questions"] == 2
+    # the admin edits the running method: a new first phase, option b renamed
+    edited = KEUZE.replace("phases:\n", "phases:\n  - id: welkom\n    title: Welkom\n    duration: 5m\n")
+    edited = edited.replace("{id: b, title: Soort B", "{id: c, title: Soort C")
+    (s.methods / "keuze.yaml").write_text(edited)
+    before = st["service"]["reloads"]
+    s.proc.send_signal(signal.SIGHUP)
+    st = s.wait_state(lambda st: st["service"]["reloads"] > before)
+    assert st["status"]["phase"] == "twee" and st["status"]["phase_number"] == 2
+    s.stop(signal.SIGKILL)
+    s.start()
+    st = s.wait_state(lambda st: st["service"]["pid"] == s.proc.pid)
+    status = st["status"]
+    assert (status["phase"], status["phase_number"], status["phases"]) == ("twee", 2, 3), s.read_log()
+    assert status["choices"] == {"soort": "b"} and status["question"] == 1 and status["questions"] == 2
+    log = s.read_log()
+    assert "goes on with the copy saved with it" in log and "cannot resume" not in log
+    assert not list(s.state_dir.glob("state.json.bad-*"))
+    s.send("next", "next", "next")                # question two, drie, the end
+    st = s.wait_state(lambda st: st["status"]["stage"] == "idle")
+    assert st["method_copy"] is None
+    record = RecordBook(s.state_dir / "records").last()
+    assert [p["id"] for p in record["phases"]] == ["een", "twee", "drie"] and record["completed"]
+    s.send("next")                                 # the next session runs the edited file:
+    s.wait_state(lambda st: st["status"]["stage"] not in ("idle", "running"))
+    s.send("next")                                 # its option b is gone, so it asks; take the first
+    st = s.wait_state(lambda st: running(st) and st["status"].get("phase") == "welkom")
+    assert st["status"]["phases"] == 4
+    assert s.stop() == 0
+
+
+def test_resume_counts_time_away_on_the_monotonic_clock_within_one_boot(serve):
+    s = serve().start()
+    s.send("next", "next")
+    before = s.wait_state(lambda st: st["status"].get("phase") == "twee")
+    s.stop(signal.SIGKILL)
+    # the wall clock jumped an hour ahead meanwhile (NTP after a boot without it)
+    edit_state(s, lambda st: st["session"].update(saved_wall=st["session"]["saved_wall"] - 3600))
+    s.start()
+    st = s.wait_state(lambda st: st["service"]["pid"] == s.proc.pid)
+    assert running(st) and st["status"]["phase"] == "twee"
+    assert before["status"]["elapsed"] <= st["status"]["elapsed"] < 600   # not an hour more
+    assert st["clock"]["boot_id"] == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    assert s.stop() == 0
+
+
+def test_after_a_reboot_a_clock_gone_back_resumes_with_no_time_away(serve):
+    s = serve().start()
+    s.send("next", "next")
+    s.wait_state(lambda st: st["status"].get("phase") == "twee")
+    s.stop(signal.SIGKILL)
+
+    def rebooted_with_a_clock_behind(st):
+        st["clock"]["boot_id"] = "another-boot"
+        st["session"]["saved_wall"] += 86400     # saved "tomorrow": fake-hwclock's old time now
+    edit_state(s, rebooted_with_a_clock_behind)
+    s.start()
+    st = s.wait_state(lambda st: st["service"]["pid"] == s.proc.pid)
+    assert running(st) and st["status"]["phase"] == "twee" and st["status"]["elapsed"] < 600
+    assert "resuming with no time away" in s.read_log()
+    assert s.stop() == 0
+
+
+@pytest.mark.parametrize("same_boot", [True, False])
+def test_a_session_saved_more_than_12_hours_ago_is_closed_as_interrupted(serve, same_boot):
+    s = serve().start()
+    s.send("next", "next")
+    s.wait_state(lambda st: st["status"].get("phase") == "twee")
+    s.stop(signal.SIGKILL)
+    hours13 = 13 * 3600
+
+    def long_ago(st):
+        if same_boot:
+            st["clock"]["monotonic"] -= hours13
+        else:
+            st["clock"]["boot_id"] = "another-boot"
+            st["session"]["saved_wall"] -= hours13
+    edit_state(s, long_ago)
+    s.start()
+    st = s.wait_state(lambda st: st["service"]["pid"] == s.proc.pid)
+    assert st["status"]["stage"] == "idle" and st["session"] is None and st["record"] is None
+    assert "not resumed, its record is closed as interrupted" in s.read_log()
+    record = RecordBook(s.state_dir / "records").last()
+    assert record["interrupted"] and not record["completed"]
+    assert record["duration"] < 3600                # ended when last saved, not 13 hours later
+    assert "interrupted" in cli("report", "--last", "--config", str(s.config)).stdout
+    assert s.stop() == 0
+
+
+def many_questions(mid: str, token: str, n: int = 40) -> str:
+    """A method with many prompts of its own, none in any cache yet."""
+    qs = "\n".join(f"          - Vraag {i} over {token}, wat zou je anders doen?" for i in range(n))
+    return (f"id: {mid}\ntitle: Groot overleg {token}\nlanguage: nl\nphases:\n"
+            f"  - id: een\n    title: Inbreng\n    duration: 10m\n    questions:\n{qs}\n")
+
+
+FAULTY_AUDIO = "audio: {enabled: true, device: no-such-device-anywhere}\n"  # silent, still renders
+
+
+def test_a_reload_renders_off_the_loop_a_press_goes_first_and_sigterm_stops_it(serve):
+    s = serve(FAULTY_AUDIO).start()
+    s.send("next")
+    s.wait_state(running)
+    token = f"reload{os.getpid()}{time.time_ns()}"
+    (s.methods / "groot.yaml").write_text(many_questions("groot", token))
+    s.proc.send_signal(signal.SIGHUP)
+    wait_log(s, "prompts (reload)")                 # rendering the new method has begun
+    s.send("next")                                  # the chair presses meanwhile
+    s.wait_state(lambda st: st["status"].get("phase") == "twee")
+    log = s.read_log()
+    assert "event phase_start phase=twee" in log
+    assert "rendered" not in log.split("prompts (reload)")[1], "the press waited for the rendering"
+    s.proc.send_signal(signal.SIGTERM)              # and a SIGTERM does not wait for it either
+    assert s.proc.wait(timeout=10) == 0
+    s.close()
+    # it left without waiting for the rest of the rendering (the batch being
+    # rendered is the espeak worker's, which ends with its pipe)
+    assert "in all" not in s.read_log().split("prompts (reload)")[1]
+    assert StateStore(s.state_dir).read()["session"]["state"]["run"]["index"] == 1
+
+
+def test_sigterm_while_prompts_render_at_start_up_exits_and_keeps_the_saved_session(serve, tmp_path):
+    s = serve(FAULTY_AUDIO).start()
+    s.send("next")
+    s.wait_state(running)
+    s.stop(signal.SIGKILL)
+    token = f"start{os.getpid()}{time.time_ns()}"
+    (s.methods / "groot.yaml").write_text(many_questions("groot", token))
+    s.start(wait_ready=False)
+    wait_log(s, "prompts (start-up)")
+    s.proc.send_signal(signal.SIGTERM)
+    assert s.proc.wait(timeout=10) == 0
+    s.sock.setblocking(False)
+    sent = []
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            sent.append(s.sock.recv(4096).decode())
+    s.close()
+    assert sent and not any("READY=1" in m for m in sent)   # it never claimed to be up
+    log = s.read_log()
+    assert "in all" not in log.split("prompts (start-up)")[1]
+    assert log.splitlines()[-1].endswith("stopped")
+    saved = StateStore(s.state_dir).read()
+    assert saved["session"]["method"] == "kort"     # not overwritten before it was resumed
+
+
+def test_methods_add_and_the_path_units_reload_make_one_reload(serve, tmp_path):
+    s = serve().start()
+    new = tmp_path / "lang.yaml"
+    new.write_text(LANG)
+    r = cli("methods", "add", str(new), "--config", str(s.config))
+    assert "the service reloaded: lang is in use" in r.stdout
+    before = s.state()["service"]["reloads"]
+    s.proc.send_signal(signal.SIGHUP)               # the path unit's, for the same file
+    st = s.wait_state(lambda st: st["service"]["reloads"] > before)
+    assert st["service"]["methods"] == ["kort", "lang"]
+    assert s.read_log().count("reload: methods and config") == 1
+    assert s.read_log().count("methods: added lang") == 1
+    assert s.stop() == 0
+
+
+def test_an_english_methods_wrap_up_is_said_in_english_on_a_dutch_device():
+    from intervisor.events import Command, Say
+    from intervisor.runner import Device
+    from intervisor.service import Parts, Service
+    from intervisor.sound import FakeSound
+
+    class Voiced(FakeSound):
+        """The sound's fake, with the voice switch the real one has."""
+
+        def __init__(self):
+            super().__init__()
+            self.language = "nl"
+            self.spoken: list[tuple[str, str]] = []
+
+        def set_language(self, language):
+            self.language = language
+
+        def perform(self, action):
+            if isinstance(action, Say):
+                self.spoken.append((self.language, action.text))
+            super().perform(action)
+
+    clock = FakeClock()
+    english = Method("short", "Short meeting", "en", (Phase("a", "Sharing", Duration(60, 60)),),
+                     closing="Thank you all, see you next time.")
+    service = Service(clock=clock, environ={})
+    service.parts = Parts({}, lambda command: None, "nl")
+    service.parts.sound = sound = Voiced()
+    service.device_language = "nl"
+    service.device = device = Device({"short": english}, clock, [service, sound], language="nl")
+    device.handle(Command.NEXT)                     # start
+    device.handle(Command.NEXT)                     # the last phase done: the wrap-up
+    assert device.session is None
+    wrap_up = [(lang, text) for lang, text in sound.spoken if "Thank you all" in text]
+    assert wrap_up and all(lang == "en" for lang, _ in wrap_up), sound.spoken
+    device.handle(Command.STEP)                     # idle again: the device's own language
+    assert sound.spoken[-1] == ("nl", "Short meeting")

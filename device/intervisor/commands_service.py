@@ -115,6 +115,7 @@ class _Place:
     def __init__(self, config_path: str | None):
         from intervisor.service import load_settings, setting
 
+        self.config_path = config_path
         self.config, self.problems = load_settings(config_path)
         self.state_dir = Path(setting(self.config, "state_dir", "/var/lib/intervisor"))
         self.methods_dir = Path(setting(self.config, "methods_dir", self.state_dir / "methods"))
@@ -140,23 +141,6 @@ def _clock_text(seconds: float) -> str:
     sign = "-" if seconds < 0 else ""
     s = int(abs(seconds))
     return f"{sign}{s // 60}m{s % 60:02d}s"
-
-
-def _question_text(place: "_Place", st: dict) -> str | None:
-    """The question the group is on, from the method file (the state keeps
-    positions, never texts)."""
-    from intervisor.method import Library
-
-    try:
-        method = Library(place.methods_dir).methods.get(st.get("method"))
-        phase = next(p for p in method.phases if p.id == st.get("phase"))
-        questions = list(phase.questions)
-        chosen = (st.get("choices") or {}).get(phase.from_choice or "")
-        if chosen:
-            questions += method.choice(phase.from_choice).option(chosen).questions
-        return questions[int(st["question"]) - 1].text
-    except (AttributeError, StopIteration, KeyError, IndexError, TypeError, ValueError):
-        return None
 
 
 def status_command(args: argparse.Namespace) -> int:
@@ -188,11 +172,10 @@ def status_command(args: argparse.Namespace) -> int:
         print(f"Method: {st.get('method')} ({st.get('title')}), {st.get('stage')}")
         if st.get("phase"):
             line = f"Phase {st.get('phase_number')}/{st.get('phases')}: {st.get('phase_title')}"
+            # Positions only, as the engine reports them (its plan, its
+            # choices): the state file never holds a text the room hears.
             if st.get("question"):
                 line += f", question {st['question']}/{st.get('questions')}"
-                text = _question_text(place, st)
-                if text:
-                    line += f": {text}"
             if st.get("turn"):
                 line += f", turn {st['turn']}/{st.get('turns')}"
             print(line)
@@ -248,15 +231,20 @@ def report_command(args: argparse.Namespace) -> int:
 # --- methods ------------------------------------------------------------------------------------
 
 def _tell_service(place: _Place, wait: float) -> dict | None:
-    """SIGHUP the running service and wait for its verdict (its state file
-    counts reloads). ``None`` when it cannot be told or did not answer."""
-    from intervisor.service import running_pid
+    """SIGHUP the running service and wait for its verdict: the state file
+    that reports the fingerprint of the folder as we left it (so the
+    verdict is about our files, even when the path unit's reload came
+    first, with half of them). The path unit may reload as well: a reload
+    that finds nothing new does nothing, so the two make one.
+    ``None`` when it cannot be told or did not answer."""
+    from intervisor.service import folder_fingerprint, running_pid
 
     pid = running_pid(place.state_dir)
     if pid is None:
         print("the service is not running; it reads the change when it starts")
         return None
     before = (place.state() or {}).get("service", {}).get("reloads", 0)
+    expected = folder_fingerprint(place.config_path, place.methods_dir)
     try:
         os.kill(pid, signal.SIGHUP)
     except PermissionError:
@@ -266,11 +254,17 @@ def _tell_service(place: _Place, wait: float) -> dict | None:
         print("the service has just stopped; it reads the change when it starts")
         return None
     deadline = time.monotonic() + wait
+    reloaded = None
     while time.monotonic() < deadline:
         doc = place.state()
-        if doc and doc.get("service", {}).get("reloads", 0) > before:
-            return doc
+        service = (doc or {}).get("service", {})
+        if service.get("reloads", 0) > before:
+            if service.get("fingerprint") == expected:
+                return doc
+            reloaded = doc  # someone changed the folder again meanwhile
         time.sleep(0.05)
+    if reloaded is not None:
+        return reloaded
     print(f"the service did not confirm the reload within {wait:g} s; see journalctl -u intervisor")
     return None
 

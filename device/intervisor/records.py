@@ -120,10 +120,14 @@ class Recorder:
         if self.data["ended"] is None:
             self.data["ended"] = now
 
-    def finish(self, completed: bool) -> dict:
-        """The finished record, with the time per phase worked out."""
-        self._close(self._clock.time())
+    def finish(self, completed: bool, at: float | None = None, interrupted: bool = False) -> dict:
+        """The finished record, with the time per phase worked out. ``at``
+        ends it at another wall time than now: a session that was not
+        resumed ends when it was last saved, not when the device came back."""
+        self._close(self._clock.time() if at is None else at)
         self.data["completed"] = completed
+        if interrupted:
+            self.data["interrupted"] = True
         return summarise(self.data)
 
 
@@ -309,6 +313,12 @@ def timeline_chart(record: dict, width: int = 48) -> list[str]:
     return lines
 
 
+def _not_completed(r: dict) -> str:
+    if r.get("interrupted"):
+        return "no, interrupted (the device was off too long to resume it)"
+    return "no, ended early"
+
+
 def markdown(record: dict) -> str:
     """The report of one session, in Markdown."""
     r = record
@@ -325,7 +335,7 @@ def markdown(record: dict) -> str:
     out += [
         f"- Planned: {minutes(r['planned_total'])}; actual: {minutes(r['duration'])}"
         f" (paused {minutes(r['paused_total'])}, over plan {minutes(r['overrun_total'])})",
-        f"- Completed: {'yes' if r['completed'] else 'no, ended early'}",
+        f"- Completed: {'yes' if r['completed'] else _not_completed(r)}",
     ]
     if r.get("restarts"):
         out.append(f"- Device restarted during the session: {len(r['restarts'])}×, "

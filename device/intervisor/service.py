@@ -10,9 +10,20 @@ interrupted, tells systemd it is ready and then runs the one loop::
 
 Signals: SIGHUP re-reads methods and config (a running session keeps its
 method; a refused file is logged, announced when idle, and the old one
-stays); SIGTERM lets the cue that is playing finish, saves the state and
-exits 0. The state file is written atomically after every step, so a
-``kill -9`` loses nothing.
+stays; a SIGHUP that finds nothing changed since the last reload does
+nothing but count itself, so `methods add` and the path unit, both
+reloading for the same files, make one reload); SIGTERM lets the cue that
+is playing finish, saves the state and exits 0. The state file is written
+atomically after every step, so a ``kill -9`` loses nothing.
+
+Prompts are rendered ahead on a thread of their own (:class:`Renderer`):
+start-up waits for them before READY=1, a reload does not, so a session
+in the room keeps its ticks and presses while espeak-ng works.
+
+A session resumes on the copy of its method saved in the state (the file
+may have been edited since), with the time away measured on the monotonic
+clock within one boot and on the wall clock across boots; one saved more
+than 12 hours ago is closed as interrupted instead.
 
 No network at all: commands reach the service as signals and files
 (``intervisor methods add`` writes the methods folder, then sends SIGHUP).
@@ -22,6 +33,8 @@ command name per line (``next``, ``pause``...), as if the button gave it.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -52,6 +65,9 @@ RECORDS = "records"
 MAX_WAIT = 0.5
 #: How long SIGTERM lets the cue that is playing finish.
 FINISH_CUE = 1.2
+#: A session saved longer ago than this is not resumed: nobody is at the
+#: table any more. Its record is closed as interrupted.
+STALE_AFTER = 12 * 3600
 
 NOTICES = {
     "nl": {"refused": "Een methodebestand is geweigerd. Zie het logboek.",
@@ -126,13 +142,60 @@ def running_pid(state_dir: str | os.PathLike) -> int | None:
 
 def method_copy(method) -> dict | None:
     """The running method's file as text, kept in the state so that a
-    session resumes even when its file is removed or broken meanwhile."""
+    session resumes on the method it started with, even when its file is
+    edited, removed or broken meanwhile. ``None`` when the file no longer
+    holds exactly this method (edited since it was loaded)."""
     if not method.path:
         return None
     try:
-        return {"id": method.id, "name": Path(method.path).name,
-                "text": Path(method.path).read_text("utf-8")}
+        text = Path(method.path).read_text("utf-8")
     except (OSError, UnicodeDecodeError):
+        return None
+    copy = {"id": method.id, "name": Path(method.path).name, "text": text}
+    restored = method_from_copy(copy, method.id)
+    if restored is None or dataclasses.replace(restored, path=method.path) != method:
+        return None
+    return copy
+
+
+def method_from_copy(copy: Any, mid: str | None):
+    """The method a saved copy holds, checked by the loader like any file;
+    ``None`` when it is not a valid copy of method ``mid``."""
+    from intervisor.method import load_method_text
+
+    if not isinstance(copy, dict) or copy.get("id") != mid or not isinstance(copy.get("text"), str):
+        return None
+    name = copy.get("name") if isinstance(copy.get("name"), str) else f"{mid}.yaml"
+    result = load_method_text(copy["text"], Path(name).name)
+    if result.method is None or result.method.id != mid:
+        return None
+    return result.method
+
+
+def folder_fingerprint(config_path: str | os.PathLike | None, methods_dir: str | os.PathLike) -> str:
+    """What a reload reads, as one hash: the config file and the methods
+    folder (method files and the selection). Equal fingerprints mean a
+    reload would change nothing; `methods add` waits for the service to
+    report the fingerprint of the folder it has just written."""
+    digest = hashlib.sha256()
+    config = Path(config_path if config_path else DEFAULT_CONFIG)
+    for path in [config] + sorted(Path(methods_dir).glob("*")):
+        if path.name.startswith(".") and path.name != SELECTION_FILE:
+            continue  # editors' and installers' temporary files
+        try:
+            data = path.read_bytes() if path.is_file() else b"?"
+        except OSError as e:
+            data = f"unreadable {e.errno}".encode()
+        digest.update(f"{path.name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def boot_id() -> str | None:
+    """The kernel's id of this boot: the monotonic clock counts within one."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
         return None
 
 
@@ -218,6 +281,12 @@ class Parts:
         self.faults[part] = why
         log.warning("%s: fault: %s", part, why)
 
+    def found_fault(self, part: str, why: str) -> None:
+        """A fault found after start-up (a language that cannot be rendered):
+        logged and lit like the ones found while starting."""
+        self._fault(part, why)
+        self._light_fault(part)
+
     def _light_fault(self, part: str) -> None:
         if self.panel is not None and hasattr(self.panel, "fault"):
             try:
@@ -301,31 +370,12 @@ class Parts:
             self.voice = None
             self._fault("voice", f"no voice commands ({type(e).__name__}: {e})")
 
-    def prepare(self, texts_by_language: Mapping[str, Iterable[str]], last: str,
-                progress: Callable[[str], None] | None = None) -> int:
-        """Render to the disk cache, per language, everything that may be
-        said, before READY; the sound reads a prompt from the cache when it
-        is first said (loading them all into memory here took seconds), and
-        ends up speaking ``last``. The number newly rendered."""
-        if self.sound is None or not hasattr(self.sound, "prepare"):
-            return 0
-        rendered = 0
-        for language in sorted(texts_by_language, key=lambda lang: lang == last):
-            texts = sorted(texts_by_language[language])
-            if progress is not None:
-                progress(language)
-            try:
-                self.speak_in(language)
-                speech = getattr(self.sound, "speech", None)
-                if speech is not None and hasattr(speech, "prerender"):
-                    rendered += speech.prerender(texts) or 0
-                else:
-                    rendered += self.sound.prepare(texts, language=language) or 0
-            except Exception as e:
-                self._fault("speech", f"cannot render the {language} prompts ({type(e).__name__}: {e})")
-                self._light_fault("speech")
-        self.speak_in(last)
-        return rendered
+    def speech_for(self, language: str):
+        """A renderer of ``language`` prompts into the sound's disk cache,
+        apart from the voice the sound speaks with (rendering for a reload
+        must not switch the voice of a session that is running)."""
+        factory = getattr(self.sound, "speech_factory", None)
+        return factory(language) if factory is not None else None
 
     def finish(self, timeout: float) -> None:
         """Let the cue that is playing end, then let go of every part."""
@@ -349,6 +399,110 @@ class Parts:
         return self.voice is not None
 
 
+class RenderJob:
+    """Prompts of one or more languages to render; ``done`` is set when
+    they are in the cache, or when rendering stopped or failed."""
+
+    def __init__(self, texts_by_language: Mapping[str, Iterable[str]], label: str,
+                 progress: Callable[[str], None] | None = None):
+        self.texts = {lang: sorted(set(texts)) for lang, texts in texts_by_language.items()}
+        self.label = label
+        self.progress = progress
+        self.done = threading.Event()
+        self.rendered = 0
+        self.stopped = False
+
+
+class Renderer:
+    """Renders prompts to the disk cache on a thread of its own, so the loop
+    keeps ticking (and answering the button) while espeak-ng works.
+
+    Jobs run one after the other, in small batches, through the speech
+    module's one espeak-ng worker process (the only owner of pyttsx3); the
+    stop flag is looked at between batches::
+
+        renderer = Renderer(parts.speech_for, stop)
+        job = renderer.submit({"nl": texts}, "reload")
+        job.done.wait()
+
+    A language that cannot be rendered is reported through :meth:`faults`,
+    which the loop drains: only the loop touches the service's state.
+    """
+
+    BATCH = 50  # as many as one request to the espeak-ng worker takes
+
+    def __init__(self, speech_for: Callable[[str], Any], stop: threading.Event):
+        self._speech_for = speech_for
+        self._stop = stop
+        self._speeches: dict[str, Any] = {}
+        self._jobs: "queue.Queue[RenderJob | None]" = queue.Queue()
+        self._faults: "queue.SimpleQueue[tuple[str, str]]" = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="render", daemon=True)
+        self._thread.start()
+
+    def submit(self, texts_by_language: Mapping[str, Iterable[str]], label: str,
+               progress: Callable[[str], None] | None = None) -> RenderJob:
+        job = RenderJob(texts_by_language, label, progress)
+        self._jobs.put(job)
+        return job
+
+    def faults(self) -> list[tuple[str, str]]:
+        out = []
+        while True:
+            try:
+                out.append(self._faults.get_nowait())
+            except queue.Empty:
+                return out
+
+    def close(self) -> None:
+        """Stop after the batch that is being rendered; nothing waits for it."""
+        self._stop.set()
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                self._render(job)
+            except Exception:
+                log.exception("speech: rendering the %s prompts failed", job.label)
+            finally:
+                job.done.set()
+
+    def _speech(self, language: str):
+        if language not in self._speeches:
+            self._speeches[language] = self._speech_for(language)
+        return self._speeches[language]
+
+    def _render(self, job: RenderJob) -> None:
+        started = time.monotonic()
+        total = sum(len(t) for t in job.texts.values())
+        for language, texts in job.texts.items():
+            if job.progress is not None:
+                job.progress(language)
+            try:
+                speech = self._speech(language)
+                if speech is None:
+                    continue
+                todo = [t for t in texts if t.strip() and not speech.cached(t.strip())]
+                if todo:
+                    log.info("speech: rendering %d %s prompts (%s)", len(todo), language, job.label)
+                for i in range(0, len(todo), self.BATCH):
+                    if self._stop.is_set():
+                        job.stopped = True
+                        log.info("speech: rendering stopped (%s), %d prompts rendered",
+                                 job.label, job.rendered)
+                        return
+                    job.rendered += speech.prerender(todo[i:i + self.BATCH]) or 0
+            except Exception as e:
+                self._faults.put(("speech", f"cannot render the {language} prompts "
+                                            f"({type(e).__name__}: {e})"))
+        log.info("speech: %d prompts rendered, %d in all, in %.1f s (%s)", job.rendered, total,
+                 time.monotonic() - started, job.label)
+
+
 class Service:
     """The device's main process. See the module's docstring."""
 
@@ -368,6 +522,11 @@ class Service:
         self.config_problems: list[str] = []
         self._save_failed = False
         self._method_copy: dict | None = None
+        self._texts: dict[str, dict] = {}
+        self._fingerprint: str | None = None
+        self._render_stop = threading.Event()
+        self.renderer: Renderer | None = None
+        self._up = False
         self.started = time.time()
 
     # ------------------------------------------------------------ set-up
@@ -441,7 +600,7 @@ class Service:
         if self.recorder is None and self.device is not None and self.device.session is not None:
             s = self.device.session
             self.recorder = Recorder.begin(s.method, self.clock, s.choices, s.participants)
-            self._method_copy = method_copy(s.method)
+            self._method_copy = self._copy_of(s.method)
         if self.recorder is not None:
             self.recorder.mark(action)
 
@@ -500,9 +659,13 @@ class Service:
                 "refused": self.refused,
                 "config_problems": self.config_problems,
                 "reloads": self.reloads,
+                "fingerprint": self._fingerprint,
             },
             "status": self.status(),
             "session": session.snapshot() if session is not None and not session.ended else None,
+            # Taken with the snapshot: a restart in the same boot measures
+            # the time away on the monotonic clock (see _time_away).
+            "clock": {"boot_id": boot_id(), "monotonic": self.clock.monotonic()},
             "record": self.recorder.to_dict() if self.recorder is not None else None,
             "method_copy": self._method_copy if session is not None else None,
         }
@@ -515,49 +678,128 @@ class Service:
                 log.error("state: cannot save: %s", e)
             self._save_failed = True
 
+    def _remember_texts(self, ids: Iterable[str]) -> None:
+        """Keep the text each method was loaded from (checked to give that
+        very method), so a session's copy is what it started with even if
+        the file is edited between the load and the first press."""
+        for mid in ids:
+            method = self.library.methods.get(mid)
+            copy = method_copy(method) if method is not None else None
+            if copy is None:
+                self._texts.pop(mid, None)
+            else:
+                self._texts[mid] = {**copy, "_method": method}
+
+    def _copy_of(self, method) -> dict | None:
+        kept = self._texts.get(method.id)
+        if kept is not None and kept["_method"] is method:
+            return {k: v for k, v in kept.items() if k != "_method"}
+        return method_copy(method)
+
+    def _time_away(self, saved: Mapping, snap: Mapping) -> float:
+        """Seconds since the session was saved. Within one boot (a crash, a
+        kill -9) the monotonic clock says it, whatever the wall clock does;
+        after a reboot only the wall clock can, and a Pi without a clock
+        chip and without network may start with one that is behind (the
+        last time fake-hwclock saved): then the session resumes with no
+        time away, and the log says why."""
+        mark = saved.get("clock") if isinstance(saved.get("clock"), Mapping) else {}
+        mono = mark.get("monotonic")
+        if mark.get("boot_id") and mark.get("boot_id") == boot_id() and isinstance(mono, (int, float)):
+            away = self.clock.monotonic() - float(mono)
+            if away >= 0:
+                return away
+        away = self.clock.time() - float(snap["saved_wall"])
+        if away < 0:
+            log.warning("state: the clock is %.0f s behind the time the session was saved "
+                        "(after a reboot without network?); resuming with no time away", -away)
+            return 0.0
+        return away
+
     def _resume(self) -> None:
+        """Pick up the saved session, on the copy of the method it started
+        with (kept in the state); the installed file only when there is no
+        copy (a state from before copies were kept)."""
         saved = self.store.load()
         if not saved or not saved.get("session"):
             return
         snap = saved["session"]
-        self._method_copy = saved.get("method_copy")
-        if snap.get("method") not in self.library.methods:
-            self._use_copy(snap.get("method"))
+        mid = snap.get("method") if isinstance(snap, Mapping) else None
+        copy = saved.get("method_copy")
+        method = method_from_copy(copy, mid)
         try:
+            if method is not None:
+                self._method_copy = {k: copy[k] for k in ("id", "name", "text") if k in copy}
+                self.device.methods = {**self.library.methods, mid: method}
+                if self.library.methods.get(mid) != dataclasses.replace(
+                        method, path=getattr(self.library.methods.get(mid), "path", None)):
+                    log.warning("methods: %s differs in the folder or is refused; the session goes "
+                                "on with the copy saved with it", mid)
+            else:
+                if copy:
+                    log.warning("state: the saved copy of %s is not a valid method; "
+                                "resuming on the installed file", mid)
+                if mid in self.library.methods:
+                    self._method_copy = self._copy_of(self.library.methods[mid])
+            away = self._time_away(saved, snap)
+            if away > STALE_AFTER:
+                self._close_stale(saved, snap, away)
+                return
+            # Engine.restore counts the time away from the snapshot's wall
+            # time; the engine stays clock-agnostic, so the away measured
+            # here (monotonic where it can be) is handed to it as that.
+            snap = {**snap, "saved_wall": self.clock.time() - away}
             if saved.get("record"):
                 self.recorder = Recorder.from_dict(saved["record"], self.clock)
             self.device.resume(snap)
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             self.recorder = None
             self.device.session = None
+            self._method_copy = None
+            self.device.methods = self.library.methods
             log.warning("state: cannot resume the saved session: %s", e)
             set_aside(self.store.path, f"cannot resume: {e}")
             return
         if self.recorder is not None:
             self.recorder.restarted()
         phase = self.device.session.status().get("phase")
-        log.info("session resumed method=%s phase=%s", snap.get("method"), phase)
+        log.info("session resumed method=%s phase=%s away=%.1fs", mid, phase, away)
 
-    def _use_copy(self, mid: str | None) -> None:
-        """The running method's file is gone or now refused: the session
-        goes on with the copy saved beside it in the state."""
-        from intervisor.method import load_method_text
-
-        copy = self._method_copy
-        if not copy or copy.get("id") != mid:
+    def _close_stale(self, saved: Mapping, snap: Mapping, away: float) -> None:
+        """A session left for longer than STALE_AFTER: its record is closed
+        as interrupted at the time it was last saved; the device starts idle."""
+        log.warning("state: the saved session of %s is %.1f hours old; not resumed, its record "
+                    "is closed as interrupted", snap.get("method"), away / 3600)
+        self._method_copy = None
+        self.device.methods = self.library.methods
+        if not saved.get("record"):
             return
-        result = load_method_text(copy.get("text", ""), copy.get("name", f"{mid}.yaml"))
-        if result.method is None or result.method.id != mid:
-            return
-        log.warning("methods: %s is not in the folder or refused; the session goes on "
-                    "with the copy saved with it", mid)
-        self.device.methods = {**self.library.methods, mid: result.method}
+        try:
+            rec = Recorder.from_dict(saved["record"], self.clock)
+            if rec.data["segments"]:
+                path = self.book.save(rec.finish(completed=False, at=self.clock.time() - away,
+                                                 interrupted=True))
+                log.info("record: saved %s (interrupted)", path.name)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.error("record: cannot save the interrupted session: %s", e)
 
     # ------------------------------------------------------------ reload
 
     def _do_reload(self) -> None:
+        """Re-read methods and config. A reload that finds nothing changed
+        since the last one does nothing but count itself: `methods add`
+        sends SIGHUP and the path unit reloads too, for the same files,
+        and the second must not log, render or announce anything again."""
         self._reload.clear()
         self.notifier.reloading()
+        fingerprint = folder_fingerprint(self.config_path, self.methods_dir)
+        if fingerprint == self._fingerprint:
+            log.debug("reload: nothing changed since the last one")
+            self.reloads += 1
+            self.save()
+            self.notifier.ready(self._status_line())
+            return
+        self._fingerprint = fingerprint
         log.info("reload: methods and config")
         config, problems = load_settings(self.config_path)
         if problems:
@@ -571,6 +813,7 @@ class Service:
         for kind in ("added", "changed", "removed"):
             for mid in getattr(change, kind):
                 log.info("methods: %s %s", kind, mid)
+        self._remember_texts(change.added + change.changed)
         device = self.device
         device.methods = self.library.methods
         selected, choices = self._selection()
@@ -579,7 +822,8 @@ class Service:
         elif device.selected not in device.methods:
             device.selected = sorted(device.methods)[0] if device.methods else None
         device.preset_choices = choices
-        self._prepare_prompts(only=change.added + change.changed)
+        # Rendered on the render thread: the session in the room goes on.
+        self._prepare_prompts(only=change.added + change.changed, label="reload")
         self.reloads += 1
         if (change.refused or problems) and device.session is None:
             device.dispatch([Hush(), Say((NOTICES[self._language()]["refused"],))])
@@ -625,6 +869,8 @@ class Service:
         if not self._lock():
             return 1
         write_atomic(self.state_dir / PID_FILE, f"{os.getpid()}\n".encode())
+        # Before the files are read: a change meanwhile makes the next reload real.
+        self._fingerprint = folder_fingerprint(self.config_path, self.methods_dir)
         self.library = self._load_methods()
         selected, choices = self._selection()
         language = setting(self.config, "language", None) or (
@@ -645,8 +891,13 @@ class Service:
         source = setting(self.config, "input", None)
         if source:
             StdinInput(str(source), self.device.put)
-        self._prepare_prompts()
+        self._remember_texts(self.library.methods)
+        self._wait_rendered(self._prepare_prompts())
+        if self._stop.is_set():
+            return self._shutdown()   # before the resume: the saved session stays as it is
+        self._note_render_faults()
         self._resume()
+        self._up = True
         if self.device.session is not None:
             self.parts.speak_in(self.device.session.method.language)
         if self.device.session is None:
@@ -657,11 +908,12 @@ class Service:
         log.info("ready: %s", self._status_line())
         return self._loop()
 
-    def _prepare_prompts(self, only: Iterable[str] | None = None) -> None:
-        """Every text the device may say, rendered ahead (nothing is
-        synthesised while the group listens)."""
+    def _prepare_prompts(self, only: Iterable[str] | None = None, label: str = "start-up") -> RenderJob | None:
+        """Every text the device may say, rendered ahead on the render thread
+        (nothing is synthesised while the group listens). The job, or
+        ``None`` when there is no sound."""
         if self.parts.sound is None:
-            return
+            return None
         from collections import defaultdict
 
         from intervisor.engine import Engine
@@ -678,10 +930,23 @@ class Service:
         idle.update(self.device.words[k] for k in ("ready", "press_to_start"))
         idle.update(NOTICES[self.device_language].values())
         texts[self.device_language].update(idle)
-        started = time.monotonic()
-        n = self.parts.prepare(texts, last=self.device_language, progress=self._rendering)
-        log.info("speech: %d prompts rendered, %d in all, in %.1f s", n,
-                 sum(len(t) for t in texts.values()), time.monotonic() - started)
+        if self.renderer is None:
+            self.renderer = Renderer(self.parts.speech_for, self._render_stop)
+        return self.renderer.submit(texts, label, progress=self._rendering if only is None else None)
+
+    def _wait_rendered(self, job: RenderJob | None) -> None:
+        """Start-up waits for its prompts (READY means they are there), but
+        not past a SIGTERM."""
+        while job is not None and not job.done.wait(0.1):
+            if self._stop.is_set():
+                self._render_stop.set()
+                return
+
+    def _note_render_faults(self) -> bool:
+        faults = self.renderer.faults() if self.renderer is not None else []
+        for part, why in faults:
+            self.parts.found_fault(part, why)
+        return bool(faults)
 
     def _rendering(self, language: str) -> None:
         # A cold cache on a slow Pi renders for minutes: each language gets
@@ -698,7 +963,7 @@ class Service:
             except Exception:
                 # A bug in one step must not end the session: log, keep going.
                 log.exception("loop: a step failed")
-            if self.parts.refresh():
+            if self.parts.refresh() | self._note_render_faults():
                 self.save()
             if self._reload.is_set():
                 try:
@@ -715,8 +980,13 @@ class Service:
     def _shutdown(self) -> int:
         self.notifier.stopping()
         log.info("stopping")
+        if self.renderer is not None:
+            self.renderer.close()   # after its batch; nothing waits for it
+        self._render_stop.set()
         self.parts.finish(FINISH_CUE)
-        self.save()
+        if self._up:
+            # Not before the resume: that would overwrite the saved session.
+            self.save()
         try:
             os.unlink(self.state_dir / PID_FILE)
         except OSError:
