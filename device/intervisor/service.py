@@ -360,11 +360,11 @@ class Parts:
         try:
             from intervisor import voice
 
+            # With the sound adapter, voice is deaf while the device speaks
+            # and answers every command it takes with the "heard" cue.
             self.voice = voice.from_config(
-                self.config, commands, language=self.language,
-                mic_light=getattr(self.panel, "mic_light", None),
-                is_device_speaking=getattr(self.sound, "is_busy", None),
-                say=self.sound.perform if self.sound is not None else None)
+                self.config, commands, language=self.language, sound=self.sound,
+                mic_light=getattr(self.panel, "mic_light", None))
             log.info("voice: up")
         except Exception as e:
             self.voice = None
