@@ -60,6 +60,8 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--standby", type=float, default=None,
                     help="seconds of silence before the stream rests (default: the adapter's own)")
+    ap.add_argument("--block", type=int, default=256, help="frames per callback (config audio.block_size)")
+    ap.add_argument("--latency", type=float, default=None, help="output latency asked of PortAudio, seconds")
     args = ap.parse_args()
 
     from intervisor.clock import SystemClock
@@ -72,7 +74,11 @@ def main() -> int:
 
         clock = SystemClock()
         engine = Engine(method, clock, participants=2)
-        options = {} if args.standby is None else {"standby_after": args.standby}
+        options = {"block_size": args.block}
+        if args.standby is not None:
+            options["standby_after"] = args.standby
+        if args.latency is not None:
+            options["latency"] = args.latency
         sound = SoundOutput(Speech("nl", 170, 1.0, Path(tmp) / "cache"), **options)
         if sound.faulted:
             print(f"no sound: {sound.fault}", file=sys.stderr)

@@ -229,7 +229,10 @@ class SoundOutput:
     ``speech_factory(language)`` makes one per language. ``device`` is part
     of the output device's name (``None``: the default). ``on_fault(faulted,
     why)`` is called from the watch thread whenever the device is lost or
-    found again.
+    found again. ``standby_after``: seconds of silence after which the
+    stream is stopped (running idle it costs a few percent of a core through
+    ALSA and PulseAudio) until the next sound starts it; ``None`` keeps it
+    running, for an output that clicks when its stream starts.
 
     >>> sound = SoundOutput(speech, device="USB")          # doctest: +SKIP
     >>> sound.prepare(engine.phrases_to_render())          # doctest: +SKIP
