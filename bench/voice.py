@@ -48,12 +48,16 @@ BLOCK = 0.03
 
 DEFENCES_OFF = {
     "silence_before": dict(pre_silence=0.0),
-    "silence_after": dict(post_silence=0.25),
     "length": dict(max_speech=99.0, min_speech=0.0),
     "shape": dict(min_coverage=0.0, min_phone_seconds=0.0, max_phone_seconds=99.0),
-    "all": dict(pre_silence=0.0, post_silence=0.25, max_speech=99.0, min_speech=0.0,
+    "all": dict(pre_silence=0.0, max_speech=99.0, min_speech=0.0,
                 min_coverage=0.0, min_phone_seconds=0.0, max_phone_seconds=99.0),
 }
+
+# The first table: one word per command where the language allowed.
+ONE_WORD = {"next": Command.NEXT, "back": Command.BACK, "repeat": Command.REPEAT,
+            "pause": Command.PAUSE, "resume": Command.RESUME, "how much time": Command.TIME,
+            "end": Command.END}
 
 
 def listen(track, recogniser, settings=None, table=None, speaking=None):
@@ -164,14 +168,32 @@ def run(data: VoiceData, quick: bool) -> int:
           + ", ".join(f"{k} {v}" for k, v in off_one.items())
           + "; this one alone: " + ", ".join(f"{k} {v}" for k, v in alone.items()))
 
-    # The silence after sets the latency: what a shorter one would cost.
-    for post in (0.35, 0.45):
+    # The silence after sets the latency: what a longer one would buy.
+    for post in (0.35, 0.55):
         settings = VoiceSettings(post_silence=post)
         found, _, _ = listen(clean, fresh(), settings=settings)
         lat = score(found, clean.events)[3]
         found, _, _ = listen(talk, fresh(), settings=settings)
         print(f"silence after {post:.2f} s: false commands {len(found)} in the clean conversation, "
               f"latency median {1000 * statistics.median(lat):.0f} ms")
+
+    # Waiting for the rest of a phrase whose start was heard ("next ... step").
+    no_join = VoiceSettings(join_silence=0.0)
+    h = sum(score(listen(tr, fresh(), settings=no_join)[0], tr.events)[0] for tr in (clean, noisy))
+    print(f"without waiting for the rest of a phrase: heard {h} of {of}")
+
+    # The phrases themselves: the first one-word table, at the tuned settings
+    # and at the first author's longer silence after.
+    one = PhraseTable("en", ONE_WORD)
+    one_clean = data.commands(ONE_WORD, voices, rate=MIC_RATE, snr_db=45)
+    one_noisy = data.commands(ONE_WORD, voices, rate=MIC_RATE, snr_db=20)
+    for post in (VoiceSettings().post_silence, 0.55):
+        settings = VoiceSettings(post_silence=post)
+        h = sum(score(listen(tr, PocketSphinxRecogniser(one), settings=settings, table=one)[0],
+                      tr.events)[0] for tr in (one_clean, one_noisy))
+        f = len(listen(talk, PocketSphinxRecogniser(one), settings=settings, table=one)[0])
+        print(f"one-word phrases, silence after {post:.2f} s: heard {h} of "
+              f"{len(one_clean.events) + len(one_noisy.events)}, false commands {f} in the clean conversation")
 
     # Deafness: the device itself says the command words as it speaks.
     prompts = data.commands(vd.en_phrases(), [("en-gb-x-rp", 175, 50)], rate=MIC_RATE, gap=0.9)
@@ -184,10 +206,10 @@ def run(data: VoiceData, quick: bool) -> int:
           f"not deaf {deaf_off}")
 
     # Refractory: a command said twice in quick succession counts once.
-    double = data.commands({"repeat": Command.REPEAT}, voices[:1], rate=MIC_RATE, gap=0.75, repeats=4)
+    double = data.commands({"say again": Command.REPEAT}, voices[:1], rate=MIC_RATE, gap=0.75, repeats=4)
     ref_on = len(listen(double, fresh(), settings=VoiceSettings(pre_silence=0.6))[0])
     ref_off = len(listen(double, fresh(), settings=VoiceSettings(pre_silence=0.6, refractory=0.0))[0])
-    print(f"'repeat' said 4 times 0.75 s apart: commands with refractory {ref_on}, without {ref_off}")
+    print(f"'say again' said 4 times 0.75 s apart: commands with refractory {ref_on}, without {ref_off}")
 
     # The real Vosk path on the Korean model from PyPI (no [unk] in it).
     try:

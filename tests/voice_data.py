@@ -61,6 +61,8 @@ EN_CONVERSATION = [
     "Can I ask a question? When you say you had to pause, what did the pause feel like? "
     "Did you want to go back to the start, or move on to the next part?",
     "I wanted to go back. I kept thinking, let me repeat the question and see if she hears it this time.",
+    "Yes. And the next step was harder than I thought, because she asked me to say again what I meant.",
+    "Could you go back to the moment she looked away? I want to carry on from there if that is all right.",
     "That sounds familiar. I do that too, I repeat myself when I am not sure, "
     "and then the client is the one who has to resume the conversation.",
     "That is right, and the next session is on Thursday, so I have some time to prepare. "
@@ -79,6 +81,11 @@ EN_CONVERSATION = [
     "The pause is not a failure, it is part of the work.",
     "Next week I will try that. I will pause, breathe, and then resume. "
     "And at the end I will ask her how it was for her.",
+    "Okay. So how much time did the whole session take, and how did you end the session with her?",
+    "Hold on, I am not sure I follow. Say again what the next step in her plan was?",
+    "Right. Pause please is what I wanted to say to her, but I did not. I just had to carry on talking.",
+    "Sure. End session, she said, as if I were a machine. Then she went back to her chair.",
+    "No. Go back a bit. You said the next step was hers, not yours. Is that what you mean?",
     "One more thing about time. You said it took some time to resume the talk. "
     "How long was that pause, do you think? Ten seconds? A minute?",
     "Maybe half a minute. It felt like a long time. In the end she looked at me and said, go on.",
@@ -100,6 +107,8 @@ EN_CONVERSATION = [
     "I think we still have ten minutes or so.",
     "Let me end with this. I am glad I brought this case. Next time I will bring the notes, "
     "so we can go back to what she actually said.",
+    "Thank you. Carry on with the questions, we still have some time. The next step is the advice round.",
+    "Good. How much time is left? I would like to say again how much this helped before we end the session.",
 ]
 
 KO_CONVERSATION = [

@@ -10,6 +10,8 @@ fast and never transcribes the conversation.
 <Command.TIME: 'time'>
 >>> table.match(["next", "time"]) is None
 True
+>>> table.begins(["how", "much"]), table.begins(["how", "much", "time"])
+(True, False)
 
 A recogniser is used one utterance at a time::
 
@@ -34,26 +36,28 @@ log = logging.getLogger(__name__)
 
 UNK = "[unk]"
 
-# Short, common words the small models know; one word each where the
-# language allows, because a longer phrase is harder to say alone.
+# Two-word phrases, each word common enough for the small models: a pair is
+# far harder to mishear as another command than one word ("next" and "end"
+# are close), and far less likely to be a whole reply in the conversation
+# ("Yes.", "Next?"), so the silence that closes a command can be short.
 PHRASES: dict[str, dict[str, Command]] = {
     "en": {
-        "next": Command.NEXT,
-        "back": Command.BACK,
-        "repeat": Command.REPEAT,
-        "pause": Command.PAUSE,
-        "resume": Command.RESUME,
+        "next step": Command.NEXT,
+        "go back": Command.BACK,
+        "say again": Command.REPEAT,
+        "pause please": Command.PAUSE,
+        "carry on": Command.RESUME,
         "how much time": Command.TIME,
-        "end": Command.END,
+        "end session": Command.END,
     },
     "nl": {
-        "volgende": Command.NEXT,
-        "terug": Command.BACK,
-        "herhaal": Command.REPEAT,
-        "pauze": Command.PAUSE,
-        "verder": Command.RESUME,
+        "volgende stap": Command.NEXT,
+        "ga terug": Command.BACK,
+        "nog een keer": Command.REPEAT,
+        "even pauze": Command.PAUSE,
+        "ga verder": Command.RESUME,
         "hoeveel tijd": Command.TIME,
-        "afronden": Command.END,
+        "sessie afronden": Command.END,
     },
 }
 
@@ -99,6 +103,14 @@ class PhraseTable:
         """The command if ``words`` are exactly one phrase and nothing else."""
         return self.spoken().get(" ".join(words))
 
+    def begins(self, words: list[str] | tuple[str, ...]) -> bool:
+        """True if ``words`` are the start of a phrase but not yet a whole
+        one: the gate waits longer for the rest ("next ... step")."""
+        if not words or self.match(words) is not None:
+            return False
+        head = " ".join(words) + " "
+        return any(p.startswith(head) for p in self.spoken())
+
 
 @dataclass(frozen=True)
 class Word:
@@ -137,14 +149,18 @@ class Hearing:
 
 class Recogniser(Protocol):
     """One utterance at a time: ``begin``, ``feed`` 16-bit mono PCM at
-    ``sample_rate``, then ``finish`` (or ``cancel``)."""
+    ``sample_rate``, then ``finish`` (or ``cancel``). ``partial`` is the
+    best guess so far, command words only, while the utterance goes on."""
 
     sample_rate: int
     has_garbage_model: bool
+    min_coverage: float  # the gate's default: how much of the speech the command's words fill
 
     def begin(self) -> None: ...
 
     def feed(self, pcm: bytes) -> None: ...
+
+    def partial(self) -> tuple[str, ...]: ...
 
     def finish(self) -> Hearing: ...
 
@@ -174,6 +190,7 @@ class VoskRecogniser:
     """
 
     sample_rate = 16000
+    min_coverage = 0.7  # Vosk's word times are tight around the word
 
     def __init__(self, model_dir: str | os.PathLike, table: PhraseTable, *, model=None):
         self.table = table
@@ -203,6 +220,11 @@ class VoskRecogniser:
         # Vosk may close a segment by itself mid-utterance; keep every piece.
         if self._rec.AcceptWaveform(pcm):
             self._parts.append(json.loads(self._rec.Result()))
+
+    def partial(self) -> tuple[str, ...]:
+        done = [w for part in self._parts for w in part.get("text", "").split()]
+        now = json.loads(self._rec.PartialResult()).get("partial", "").split()
+        return tuple(w for w in done + now if w != UNK)
 
     def finish(self) -> Hearing:
         self._parts.append(json.loads(self._rec.FinalResult()))
@@ -268,6 +290,9 @@ class PocketSphinxRecogniser:
 
     sample_rate = 16000
     has_garbage_model = False
+    # Its alignment spreads over the whole utterance: a sentence forced onto
+    # a command still covers 0.7 of it (bench, noisy talk), a command 0.8.
+    min_coverage = 0.8
 
     def __init__(self, table: PhraseTable, *, model_dir: str | os.PathLike | None = None,
                  min_posterior: float = 0.0):
@@ -314,6 +339,10 @@ class PocketSphinxRecogniser:
 
     def feed(self, pcm: bytes) -> None:
         self._decoder.process_raw(pcm, False, False)
+
+    def partial(self) -> tuple[str, ...]:
+        hyp = self._decoder.hyp() if self._open else None
+        return tuple(hyp.hypstr.split()) if hyp is not None and hyp.hypstr else ()
 
     def finish(self) -> Hearing:
         if not self._open:

@@ -71,16 +71,22 @@ class VoiceSettings:
     what each one is worth."""
 
     pre_silence: float = 0.7     # longer than a sentence pause in the conversation
-    # Longer than a sentence pause: a one-word reply ("Yes.") between two
-    # sentences must not pass for a command. It sets the latency: the bench
-    # shows 0.35 s fires on such replies where 0.55 s does not.
-    post_silence: float = 0.55
+    # It sets the latency. Short, because a two-word phrase is seldom a whole
+    # reply ("Yes." was forced onto a one-word command); a pause inside a
+    # sentence then ends an utterance, which the shape checks below reject
+    # (bench: 0.2 s fired in noisy talk, 0.25 s with them did not).
+    post_silence: float = 0.25
+    # What was heard so far only begins a phrase ("next", a stop before
+    # "step"): wait this long for the rest.
+    join_silence: float = 0.6
     min_speech: float = 0.12
     max_speech: float = 1.5      # "hoeveel tijd", slowly, fits
     min_confidence: float = 0.6
-    min_coverage: float = 0.7    # of the speech, the command's words must fill this much
+    # Of the speech, the command's words must fill this much; None: the
+    # recogniser's own (alignments differ: PocketSphinx 0.8, Vosk 0.7).
+    min_coverage: float | None = None
     min_phone_seconds: float = 0.05  # a command squeezed faster than this is something else
-    max_phone_seconds: float = 0.25  # and so is one stretched slower
+    max_phone_seconds: float = 0.2   # and so is one stretched slower (espeak's slowest: 0.16)
     deaf_after: float = 0.5      # the room's echo of the device's own voice
     refractory: float = 1.0
     margin_db: float = 12.0      # speech starts this far above the noise floor
@@ -109,7 +115,7 @@ class VoiceSettings:
             if v is None and f.name in cls.ALIASES:
                 v = get(cls.ALIASES[f.name])
             if v is not None:
-                out[f.name] = type(f.default)(v)
+                out[f.name] = float(v) if f.default is None else type(f.default)(v)
         return cls(**out)
 
 
@@ -221,7 +227,8 @@ class CommandGate:
                     self._drop("too_long")
             else:
                 self._gap += self.frame_seconds
-                if self._gap >= s.post_silence:
+                if self._gap >= s.post_silence and not (
+                        self._gap < s.join_silence and self.table.begins(self.rec.partial())):
                     self._decide(t)
             return
         if not speech:
@@ -279,7 +286,8 @@ class CommandGate:
             self.rejections["low_confidence"] += 1
             return
         pace = hearing.seconds_per_phone
-        if (hearing.seconds < s.min_coverage * length
+        coverage = s.min_coverage if s.min_coverage is not None else self.rec.min_coverage
+        if (hearing.seconds < coverage * length
                 or (pace and not s.min_phone_seconds <= pace <= s.max_phone_seconds)):
             # The grammar forces every sound onto a command; a sentence
             # comes out as a command word stretched or with speech left over.
