@@ -255,6 +255,7 @@ class SoundOutput:
         start_grace: float = 6.0,
         rescan_every: float = 20.0,
         standby_after: float | None = 10.0,
+        quick_start: bool = True,
         memory_budget: int = 6 * 1024 * 1024,
         on_fault: Callable[[bool, str], None] | None = None,
         start: bool = True,
@@ -272,6 +273,9 @@ class SoundOutput:
         self._opened_at = 0.0
         self.rescan_every = rescan_every
         self.standby_after = standby_after
+        self.quick_start = quick_start
+        self._kick = False
+        self._can_rest = False
         self._standby = False
         self._last_sound = 0.0
         self._last_rescan = -float("inf")
@@ -401,6 +405,9 @@ class SoundOutput:
             self._standby = False
             stream.start()
             self._stream = stream
+            # Resting and quick restarts need a stream that can stop and
+            # start again (a stand-in stream may not).
+            self._can_rest = all(callable(getattr(stream, m, None)) for m in ("stop", "abort"))
             self.output_latency = float(stream.latency)
             self._set_fault(None)
             log.info("sound: device %s open (%d Hz, block %d)", info["name"], self.rate, self.block_size)
@@ -443,9 +450,24 @@ class SoundOutput:
             self._last_sound = self._last_block
 
     def _rouse(self) -> None:
-        """Something was posted: wake the stream if it is on standby."""
+        """Something was posted: wake the stream if it is on standby, or
+        restart it if all it has queued is silence (the sound is then heard
+        at once instead of after a buffer of nothing)."""
         if self._standby:
             self._wake.set()
+        elif (self.quick_start and self._can_rest and self._stream is not None
+              and time.monotonic() - self._last_sound > self.output_latency + 0.02):
+            self._kick = True
+            self._wake.set()
+
+    def _restart(self, stream) -> None:
+        # Dropping the queued buffer drops silence only: nothing is cut.
+        self._kick = False
+        try:
+            stream.abort()
+        except Exception:
+            log.debug("sound: abort failed", exc_info=True)
+        self._resume(stream)
 
     def _resume(self, stream) -> None:
         try:
@@ -483,8 +505,13 @@ class SoundOutput:
                 if self.mixer.pending:
                     self._resume(stream)
                 continue
+            if stream is not None and self._kick:
+                if self.mixer.pending:
+                    self._restart(stream)
+                self._kick = False
+                continue
             if stream is not None:
-                if (self.standby_after is not None and now - self._last_sound > self.standby_after
+                if (self.standby_after is not None and self._can_rest and now - self._last_sound > self.standby_after
                         and not self.mixer.pending and not self._feeding()):
                     self._pause(stream)
                     continue
