@@ -15,7 +15,7 @@ has come.
 >>> [a.kind for a in e.start() if isinstance(a, Mark)]
 ['intro', 'phase_start']
 >>> clock.advance(300); [a.kind for a in e.handle(Command.TICK) if isinstance(a, Mark)]
-['time_up']
+['warning', 'time_up']
 
 Timekeeping: every deadline is an absolute time on the monotonic clock,
 derived from the phase's start; a pause moves the start, so every timer
@@ -431,20 +431,19 @@ class Engine:
             run.fired.add(kind)
             out: list[Action] = [Play(Cue.TIME_UP), Show(Light.TIME_UP), Mark("time_up", phase.id)]
             if phase.cues.auto_advance:
-                out += self._advance_phase(auto=True)
+                out += self._advance_phase()
             return out
         if kind == "overtime":
             run.overtime_count += 1
             return [Play(Cue.OVERTIME), Show(Light.OVERTIME), Mark("overtime", phase.id)]
         if kind == "turn":
-            now = self.clock.monotonic()
             turn_at = self._next_turn_at()
             run.turn += 1
             run.turn_anchor = turn_at
-            return self._turn_actions(phase, quiet, when=now)
+            return self._turn_actions(phase, quiet)
         raise AssertionError(kind)
 
-    def _turn_actions(self, phase: Phase, quiet: bool, when: float) -> list[Action]:
+    def _turn_actions(self, phase: Phase, quiet: bool) -> list[Action]:
         text = self.words.turn(self.run.turn + 1, self._turns(phase))
         out: list[Action] = [Play(Cue.TURN), Mark("turn", phase.id, text)]
         if not quiet:
@@ -513,11 +512,11 @@ class Engine:
             self._push_history()
             run.turn += 1
             run.turn_anchor = now
-            return [Hush()] + self._turn_actions(phase, phase.silent, now)
+            return [Hush()] + self._turn_actions(phase, phase.silent)
         self._push_history()
         return [Hush()] + self._advance_phase()
 
-    def _advance_phase(self, auto: bool = False) -> list[Action]:
+    def _advance_phase(self) -> list[Action]:
         now = self.clock.monotonic()
         run = self.run
         elapsed = self._elapsed(now)

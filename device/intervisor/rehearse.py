@@ -50,10 +50,11 @@ def default_choices(method: Method, given: Mapping[str, str] | None = None) -> d
     return chosen
 
 
-def _start_wall(method: Method) -> float:
-    """A clock-time programme starts at its first block's time, on a fixed day."""
+def _start_wall(plan: tuple) -> float:
+    """A fixed day; a clock-time programme starts at its first block's time,
+    any other session at nine."""
     base = time.mktime((2026, 1, 5, 0, 0, 0, 0, 0, -1))  # a Monday, local midnight
-    first = next((p.at for p in method.phases if p.at is not None), None)
+    first = plan[0].at if plan and plan[0].at is not None else None
     return base + (first if first is not None else 9 * 3600)
 
 
@@ -62,12 +63,7 @@ def rehearse(method: Method, choices: Mapping[str, str] | None = None,
     """Run ``method`` from start to end on a fake clock."""
     chosen = default_choices(method, choices)
     count = participants or method.participants
-    first_at = None
-    plan = method.plan(chosen)
-    if plan and plan[0].at is not None:
-        first_at = plan[0].at
-    clock = FakeClock(wall=_start_wall(method) if first_at is None
-                      else time.mktime((2026, 1, 5, 0, 0, 0, 0, 0, -1)) + first_at)
+    clock = FakeClock(wall=_start_wall(method.plan(chosen)))
     engine = Engine(method, clock, choices=chosen, participants=count)
     result = Rehearsal(method, chosen, count)
 
@@ -86,37 +82,27 @@ def rehearse(method: Method, choices: Mapping[str, str] | None = None,
     for _ in range(100_000):  # a bound, not a plan: no method needs this many steps
         if engine.ended:
             break
-        status = engine.status()
-        presses = _planned_presses(engine, status)
+        press_at = _next_press(engine)
         due = engine.next_due()
-        press_at = presses[0] if presses else None
-        candidates = [t for t in (due, press_at) if t is not None]
-        if not candidates:
-            break
-        t = min(candidates)
-        clock.set(max(t, clock.monotonic()))
+        clock.set(max(min(press_at, due if due is not None else press_at), clock.monotonic()))
         if due is not None and due <= clock.monotonic():
             record(engine.handle(Command.TICK))
             # A tick may have moved on by itself (auto-advance): the chair
             # looks again before pressing.
             continue
-        if press_at is not None and press_at <= clock.monotonic():
+        if press_at <= clock.monotonic():
             record(engine.handle(Command.NEXT))
     return result
 
 
-def _planned_presses(engine: Engine, status: dict) -> list[float]:
-    """When the punctual chair presses next (monotonic times)."""
+def _next_press(engine: Engine) -> float:
+    """When the punctual chair presses next (monotonic time): the next
+    question at its even share of the phase, else the phase's time-up."""
     run = engine.run
-    start = run.start
-    phase = engine.plan[run.index]
-    n = status.get("questions") or 0
-    presses = []
-    if n and not phase.silent and run.question + 1 < n:
-        presses.append(start + run.hi * (run.question + 1) / n)
-    else:
-        presses.append(start + run.hi)
-    return presses
+    n = engine.status().get("questions") or 0
+    if n and not engine.plan[run.index].silent and run.question + 1 < n:
+        return run.start + run.hi * (run.question + 1) / n
+    return run.start + run.hi
 
 
 # ----------------------------------------------------------------- command
