@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import queue
 import sys
 import tempfile
 import time
@@ -55,6 +54,17 @@ def onset(rec, deadline: float, look: float = 0.25) -> float | None:
     return rec.time_of(start + int(loud[0])) if len(loud) else None
 
 
+class _Probe:
+    """Notes the cues a deadline struck."""
+
+    def __init__(self, struck: list[str]):
+        self.struck = struck
+
+    def perform(self, action) -> None:
+        if isinstance(action, Play):
+            self.struck.append(action.cue.value)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=10.0)
@@ -62,10 +72,14 @@ def main() -> int:
                     help="seconds of silence before the stream rests (default: the adapter's own)")
     ap.add_argument("--block", type=int, default=256, help="frames per callback (config audio.block_size)")
     ap.add_argument("--latency", type=float, default=None, help="output latency asked of PortAudio, seconds")
+    ap.add_argument("--lead", type=float, default=0.1,
+                    help="seconds the loop acts before a deadline so its cue is placed on it (config audio.cue_lead); "
+                         "0: the naive way, a cue played when its deadline has come")
     args = ap.parse_args()
 
     from intervisor.clock import SystemClock
     from intervisor.engine import Engine
+    from intervisor.runner import Device
 
     method = short_method(args.minutes)
     with start_pulse() as server, tempfile.TemporaryDirectory() as tmp:
@@ -85,29 +99,23 @@ def main() -> int:
             return 1
         sound.prepare(engine.phrases_to_render())
         close_worker()
-        commands: queue.Queue = queue.Queue()
+        device = Device({method.id: method}, clock, [sound], participants=2, lead=args.lead)
         fired: list[tuple[float, str]] = []
         with server.record() as rec:
             time.sleep(0.5)
             t_end = time.monotonic() + args.minutes * 60
-            actions = engine.start()
-            while True:
-                for action in actions:
-                    sound.perform(action)
-                if engine.ended or time.monotonic() > t_end:
-                    break
+            device.dispatch(device.start(method.id))
+            engine = device.session
+            while not engine.ended and time.monotonic() < t_end:
                 due = engine.next_due()
                 if due is None:  # waiting for the chair: press
-                    actions = engine.handle(Command.NEXT)
+                    device.handle(Command.NEXT)
                     continue
-                try:
-                    cmd = commands.get(timeout=max(0.0, due - clock.monotonic()))
-                except queue.Empty:
-                    cmd = Command.TICK
-                actions = engine.handle(cmd)
-                cues = [a.cue.value for a in actions if isinstance(a, Play)]
-                if cmd is Command.TICK and cues:
-                    fired.append((due, "+".join(cues)))
+                struck: list[str] = []
+                device.adapters = [sound, _Probe(struck)]
+                command = device.step(max_wait=60.0)
+                if command is Command.TICK and struck:
+                    fired.append((due, "+".join(struck)))
             sound.finish(10)
             time.sleep(0.3)
             results = []
@@ -129,7 +137,7 @@ def main() -> int:
               "first_half_mean_ms": round(float(errors[:half].mean() * 1000), 1) if half else None,
               "second_half_mean_ms": round(float(errors[half:].mean() * 1000), 1),
               "p99_abs_error_ms": round(float(np.percentile(np.abs(errors), 99) * 1000), 1),
-              "minutes": args.minutes, "standby_after_s": sound.standby_after}
+              "minutes": args.minutes, "standby_after_s": sound.standby_after, "lead_s": args.lead}
     if missed:
         result["missed"] = missed
     print(json.dumps(result))

@@ -64,6 +64,8 @@ def main() -> int:
     ap.add_argument("--naive", type=int, default=50)
     ap.add_argument("--block", type=int, default=256, help="frames per callback (config audio.block_size)")
     ap.add_argument("--latency", type=float, default=None, help="output latency asked of PortAudio, seconds")
+    ap.add_argument("--no-quick-start", dest="quick_start", action="store_false",
+                    help="do not restart a stream that holds only silence (config audio.quick_start)")
     args = ap.parse_args()
 
     with start_pulse() as server, tempfile.TemporaryDirectory() as tmp:
@@ -72,7 +74,7 @@ def main() -> int:
         from intervisor.sound import SoundOutput
         from intervisor.speech import Speech
 
-        options = {"block_size": args.block}
+        options = {"block_size": args.block, "quick_start": args.quick_start}
         if args.latency is not None:
             options["latency"] = args.latency
         sound = SoundOutput(Speech("nl", 150, 1.0, Path(tmp) / "cache"), **options)
@@ -121,7 +123,8 @@ def main() -> int:
             sd.stop()
 
     result = {"cue_ms": stats(cue), "prompt_ms": stats(prompt), "naive_ms": stats(naive),
-              "standby_cue_ms": stats(wake_cue), "standby_prompt_ms": stats(wake_prompt)}
+              "standby_cue_ms": stats(wake_cue), "standby_prompt_ms": stats(wake_prompt),
+              "quick_start": args.quick_start, "block": args.block, "latency_s": sound.output_latency}
     missed = {"cue": cue_missed, "prompt": prompt_missed, "naive": naive_missed,
               "standby_cue": wake_cue_missed, "standby_prompt": wake_prompt_missed}
     if any(missed.values()):

@@ -32,7 +32,8 @@ def test_the_defaults():
         "/var/lib/intervisor/methods", "/var/lib/intervisor", "/var/cache/intervisor")
     assert (c.language, c.selected, c.choices, c.participants) == ("nl", None, {}, None)
     assert c.audio == Audio(device=None, rate=150, speech_volume=1.0, cue_volume=0.6, voices={},
-                            piper_model=None, sample_rate=48000, block_size=256)
+                            piper_model=None, sample_rate=48000, block_size=256, latency=0.016,
+                            cue_lead=0.1, standby_after=10.0, quick_start=True)
     assert c.panel == Panel(button=17, second_button=None, lights="three", green=22, amber=27, red=23,
                             rgb=None, mic_light=24, active_high=True, bounce=0.03, hold=0.8)
     assert c.voice == Voice(enabled=False, backend="vosk", model="/var/lib/intervisor/vosk-model", language=None,

@@ -358,9 +358,9 @@ def test_a_common_anode_rgb_led_from_the_config(factory):
 
 def test_hold_ticks_are_played_by_the_sound_adapter():
     from intervisor.events import Cue, Play
-    from intervisor.runner import Recorder
+    from intervisor.runner import ActionLog
 
-    sound = Recorder()
+    sound = ActionLog()
     tick = tick_cues(sound)
     tick(Command.BACK)
     tick(None)

@@ -3,9 +3,9 @@
 import threading
 
 from intervisor.clock import FakeClock, SystemClock
-from intervisor.events import Command, Light, Mark, Say, Show
+from intervisor.events import Command, Cue, Light, Mark, Play, Say, Show
 from intervisor.model import Duration, Method, Phase, Question
-from intervisor.runner import Device, Recorder
+from intervisor.runner import Device, ActionLog
 
 
 def methods():
@@ -16,7 +16,7 @@ def methods():
 
 
 def test_idle_step_speaks_titles_and_a_press_starts_the_selected_method():
-    rec = Recorder()
+    rec = ActionLog()
     device = Device(methods(), FakeClock(), [rec])
     device.handle(Command.STEP)
     assert rec.said()[-1] == "Beta"
@@ -27,7 +27,7 @@ def test_idle_step_speaks_titles_and_a_press_starts_the_selected_method():
 def test_a_finished_session_returns_to_idle_and_is_reported():
     finished = []
     clock = FakeClock()
-    device = Device(methods(), clock, [Recorder()], selected="beta", on_session_end=finished.append)
+    device = Device(methods(), clock, [ActionLog()], selected="beta", on_session_end=finished.append)
     device.handle(Command.NEXT)
     clock.advance(60)
     device.handle(Command.TICK)
@@ -40,7 +40,7 @@ def test_an_adapter_that_fails_does_not_stop_the_others():
         def perform(self, action):
             raise RuntimeError("no sound card")
 
-    rec = Recorder()
+    rec = ActionLog()
     device = Device(methods(), FakeClock(), [Broken(), rec])
     device.handle(Command.NEXT)
     assert any(isinstance(a, Show) and a.light is Light.RUNNING for a in rec.actions)
@@ -53,7 +53,7 @@ def test_preset_choices_that_do_not_fit_the_method_are_left_out():
 
 
 def test_the_loop_takes_commands_from_the_queue_put_by_other_threads():
-    rec = Recorder()
+    rec = ActionLog()
     device = Device(methods(), SystemClock(), [rec], selected="alfa")
     stop = threading.Event()
     loop = threading.Thread(target=device.run, args=(stop, 0.05))
@@ -82,7 +82,7 @@ def test_resume_picks_up_a_saved_session():
     device.handle(Command.NEXT)
     clock.advance(20)
     snap = device.session.snapshot()
-    rec = Recorder()
+    rec = ActionLog()
     again = Device(methods(), FakeClock(wall=clock.time() + 5), [rec])
     again.resume(snap)
     assert again.session.status()["elapsed"] == 25
@@ -91,7 +91,7 @@ def test_resume_picks_up_a_saved_session():
 
 def test_the_gestures_are_explained_the_first_time_a_method_is_run():
     clock = FakeClock()
-    rec = Recorder()
+    rec = ActionLog()
     device = Device(methods(), clock, [rec], selected="beta", explain=lambda lang: f"Uitleg in {lang}.")
     device.handle(Command.NEXT)
     first = rec.said()
@@ -122,7 +122,7 @@ def test_the_last_words_are_dispatched_while_the_session_is_still_on():
 def test_a_failing_session_is_closed_with_the_error_cue_and_the_device_goes_on():
     from intervisor.events import Cue, Play
 
-    rec = Recorder()
+    rec = ActionLog()
     ended = []
     device = Device(methods(), FakeClock(), [rec], selected="beta", on_session_end=ended.append)
     device.handle(Command.NEXT)
@@ -136,3 +136,48 @@ def test_a_failing_session_is_closed_with_the_error_cue_and_the_device_goes_on()
     assert any(isinstance(a, Play) and a.cue is Cue.ERROR for a in rec.actions)
     device.handle(Command.NEXT)
     assert device.session is not None
+
+
+def started(method_id: str, lead: float):
+    clock, log = FakeClock(), ActionLog()
+    device = Device(methods(), clock, [log], selected=method_id, lead=lead)
+    device.handle(Command.NEXT)
+    return clock, log, device
+
+
+def test_with_a_lead_the_loop_acts_on_a_deadline_early_and_stamps_its_sounds():
+    # The sound output needs a cue a buffer ahead to place it on the
+    # deadline's own sample: the loop acts `lead` early, holding the clock.
+    clock, log, device = started("beta", lead=0.1)
+    clock.set(59.95)
+    assert device.step(max_wait=0) is Command.TICK
+    timed = [a for a in log.actions if isinstance(a, (Play, Say)) and a.at is not None]
+    assert timed and {a.at for a in timed} == {60.0}
+    assert Play(Cue.TIME_UP, at=60.0) in timed
+    # The engine saw the deadline come; its clock never runs back.
+    assert device.session.clock.monotonic() == 60.0
+    clock.set(60.5)
+    assert device.session.clock.monotonic() == 60.5
+
+
+def test_without_a_lead_sounds_are_not_stamped():
+    clock, log, device = started("beta", lead=0.0)
+    clock.set(59.95)
+    device.step(max_wait=0)
+    assert not any(isinstance(a, Play) and a.cue is Cue.TIME_UP for a in log.actions)
+    clock.set(60.0)
+    device.step(max_wait=0)
+    assert Play(Cue.TIME_UP) in log.actions
+
+
+def test_a_press_in_the_lead_window_counts_as_a_press_just_after_the_deadline():
+    clock, log, device = started("alfa", lead=0.1)
+    clock.set(59.93)
+    device.step(max_wait=0)             # the time-up, acted on early
+    clock.set(59.95)
+    device.put(Command.NEXT)            # the chair presses before it sounds
+    assert device.step(max_wait=0) is Command.NEXT
+    assert device.session.clock.monotonic() == 60.0
+    kinds = [a.kind for a in log.actions if isinstance(a, Mark)]
+    assert kinds[-2:] == ["time_up", "question"]
+    assert Say(("Vraag twee?",)) in log.actions   # a press is answered at once, not at a time

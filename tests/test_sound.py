@@ -100,6 +100,38 @@ def test_the_mixer_reports_what_is_left():
     assert m.speech_left == 0 and m.cues_left == 0
 
 
+def test_a_timed_cue_starts_on_its_own_sample_in_any_block():
+    # The block that holds the cue's time is heard from `heard_at`; the
+    # cue's first sample lands exactly where its time falls.
+    for offset in (0, 1, 255, 256, 700):
+        m = Mixer(RATE)
+        m.play(np.ones(64, dtype=np.float32), at=10.0 + offset / RATE)
+        out = []
+        for b in range(4):
+            buf = np.zeros((256, 1), dtype=np.float32)
+            m.fill(buf, heard_at=10.0 + b * 256 / RATE)
+            out.append(buf[:, 0])
+        out = np.concatenate(out)
+        assert int(np.flatnonzero(out)[0]) == offset and out.sum() == 64
+
+
+def test_a_late_timed_cue_plays_at_once_and_whole():
+    m = Mixer(RATE)
+    m.play(np.ones(64, dtype=np.float32), at=9.9)
+    buf = np.zeros((256, 1), dtype=np.float32)
+    m.fill(buf, heard_at=10.0)
+    assert buf[0, 0] == 1.0 and buf.sum() == 64
+
+
+def test_a_timed_prompt_waits_for_its_time_and_counts_as_speech_left():
+    m = Mixer(RATE)
+    m.say(np.full(300, 0.5, dtype=np.float32), m.next_generation(), at=1.0 + 100 / RATE)
+    buf = np.zeros((256, 1), dtype=np.float32)
+    m.fill(buf, heard_at=1.0)
+    assert int(np.flatnonzero(buf[:, 0])[0]) == 100
+    assert m.speech_left == 300 - 156
+
+
 # ----------------------------------------------------------------- the fake
 
 
@@ -162,6 +194,25 @@ def test_a_cue_is_heard_and_it_is_the_cue(pulse_server, sound):
     corr = float(lags[best] / (np.linalg.norm(window) * np.linalg.norm(expected)))
     assert corr > 0.95
     assert abs(np.abs(window).max() - np.abs(expected).max()) < 0.05
+
+
+@pytest.mark.audio
+def test_a_cue_given_its_time_ahead_is_heard_then_not_before(pulse_server, sound):
+    # What the loop does with a deadline: hand the cue over early, with the
+    # deadline as its time. It must not sound early, and lands near it (a
+    # generous bound: this checks the placement, the bench measures it).
+    with pulse_server.record() as rec:
+        sound.perform(Play(Cue.HEARD))
+        assert sound.finish(timeout=10)
+        errors = []
+        for _ in range(3):
+            at = time.monotonic() + 0.25
+            sound.perform(Play(Cue.WARNING, at=at))
+            onset = rec.wait_for_sound(after=at - 0.2, timeout=5)
+            assert onset is not None
+            errors.append(onset.time - at)
+            assert sound.finish(timeout=10)
+    assert all(-0.012 < e < 0.05 for e in errors), errors
 
 
 @pytest.mark.audio

@@ -34,6 +34,37 @@ class SystemClock:
         return time.time()
 
 
+class LeadClock:
+    """A clock the loop can set onto a deadline a little before it comes.
+
+    The engine then acts on the deadline early, as if it had come, and the
+    sounds it asks for can be placed on the deadline's own sample by the
+    sound output (which needs them a buffer ahead). It never runs back:
+    until the clock it wraps catches up, it stands at the deadline.
+
+    >>> inner = FakeClock(); clock = LeadClock(inner)
+    >>> clock.hold(10.0); clock.monotonic()
+    10.0
+    >>> inner.advance(12); clock.monotonic()
+    12.0
+    """
+
+    def __init__(self, clock: Clock):
+        self.inner = clock
+        self._held = float("-inf")
+
+    def hold(self, mono: float) -> None:
+        """Stand at ``mono`` (monotonic seconds) until the time comes."""
+        self._held = max(self._held, mono)
+
+    def monotonic(self) -> float:
+        return max(self.inner.monotonic(), self._held)
+
+    def time(self) -> float:
+        inner = self.inner.monotonic()
+        return self.inner.time() + max(0.0, self._held - inner)
+
+
 class FakeClock:
     """A clock that moves only by :meth:`advance` or :meth:`set`."""
 

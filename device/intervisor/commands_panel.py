@@ -87,7 +87,7 @@ def _demo(args: argparse.Namespace) -> int:
     second = config.panel.second_button is not None
     device = Device(methods, SystemClock(), [], selected=method.id, choices=choices,
                     participants=participants, language=config.language,
-                    explain=lambda language: gesture_text(language, second))
+                    explain=lambda language: gesture_text(language, second), lead=config.audio.cue_lead)
     factory = mock_factory()
     panel = from_config(dataclasses.replace(config, voice=dataclasses.replace(config.voice, enabled=False)),
                         device.queue, pin_factory=factory)

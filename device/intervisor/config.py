@@ -191,7 +191,13 @@ def setting(default: Any, check: Check, **metadata: Any) -> Any:
 class Audio:
     """What the group hears. ``device`` is part of the output device's name
     (``None``: the system default); ``rate`` is speech in words per minute;
-    ``cue_volume`` is relative to the speech."""
+    ``cue_volume`` is relative to the speech. ``latency`` is the output
+    buffer asked of the sound device; ``cue_lead`` how long before a
+    deadline its cue is handed over, so that it sounds on the deadline
+    itself (0: handed over when it comes, a buffer late); after
+    ``standby_after`` seconds of silence the stream rests (``None``: never);
+    ``quick_start`` restarts a stream that holds only silence when a sound
+    comes, so it is heard at once."""
 
     enabled: bool = setting(True, Flag())
     device: str | None = setting(None, Text())
@@ -204,6 +210,10 @@ class Audio:
     piper_model: str | None = setting(None, AbsolutePath())
     sample_rate: int = setting(48000, Int(8000, 192000))
     block_size: int = setting(256, Int(32, 8192))
+    latency: float = setting(0.016, Number(0.002, 0.5))
+    cue_lead: float = setting(0.1, Number(0, 1))
+    standby_after: float | None = setting(10.0, Number(0.1, 3600))
+    quick_start: bool = setting(True, Flag())
 
 
 @dataclass(frozen=True)

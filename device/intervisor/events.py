@@ -60,9 +60,10 @@ class Cue(enum.Enum):
 class Say:
     """Speak. ``parts`` are rendered separately so that dynamic phrases
     ("7 minuten") come from a small pre-rendered set; ``text`` joins them.
-    A new Say interrupts the one still playing."""
+    A new Say interrupts the one still playing. ``at``: see :class:`Play`."""
 
     parts: tuple[str, ...]
+    at: float | None = None
 
     @property
     def text(self) -> str:
@@ -71,9 +72,14 @@ class Say:
 
 @dataclass(frozen=True)
 class Play:
-    """Play a cue over whatever is speaking."""
+    """Play a cue over whatever is speaking.
+
+    ``at`` is the monotonic time the sound should be heard, when the loop
+    knows it ahead (a deadline): the sound adapter then places it on that
+    sample instead of "as soon as possible". The engine never sets it."""
 
     cue: Cue
+    at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ every adapter's ``perform(action)``. Adapters must not block.
 >>> from intervisor.clock import FakeClock
 >>> from intervisor.model import Method, Phase, Duration
 >>> m = Method("kort", "Kort", "nl", (Phase("a", "A", Duration(60, 60)),))
->>> heard = Recorder()
+>>> heard = ActionLog()
 >>> device = Device({"kort": m}, FakeClock(), [heard])
 >>> device.handle(Command.NEXT) and device.session is not None
 True
@@ -20,12 +20,13 @@ installed ones, speaking each title.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
-from intervisor.clock import Clock
+from intervisor.clock import Clock, LeadClock
 from intervisor.engine import Engine
 from intervisor.events import Action, Command, Cue, Hush, Light, Mark, Play, Say, Show
 from intervisor.model import Method
@@ -38,7 +39,7 @@ class Adapter(Protocol):
     def perform(self, action: Action) -> None: ...
 
 
-class Recorder:
+class ActionLog:
     """An adapter that keeps every action: the fake for tests."""
 
     def __init__(self) -> None:
@@ -60,6 +61,12 @@ class Device:
     ``on_session_end`` with the finished engine (the session record).
     ``explain(language)`` gives how the button works; it is said once, the
     first time each method is run, before the method's own words.
+
+    ``lead`` (seconds): the loop wakes that long before a deadline and lets
+    the engine act on it then, with the clock held at the deadline; the
+    sounds it asks for carry the deadline as ``at``, so the sound output
+    places them on it instead of a buffer late. Lights change that much
+    early, which nobody sees. 0 acts on deadlines when they come.
     """
 
     def __init__(
@@ -75,9 +82,11 @@ class Device:
         on_change: Callable[["Device"], None] | None = None,
         on_session_end: Callable[[Engine], None] | None = None,
         explain: Callable[[str], str] | None = None,
+        lead: float = 0.0,
     ):
         self.methods = methods
-        self.clock = clock
+        self.lead = max(0.0, float(lead))
+        self.clock = LeadClock(clock) if self.lead > 0 else clock
         self.adapters = list(adapters)
         self.selected = selected if selected in methods else (sorted(methods)[0] if methods else None)
         self.preset_choices = dict(choices or {})
@@ -97,8 +106,9 @@ class Device:
         """Thread-safe: the only thing a callback may do."""
         self.queue.put(command)
 
-    def handle(self, command: Command) -> list[Action]:
-        """Answer one command and hand the actions to the adapters."""
+    def handle(self, command: Command, at: float | None = None) -> list[Action]:
+        """Answer one command and hand the actions to the adapters.
+        ``at``: the time the sounds of this answer are due (an early tick)."""
         if self.session is None:
             actions = self._idle(command)
             self.dispatch(actions)
@@ -111,6 +121,9 @@ class Device:
                 log.exception("the session failed on %s; it is closed", command.value)
                 self.session.stage = "ended"
                 actions = [Hush(), Play(Cue.ERROR), Show(Light.IDLE), Mark("session_end")]
+            if at is not None:
+                actions = [dataclasses.replace(a, at=at) if isinstance(a, (Play, Say)) else a
+                           for a in actions]
             # The session's last words are said while it is still the
             # session (in its own language), then the device is idle.
             self.dispatch(actions)
@@ -185,12 +198,16 @@ class Device:
         """Wait for the next command or deadline, whichever comes first, and
         handle it. Returns the command handled (``TICK`` on a deadline)."""
         due = self.session.next_due() if self.session is not None else None
-        wait = max_wait if due is None else min(max_wait, max(0.0, due - self.clock.monotonic()))
+        wait = max_wait if due is None else min(max_wait, max(0.0, due - self.lead - self.clock.monotonic()))
+        early = None
         try:
             command = self.queue.get(timeout=wait)
         except queue.Empty:
             command = Command.TICK
-        self.handle(command)
+            if due is not None and self.lead > 0 and 0 < due - self.clock.monotonic() <= self.lead + 0.005:
+                early = due
+                self.clock.hold(due)
+        self.handle(command, at=early)
         if command is not Command.TICK and self.session is not None:
             due = self.session.next_due()
             if due is not None and due <= self.clock.monotonic():

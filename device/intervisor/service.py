@@ -886,6 +886,8 @@ class Service:
             language=language if language in NOTICES else "nl",
             on_change=self._on_change, on_session_end=self._on_session_end,
             explain=lambda lang: gesture_text(lang, setting(self.config, "panel.second_button") is not None),
+            # Without sound there is nothing to place on a deadline.
+            lead=setting(self.config, "audio.cue_lead", 0.1) if self.parts.sound is not None else 0.0,
         )
         self.device.queue = commands
         source = setting(self.config, "input", None)

@@ -47,18 +47,26 @@ class Mixer:
     Producers (any thread) only post; :meth:`fill` (the audio callback)
     does all the work, so nothing here needs a lock. A ``say`` carries a
     generation number: one that a later ``say`` or ``hush`` has overtaken
-    is dropped when it arrives late.
+    is dropped when it arrives late. A sound posted with ``at`` (monotonic
+    seconds) starts on the sample heard at that time, when ``fill`` is told
+    when its block will be heard: a deadline's cue is then on time to the
+    sample instead of waiting for the next block and the buffer after it.
 
     >>> m = Mixer(48000)
     >>> m.play(np.ones(10, dtype=np.float32) * 0.5)
     >>> out = np.zeros((4, 1), dtype=np.float32); m.fill(out); float(out[0, 0])
     0.5
+    >>> m.play(np.ones(10, dtype=np.float32), at=100.0 + 2 / 48000)
+    >>> out = np.zeros((4, 1), dtype=np.float32); m.fill(out, heard_at=100.0); out[:, 0].tolist()
+    [0.0, 0.0, 1.0, 1.0]
     """
 
     def __init__(self, rate: int, fade: float = FADE):
         self.rate = rate
         self._inbox: collections.deque = collections.deque()
         self._ramp = np.linspace(1.0, 0.0, max(2, int(fade * rate)), dtype=np.float32)
+        # Positions are of the block's first frame in the sound: negative
+        # while a timed sound has not begun.
         self._speech: np.ndarray | None = None
         self._pos = 0
         self._voices: list[list] = []  # [samples, position]
@@ -66,7 +74,7 @@ class Mixer:
         self.latest = 0               # the newest generation handed out
         self._gen_lock = threading.Lock()
         # Read by other threads: plain attributes, each written whole.
-        self.speech_left = 0          # samples of speech still to play
+        self.speech_left = 0          # samples of speech still to play (a wait included)
         self.cues_left = 0            # samples of the longest cue still to play
         self.blocks = 0
 
@@ -77,17 +85,17 @@ class Mixer:
             self.latest += 1
             return self.latest
 
-    def say(self, samples: np.ndarray, generation: int) -> None:
-        self._inbox.append(("say", samples, generation))
+    def say(self, samples: np.ndarray, generation: int, at: float | None = None) -> None:
+        self._inbox.append(("say", samples, generation, at))
 
-    def play(self, samples: np.ndarray) -> None:
-        self._inbox.append(("cue", samples, 0))
+    def play(self, samples: np.ndarray, at: float | None = None) -> None:
+        self._inbox.append(("cue", samples, 0, at))
 
     def hush(self, generation: int) -> None:
-        self._inbox.append(("hush", None, generation))
+        self._inbox.append(("hush", None, generation, None))
 
     def reset(self) -> None:
-        self._inbox.append(("reset", None, 0))
+        self._inbox.append(("reset", None, 0, None))
 
     @property
     def pending(self) -> bool:
@@ -96,30 +104,51 @@ class Mixer:
     # ------------------------------------------------------ the audio callback
 
     def _fade_out(self) -> None:
-        if self._speech is not None:
+        if self._speech is not None and self._pos >= 0:
             tail = self._speech[self._pos : self._pos + len(self._ramp)]
             if len(tail):
                 self._voices.append([tail * self._ramp[: len(tail)], 0])
         self._speech, self._pos = None, 0
 
-    def _take(self) -> None:
+    def _start(self, at: float | None, heard_at: float | None) -> int:
+        """The position a sound starts from in this block: 0 at once, or
+        minus the frames to wait until ``at`` (a sound already late starts
+        at once: never skipped into)."""
+        if at is None or heard_at is None:
+            return 0
+        return -max(0, int(round((at - heard_at) * self.rate)))
+
+    def _take(self, heard_at: float | None) -> None:
         while self._inbox:
-            kind, samples, gen = self._inbox.popleft()
+            kind, samples, gen, at = self._inbox.popleft()
             if kind == "cue":
-                self._voices.append([samples, 0])
+                self._voices.append([samples, self._start(at, heard_at)])
             elif kind == "say":
                 if gen < self.latest:
                     continue  # overtaken while it was being loaded
                 self._fade_out()
-                self._speech, self._pos = samples, 0
+                self._speech, self._pos = samples, self._start(at, heard_at)
             elif kind == "hush":
                 self._fade_out()
             elif kind == "reset":
                 self._speech, self._pos, self._voices = None, 0, []
 
-    def fill(self, out: np.ndarray) -> None:
-        """Write the next ``len(out)`` frames (all channels the same)."""
-        self._take()
+    @staticmethod
+    def _add(mix: np.ndarray, samples: np.ndarray, pos: int) -> int:
+        """Add ``samples`` from ``pos`` into the block; the next position."""
+        frames = len(mix)
+        skip = -pos if pos < 0 else 0
+        if skip < frames:
+            src = max(pos, 0)
+            n = min(frames - skip, len(samples) - src)
+            if n > 0:
+                mix[skip : skip + n] += samples[src : src + n]
+        return pos + frames
+
+    def fill(self, out: np.ndarray, heard_at: float | None = None) -> None:
+        """Write the next ``len(out)`` frames (all channels the same).
+        ``heard_at``: the monotonic time its first frame will be heard."""
+        self._take(heard_at)
         frames = len(out)
         if self._speech is None and not self._voices:
             out.fill(0)
@@ -131,21 +160,16 @@ class Mixer:
         mix = self._scratch[:frames]
         mix.fill(0)
         if self._speech is not None:
-            n = min(frames, len(self._speech) - self._pos)
-            mix[:n] += self._speech[self._pos : self._pos + n]
-            self._pos += n
+            self._pos = self._add(mix, self._speech, self._pos)
             if self._pos >= len(self._speech):
                 self._speech, self._pos = None, 0
         longest = 0
         still = []
         for voice in self._voices:
-            samples, pos = voice
-            n = min(frames, len(samples) - pos)
-            mix[:n] += samples[pos : pos + n]
-            voice[1] = pos + n
-            if voice[1] < len(samples):
+            voice[1] = self._add(mix, voice[0], voice[1])
+            if voice[1] < len(voice[0]):
                 still.append(voice)
-                longest = max(longest, len(samples) - voice[1])
+                longest = max(longest, len(voice[0]) - voice[1])
         self._voices = still
         np.clip(mix, -1.0, 1.0, out=mix)
         out[:] = mix[:, None] if out.ndim == 2 else mix
@@ -439,24 +463,43 @@ class SoundOutput:
             except Exception:
                 log.exception("sound: on_fault failed")
 
-    def _callback(self, outdata, frames, time_info, status) -> None:
+    def _heard_at(self, now: float, time_info: Any) -> float:
+        """When the block being written now will be heard. PortAudio's own
+        answer (its DAC time, on its clock) varies by a few ms from block to
+        block with what the server holds; the stream's nominal latency is
+        the fallback where a host API does not give it."""
         try:
-            self.mixer.fill(outdata)
+            ahead = float(time_info.outputBufferDacTime) - float(time_info.currentTime)
+        except (AttributeError, TypeError, ValueError):
+            ahead = -1.0
+        if not 0.0 <= ahead < 1.0:
+            ahead = self.output_latency
+        return now + ahead
+
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        now = time.monotonic()
+        try:
+            self.mixer.fill(outdata, self._heard_at(now, time_info))
         except Exception:  # raising here would stop the stream for good
             outdata.fill(0)
             log.exception("sound: mixer failed")
-        self._last_block = time.monotonic()
+        self._last_block = now
         if self.mixer.speech_left or self.mixer.cues_left:
             self._last_sound = self._last_block
 
-    def _rouse(self) -> None:
+    def _rouse(self, at: float | None = None) -> None:
         """Something was posted: wake the stream if it is on standby, or
         restart it if all it has queued is silence (the sound is then heard
-        at once instead of after a buffer of nothing)."""
+        at once instead of after a buffer of nothing). A sound due later
+        than the buffer reaches needs no restart: it is placed on its sample."""
         if self._standby:
             self._wake.set()
-        elif (self.quick_start and self._can_rest and self._stream is not None
-              and time.monotonic() - self._last_sound > self.output_latency + 0.02):
+            return
+        now = time.monotonic()
+        if at is not None and at > now + self.output_latency + 0.01:
+            return
+        if (self.quick_start and self._can_rest and self._stream is not None
+                and now - self._last_sound > self.output_latency + 0.02):
             self._kick = True
             self._wake.set()
 
@@ -581,15 +624,15 @@ class SoundOutput:
             if job is None:
                 self._feed.task_done()
                 return
-            gen, parts = job
+            gen, parts, at = job
             try:
                 if gen < self.mixer.latest or self.speech is None:
                     continue
                 pcm = [self.prompts.get(p) for p in parts]
                 pcm = [x if x is not None else self._load(p) for x, p in zip(pcm, parts)]
                 if gen == self.mixer.latest and not self.faulted:
-                    self.mixer.say(self._to_float(np.concatenate(pcm)), gen)
-                    self._rouse()
+                    self.mixer.say(self._to_float(np.concatenate(pcm)), gen, at)
+                    self._rouse(at)
             except Exception as e:
                 # Never the text itself in the log.
                 log.warning("sound: could not render a prompt (%s)", type(e).__name__)
@@ -603,13 +646,15 @@ class SoundOutput:
         the rest. Returns at once: safe on the engine's thread and from
         gpiozero's (hold ticks)."""
         if isinstance(action, Say):
-            self.say(action.parts)
+            self.say(action.parts, at=action.at)
         elif isinstance(action, Play):
-            self.play(action.cue)
+            self.play(action.cue, at=action.at)
         elif isinstance(action, Hush):
             self.hush()
 
-    def say(self, parts: Iterable[str] | str) -> None:
+    def say(self, parts: Iterable[str] | str, at: float | None = None) -> None:
+        """Speak the parts as one prompt, interrupting the one speaking;
+        from ``at`` (monotonic seconds) when given, else at once."""
         parts = [parts] if isinstance(parts, str) else list(parts)
         parts = [p.strip() for p in parts if p and p.strip()]
         gen = self.mixer.next_generation()
@@ -620,15 +665,16 @@ class SoundOutput:
             return
         cached = [self.prompts.get(p) for p in parts]
         if all(x is not None for x in cached):
-            self.mixer.say(self._to_float(np.concatenate(cached)), gen)
-            self._rouse()
+            self.mixer.say(self._to_float(np.concatenate(cached)), gen, at)
+            self._rouse(at)
         else:
-            self._feed.put((gen, parts))
+            self._feed.put((gen, parts, at))
 
-    def play(self, cue: Cue) -> None:
+    def play(self, cue: Cue, at: float | None = None) -> None:
+        """Strike a cue over whatever sounds; on ``at`` when given."""
         if not self.faulted:
-            self.mixer.play(self.chimes[cue])
-            self._rouse()
+            self.mixer.play(self.chimes[cue], at)
+            self._rouse(at)
 
     def hush(self) -> None:
         self.mixer.hush(self.mixer.next_generation())
@@ -722,9 +768,20 @@ class FakeSound:
         self.closed = True
 
 
-def _audio_setting(config: Any, name: str, default: Any) -> Any:
+_ABSENT = object()
+
+
+def _audio_raw(config: Any, name: str, default: Any) -> Any:
+    """The audio setting as written, ``None`` included; ``default`` if absent."""
     audio = config.get("audio") if isinstance(config, dict) else getattr(config, "audio", None)
-    value = (audio.get(name) if isinstance(audio, dict) else getattr(audio, name, None)) if audio else None
+    if not audio:
+        return default
+    value = audio.get(name, _ABSENT) if isinstance(audio, dict) else getattr(audio, name, _ABSENT)
+    return default if value is _ABSENT else value
+
+
+def _audio_setting(config: Any, name: str, default: Any) -> Any:
+    value = _audio_raw(config, name, None)
     return default if value is None else value
 
 
@@ -769,7 +826,9 @@ def from_config(config: Any, language: str = "nl", **kwargs: Any) -> SoundOutput
 
     factory = speech_factory_from_config(config)
     options = dict(device=get("device", None), sample_rate=get("sample_rate", 48000),
-                   block_size=get("block_size", 256), cue_volume=get("cue_volume", 0.6))
+                   block_size=get("block_size", 256), cue_volume=get("cue_volume", 0.6),
+                   latency=get("latency", 0.016), quick_start=get("quick_start", True),
+                   standby_after=_audio_raw(config, "standby_after", 10.0))  # None: never rest
     options.update(kwargs)
     return SoundOutput(factory(language), speech_factory=factory, **options)
 
