@@ -124,7 +124,7 @@ def test_a_damaged_cache_file_is_rendered_again(nl):
 
 def test_a_dead_worker_is_replaced(nl):
     nl.render("Eerste zin.")
-    proc = speech_mod._worker._proc
+    proc = speech_mod._worker.workers[0]._proc
     assert proc is not None and proc.poll() is None
     proc.kill()
     proc.wait()
@@ -217,3 +217,14 @@ def test_piper_that_cannot_load_the_model_says_so(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "piper", fake)
     with pytest.raises(SpeechError, match="Piper cannot load this model.*INVALID_PROTOBUF"):
         Speech("nl", 150, 1.0, tmp_path, piper_model=piper_model(tmp_path))
+
+
+def test_a_cold_cache_spread_over_workers_is_the_same_speech(tmp_path):
+    texts = [f"Zin nummer {i}." for i in range(6)]
+    one = Speech("nl", 150, 1.0, tmp_path / "one")
+    many = Speech("nl", 150, 1.0, tmp_path / "many")
+    assert one.prerender(texts) == 6
+    assert many.prerender(texts, workers=2) == 6
+    for t in texts:
+        a, b = one.render(t), many.render(t)
+        assert abs(len(a) - len(b)) < 0.01 * len(a) and same_voice(a, b) > 0.995

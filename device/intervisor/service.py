@@ -418,8 +418,9 @@ class Renderer:
     keeps ticking (and answering the button) while espeak-ng works.
 
     Jobs run one after the other, in small batches, through the speech
-    module's one espeak-ng worker process (the only owner of pyttsx3); the
-    stop flag is looked at between batches::
+    module's espeak-ng worker processes (each the only owner of its
+    pyttsx3): ``workers()`` says how many may work at once now. The stop
+    flag is looked at between batches::
 
         renderer = Renderer(parts.speech_for, stop)
         job = renderer.submit({"nl": texts}, "reload")
@@ -431,9 +432,11 @@ class Renderer:
 
     BATCH = 50  # as many as one request to the espeak-ng worker takes
 
-    def __init__(self, speech_for: Callable[[str], Any], stop: threading.Event):
+    def __init__(self, speech_for: Callable[[str], Any], stop: threading.Event,
+                 workers: Callable[[], int] = lambda: 1):
         self._speech_for = speech_for
         self._stop = stop
+        self._workers = workers
         self._speeches: dict[str, Any] = {}
         self._jobs: "queue.Queue[RenderJob | None]" = queue.Queue()
         self._faults: "queue.SimpleQueue[tuple[str, str]]" = queue.SimpleQueue()
@@ -489,13 +492,17 @@ class Renderer:
                 todo = [t for t in texts if t.strip() and not speech.cached(t.strip())]
                 if todo:
                     log.info("speech: rendering %d %s prompts (%s)", len(todo), language, job.label)
-                for i in range(0, len(todo), self.BATCH):
+                i = 0
+                while i < len(todo):
                     if self._stop.is_set():
                         job.stopped = True
                         log.info("speech: rendering stopped (%s), %d prompts rendered",
                                  job.label, job.rendered)
                         return
-                    job.rendered += speech.prerender(todo[i:i + self.BATCH]) or 0
+                    n = self._workers()
+                    batch, i = todo[i:i + self.BATCH * n], i + self.BATCH * n
+                    done = speech.prerender(batch, workers=n) if n > 1 else speech.prerender(batch)
+                    job.rendered += done or 0
             except Exception as e:
                 self._faults.put(("speech", f"cannot render the {language} prompts "
                                             f"({type(e).__name__}: {e})"))
@@ -933,7 +940,12 @@ class Service:
         idle.update(NOTICES[self.device_language].values())
         texts[self.device_language].update(idle)
         if self.renderer is None:
-            self.renderer = Renderer(self.parts.speech_for, self._render_stop)
+            # Several espeak-ng processes while no session runs (start-up, an
+            # idle reload); one beside a session, which needs its CPU for sound.
+            from intervisor.speech import PARALLEL
+
+            self.renderer = Renderer(self.parts.speech_for, self._render_stop,
+                                     workers=lambda: PARALLEL if self.device.session is None else 1)
         return self.renderer.submit(texts, label, progress=self._rendering if only is None else None)
 
     def _wait_rendered(self, job: RenderJob | None) -> None:

@@ -8,10 +8,11 @@ reads a file.
 
 Two engines:
 
-- ``espeak`` (the default): espeak-ng through pyttsx3, in one worker
-  *process* that owns the pyttsx3 engine. pyttsx3's run loop hangs when
+- ``espeak`` (the default): espeak-ng through pyttsx3, in a worker
+  *process* that owns its pyttsx3 engine. pyttsx3's run loop hangs when
   ``runAndWait`` is called from several threads, or with nothing to say; a
-  process can be timed out and replaced, a stuck thread cannot. The voice is
+  process can be timed out and replaced, a stuck thread cannot (a cold
+  cache at start-up is spread over a few such processes). The voice is
   chosen explicitly by language and checked after every render, because
   espeak-ng quietly keeps the previous voice when a name is unknown.
 - ``piper``: a Piper voice model (``MODEL.onnx`` with ``MODEL.onnx.json``
@@ -286,7 +287,53 @@ class _EspeakWorker:
         proc.stdout.close()
 
 
-_worker = _EspeakWorker()
+class _EspeakPool:
+    """Worker processes: one is all a session needs; a cold cache at
+    start-up is rendered by several at once (espeak-ng uses one core each)."""
+
+    def __init__(self, size: int):
+        self.workers = [_EspeakWorker() for _ in range(max(1, size))]
+
+    @property
+    def _proc(self) -> subprocess.Popen | None:
+        return self.workers[0]._proc
+
+    def render(self, voice: str, rate: int, volume: float, jobs: list[tuple[str, str]],
+               worker: int = 0) -> None:
+        self.workers[worker].render(voice, rate, volume, jobs)
+
+    def render_spread(self, voice: str, rate: int, volume: float, jobs: list[tuple[str, str]],
+                      workers: int) -> None:
+        """``jobs`` over ``workers`` processes at once; the first error raised."""
+        n = max(1, min(workers, len(self.workers), len(jobs)))
+        if n == 1:
+            self.render(voice, rate, volume, jobs)
+            return
+        errors: list[BaseException] = []
+
+        def part(k: int) -> None:
+            try:
+                self.render(voice, rate, volume, jobs[k::n], worker=k)
+            except BaseException as e:  # handed to the caller below
+                errors.append(e)
+
+        threads = [threading.Thread(target=part, args=(k,), name=f"espeak-{k}") for k in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.close()
+
+
+PARALLEL = max(1, min(4, os.cpu_count() or 1))
+"""Worker processes a cold cache may use at once."""
+
+_worker = _EspeakPool(PARALLEL)
 
 
 # ------------------------------------------------------------------- Piper
@@ -389,8 +436,10 @@ class Speech:
     def cached(self, text: str) -> bool:
         return self.path_for(text).exists()
 
-    def prerender(self, texts: Iterable[str]) -> int:
-        """Render every text not yet in the cache; the number rendered."""
+    def prerender(self, texts: Iterable[str], workers: int = 1) -> int:
+        """Render every text not yet in the cache; the number rendered.
+        ``workers`` > 1 spreads them over that many espeak-ng processes
+        (up to :data:`PARALLEL`): for start-up, not beside a session."""
         todo = sorted({t.strip() for t in texts if t and t.strip()} - {""})
         todo = [t for t in todo if not self.cached(t)]
         if not todo:
@@ -404,9 +453,11 @@ class Speech:
                 write_wav(self.path_for(text), self._piper.render(text, self.rate, self.volume), self.sample_rate)
             return len(todo)
         # Batches keep one request small enough to time out sensibly.
-        for i in range(0, len(todo), 50):
-            batch = todo[i : i + 50]
-            _worker.render(self.voice, self.rate, self.volume, [(t, str(self.path_for(t))) for t in batch])
+        step = 50 * max(1, workers)
+        for i in range(0, len(todo), step):
+            batch = todo[i : i + step]
+            _worker.render_spread(self.voice, self.rate, self.volume,
+                                  [(t, str(self.path_for(t))) for t in batch], workers)
         return len(todo)
 
     def render(self, text: str) -> np.ndarray:
