@@ -180,4 +180,23 @@ def test_a_press_in_the_lead_window_counts_as_a_press_just_after_the_deadline():
     assert device.session.clock.monotonic() == 60.0
     kinds = [a.kind for a in log.actions if isinstance(a, Mark)]
     assert kinds[-2:] == ["time_up", "question"]
-    assert Say(("Vraag twee?",)) in log.actions   # a press is answered at once, not at a time
+    # Answered at the deadline, so it is heard after the time-up cue, not before.
+    assert Say(("Vraag twee?",), at=60.0) in log.actions
+    clock.set(60.2)
+    device.put(Command.BACK)            # once the time has come: at once again
+    device.step(max_wait=0)
+    assert all(a.at is None for a in log.actions[-3:] if isinstance(a, (Play, Say)))
+
+
+def test_the_silent_end_of_a_window_is_not_acted_on_early():
+    # Only deadlines that sound are worth acting on early; the end of the
+    # confirmation window must keep its full length.
+    clock, log, device = started("beta", lead=0.1)
+    clock.set(30.0)
+    device.put(Command.END)
+    device.step(max_wait=0)
+    window = device.session.confirm_until
+    assert window is not None and window < 60.0
+    clock.set(window - 0.05)
+    device.step(max_wait=0)
+    assert device.session.confirm_until == window and device.session.clock.monotonic() == window - 0.05

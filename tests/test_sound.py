@@ -132,6 +132,44 @@ def test_a_timed_prompt_waits_for_its_time_and_counts_as_speech_left():
     assert m.speech_left == 300 - 156
 
 
+def test_a_timed_prompt_lets_the_one_speaking_go_on_until_it_starts():
+    m = Mixer(RATE)
+    m.say(np.full(RATE, 0.5, dtype=np.float32), m.next_generation())
+    buf = np.zeros((256, 1), dtype=np.float32)
+    m.fill(buf, heard_at=0.0)
+    m.say(np.full(RATE, -0.25, dtype=np.float32), m.next_generation(), at=(256 + 600) / RATE)
+    out = []
+    for b in range(1, 6):
+        buf = np.zeros((256, 1), dtype=np.float32)
+        m.fill(buf, heard_at=b * 256 / RATE)
+        out.append(buf[:, 0].copy())
+    out = np.concatenate(out)
+    assert np.all(out[:600] == 0.5)                 # no gap before the new prompt
+    assert out[600] == pytest.approx(0.5 - 0.25)    # the fade begins with it
+    assert np.abs(np.diff(out)).max() < 0.3         # and is no click
+    assert np.all(out[600 + int(0.013 * RATE):] == -0.25)
+
+
+def test_a_time_on_another_clock_plays_at_once_rather_than_never():
+    m = Mixer(RATE)
+    m.play(np.ones(8, dtype=np.float32), at=1e6)
+    buf = np.zeros((16, 1), dtype=np.float32)
+    m.fill(buf, heard_at=5.0)
+    assert buf.sum() == 8
+
+
+def test_when_a_block_is_heard_comes_from_portaudio_or_the_nominal_latency():
+    class Info:
+        def __init__(self, current, dac):
+            self.currentTime, self.outputBufferDacTime = current, dac
+
+    out = SoundOutput(start=False)
+    out.output_latency = 0.016
+    assert out._heard_at(10.0, Info(1000.0, 1000.021)) == pytest.approx(10.021)
+    for odd in (None, Info(0.0, 0.0), Info(1000.0, 1000.0), Info(1000.0, 990.0)):
+        assert out._heard_at(10.0, odd) == pytest.approx(10.016)
+
+
 # ----------------------------------------------------------------- the fake
 
 

@@ -160,12 +160,14 @@ class Engine:
         }[command]
         return handler()
 
-    def next_due(self) -> float | None:
-        """Monotonic time of the next thing the clock will fire, if any."""
+    def next_due(self, windows: bool = True) -> float | None:
+        """Monotonic time of the next thing the clock will fire, if any.
+        ``windows=False``: only the deadlines that sound (cues, turns), not
+        the silent end of an offer or a confirmation."""
         if self.stage != "running" or self.paused or self.run is None:
             return None
         dues = [t for t, _ in self._deadlines()]
-        for window in (self.offer_until, self.confirm_until):
+        for window in (self.offer_until, self.confirm_until) if windows else ():
             if window is not None:
                 dues.append(window)
         return min(dues) if dues else None

@@ -86,6 +86,7 @@ class Device:
     ):
         self.methods = methods
         self.lead = max(0.0, float(lead))
+        self._time = clock  # the time itself, never held
         self.clock = LeadClock(clock) if self.lead > 0 else clock
         self.adapters = list(adapters)
         self.selected = selected if selected in methods else (sorted(methods)[0] if methods else None)
@@ -198,16 +199,19 @@ class Device:
         """Wait for the next command or deadline, whichever comes first, and
         handle it. Returns the command handled (``TICK`` on a deadline)."""
         due = self.session.next_due() if self.session is not None else None
-        wait = max_wait if due is None else min(max_wait, max(0.0, due - self.lead - self.clock.monotonic()))
-        early = None
+        sounding = self.session.next_due(windows=False) if self.lead > 0 and due is not None else None
+        lead = self.lead if due is not None and due == sounding else 0.0
+        wait = max_wait if due is None else min(max_wait, max(0.0, due - lead - self._time.monotonic()))
         try:
             command = self.queue.get(timeout=wait)
         except queue.Empty:
             command = Command.TICK
-            if due is not None and self.lead > 0 and 0 < due - self.clock.monotonic() <= self.lead + 0.005:
-                early = due
+            if lead and 0 < due - self._time.monotonic() <= lead + 0.005:
                 self.clock.hold(due)
-        self.handle(command, at=early)
+        # While the clock is held, whatever is answered sounds at the held
+        # time: a press just before a deadline is heard after its cue.
+        held = self.clock.monotonic()
+        self.handle(command, at=held if held > self._time.monotonic() else None)
         if command is not Command.TICK and self.session is not None:
             due = self.session.next_due()
             if due is not None and due <= self.clock.monotonic():

@@ -347,12 +347,14 @@ class Parts:
         return False
 
     def speak_in(self, language: str) -> None:
-        """Let the sound speak ``language`` (a method in another language)."""
-        if self.sound is not None and hasattr(self.sound, "set_language"):
-            try:
-                self.sound.set_language(language)
-            except Exception:
-                log.exception("sound: cannot switch to %s", language)
+        """Let the sound speak, and voice listen in, ``language`` (a method
+        in another language)."""
+        for name, part in (("sound", self.sound), ("voice", self.voice)):
+            if part is not None and hasattr(part, "set_language"):
+                try:
+                    part.set_language(language)
+                except Exception:
+                    log.exception("%s: cannot switch to %s", name, language)
 
     def _start_voice(self, commands) -> None:
         if not setting(self.config, "voice.enabled", False):
@@ -570,6 +572,17 @@ class Service:
             log.error("methods: %s refused", Path(path).name)
             for p in problems:
                 log.error("%s", p)
+
+    def _cue_lead(self) -> float:
+        """How long before a deadline the loop acts on it: ``audio.cue_lead``,
+        but never less than the output buffer and two blocks, or the cue
+        would still come late. 0 without sound: nothing to place."""
+        lead = float(setting(self.config, "audio.cue_lead", 0.1))
+        sound = self.parts.sound
+        if sound is None or lead <= 0:
+            return 0.0
+        blocks = 2 * getattr(sound, "block_size", 256) / getattr(sound, "rate", 48000)
+        return max(lead, float(getattr(sound, "output_latency", 0.0)) + blocks)
 
     def _language(self) -> str:
         lang = setting(self.config, "language", None)
@@ -893,8 +906,7 @@ class Service:
             language=language if language in NOTICES else "nl",
             on_change=self._on_change, on_session_end=self._on_session_end,
             explain=lambda lang: gesture_text(lang, setting(self.config, "panel.second_button") is not None),
-            # Without sound there is nothing to place on a deadline.
-            lead=setting(self.config, "audio.cue_lead", 0.1) if self.parts.sound is not None else 0.0,
+            lead=self._cue_lead(),
         )
         self.device.queue = commands
         source = setting(self.config, "input", None)

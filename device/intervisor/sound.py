@@ -103,18 +103,25 @@ class Mixer:
 
     # ------------------------------------------------------ the audio callback
 
-    def _fade_out(self) -> None:
+    def _fade_out(self, after: int = 0) -> None:
+        """Let the speech go on for ``after`` frames (until the prompt that
+        replaces it starts), then fade it out."""
         if self._speech is not None and self._pos >= 0:
-            tail = self._speech[self._pos : self._pos + len(self._ramp)]
-            if len(tail):
-                self._voices.append([tail * self._ramp[: len(tail)], 0])
+            tail = self._speech[self._pos : self._pos + after + len(self._ramp)].copy()
+            if len(tail) > after:
+                tail[after:] *= self._ramp[: len(tail) - after]
+                self._voices.append([tail, 0])
         self._speech, self._pos = None, 0
+
+    LONGEST_WAIT = 2.0
+    """Seconds ahead beyond which an ``at`` is taken for a mistake (another
+    clock): the sound plays at once instead of never."""
 
     def _start(self, at: float | None, heard_at: float | None) -> int:
         """The position a sound starts from in this block: 0 at once, or
         minus the frames to wait until ``at`` (a sound already late starts
         at once: never skipped into)."""
-        if at is None or heard_at is None:
+        if at is None or heard_at is None or at - heard_at > self.LONGEST_WAIT:
             return 0
         return -max(0, int(round((at - heard_at) * self.rate)))
 
@@ -126,8 +133,9 @@ class Mixer:
             elif kind == "say":
                 if gen < self.latest:
                     continue  # overtaken while it was being loaded
-                self._fade_out()
-                self._speech, self._pos = samples, self._start(at, heard_at)
+                start = self._start(at, heard_at)
+                self._fade_out(after=-start)
+                self._speech, self._pos = samples, start
             elif kind == "hush":
                 self._fade_out()
             elif kind == "reset":
@@ -472,7 +480,7 @@ class SoundOutput:
             ahead = float(time_info.outputBufferDacTime) - float(time_info.currentTime)
         except (AttributeError, TypeError, ValueError):
             ahead = -1.0
-        if not 0.0 <= ahead < 1.0:
+        if not 0.0 < ahead < 1.0:  # some host APIs give all zeros
             ahead = self.output_latency
         return now + ahead
 
