@@ -127,7 +127,10 @@ def main() -> int:
     errors = np.array([e for _, _, e in results if e is not None])
     missed = sum(1 for _, _, e in results if e is None)
     half = len(errors) // 2
-    for t, cue, e in results[:: max(1, len(results) // 12)]:
+    shown = set(range(0, len(results), max(1, len(results) // 12)))
+    shown |= {i for i, (_, _, e) in enumerate(results) if e is None or abs(e) > 0.010}  # every outlier
+    for i in sorted(shown):
+        t, cue, e = results[i]
         print(f"{t:8.1f} s  {cue:24s} {'missed' if e is None else f'{e * 1000:7.1f} ms'}")
     if not len(errors):
         print(json.dumps({"cues": 0, "missed": missed}))
