@@ -953,3 +953,27 @@ def test_an_english_methods_wrap_up_is_said_in_english_on_a_dutch_device():
     assert wrap_up and all(lang == "en" for lang, _ in wrap_up), sound.spoken
     device.handle(Command.STEP)                     # idle again: the device's own language
     assert sound.spoken[-1] == ("nl", "Short meeting")
+
+
+def test_the_loop_acts_on_deadlines_early_enough_for_the_output_buffer(tmp_path):
+    # audio.cue_lead as configured, but never shorter than the output
+    # buffer and two blocks (the cue would come late), and 0 without sound.
+    from types import SimpleNamespace
+
+    from intervisor.service import Service
+
+    def lead(config_text, sound):
+        path = tmp_path / "config.yaml"
+        path.write_text(config_text + f"state_dir: {tmp_path / 'state'}\n", encoding="utf-8")
+        service = Service(path)
+        service._configure()
+        service.parts = SimpleNamespace(sound=sound)
+        return service._cue_lead()
+
+    output = SimpleNamespace(output_latency=0.016, block_size=256, rate=48000)
+    assert lead("", output) == 0.1
+    assert lead("audio:\n  cue_lead: 0.25\n", output) == 0.25
+    slow = SimpleNamespace(output_latency=0.2, block_size=480, rate=48000)
+    assert lead("", slow) == pytest.approx(0.22)
+    assert lead("audio:\n  cue_lead: 0\n", output) == 0.0
+    assert lead("", None) == 0.0
