@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 import queue
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import pytest
 
 from intervisor.events import Command, Cue, Play, Say
 from intervisor.recognise import (
+    Hearing,
     PhraseTable,
     PocketSphinxRecogniser,
     VoiceUnavailable,
@@ -42,10 +45,12 @@ from intervisor.voice import (
 sys.path.insert(0, str(Path(__file__).parent))
 from voice_data import (  # noqa: E402
     EN_CONVERSATION,
+    EN_REPLY_TURNS,
     EN_VOICES,
     KO_CONVERSATION,
     KO_PHRASES,
     KO_VOICES,
+    SHORT_REPLIES,
     VoiceData,
     en_phrases,
     speak,
@@ -180,7 +185,8 @@ def test_isolated_commands_are_heard_in_noise(data, sphinx):
 
 
 def test_a_recording_at_another_rate_is_resampled(data, sphinx):
-    track = data.commands(en_phrases(), EN_VOICES[:1], rate=44100)
+    # A quiet room, as a microphone hears it (never digital silence).
+    track = data.commands(en_phrases(), EN_VOICES[:1], rate=44100, snr_db=45)
     found = commands_in_pcm(track.pcm, track.rate, sphinx)
     heard, wrong, extra = score(found, track.events)
     assert heard >= 6 and wrong == 0 and extra == 0
@@ -200,12 +206,90 @@ def test_conversation_in_noise_gives_no_command(data, sphinx):
     assert commands_in_pcm(track.pcm, track.rate, sphinx) == []
 
 
+# The near miss the phone loop cannot tell from the command (see recognise.py):
+# "Go on." is "carry on" but for one short word.
+NEAR_MISSES = ("Go on.",)
+
+
+def without_near_misses(texts):
+    return [t for t in texts if not t.startswith(NEAR_MISSES)]
+
+
+def test_short_replies_at_the_start_of_a_turn_give_no_command(data, sphinx):
+    # "Thank you." after the gap before a turn looks like a command said
+    # alone; in noise it was once heard as "how much time".
+    turns = without_near_misses(EN_REPLY_TURNS)
+    for snr, voices in ((None, EN_VOICES), (20, EN_VOICES[::-1])):
+        track = data.conversation(turns, voices, snr_db=snr)
+        assert commands_in_pcm(track.pcm, track.rate, sphinx) == [], snr
+
+
+def utterance(text, voice=EN_VOICES[0], snr_db=30):
+    clip = said_by(text, voice)
+    quiet = np.zeros(8000, np.int16)
+    x = np.concatenate([quiet, clip, quiet])
+    from voice_data import add_noise
+    return add_noise(x, 16000, snr_db, float(np.sqrt(np.mean(clip.astype(np.float32) ** 2)))).tobytes()
+
+
+def hear(rec, pcm):
+    rec.begin()
+    rec.feed(pcm)
+    return rec.finish()
+
+
+def test_the_phone_loop_tells_a_command_from_talk_forced_onto_one(sphinx):
+    # Every command said fits near the free loop of sounds; a reply the
+    # grammar turns into a command mostly fits far worse.
+    for voice in EN_VOICES[:2]:
+        for phrase in en_phrases():
+            h = hear(sphinx, utterance(phrase, voice))
+            assert h.fit is not None and h.fit > sphinx.min_fit, (voice, phrase, h.fit)
+    forced = []
+    for voice in EN_VOICES[:2]:
+        for reply in without_near_misses(SHORT_REPLIES):
+            h = hear(sphinx, utterance(reply, voice))
+            if sphinx.table.match(h.texts) is not None:
+                forced.append((voice, reply, h.fit))
+    # Most fit far worse. The rest are near misses ("Back then, yes." as
+    # "go back"), left to the gate's other checks (the test above).
+    assert len(forced) >= 4
+    assert sum(fit < sphinx.min_fit for _, _, fit in forced) >= 0.6 * len(forced), forced
+
+
+def test_the_gate_refuses_a_poor_fit_and_counts_it():
+    class Forced:
+        """A recogniser that hears "next step" in anything, fitting badly."""
+        sample_rate = 16000
+        min_coverage = 0.0
+        min_fit = -6.0
+        table = PhraseTable.for_language("en")
+
+        def begin(self): pass
+        def feed(self, pcm): pass
+        def partial(self): return ()
+        def cancel(self): pass
+
+        def finish(self):
+            from intervisor.recognise import Word
+            return Hearing((Word("next", 1.0, 0.3, 4), Word("step", 1.0, 0.3, 4)), fit=-9.0)
+
+    x = np.concatenate([np.zeros(16000, np.int16), said("next step"), np.zeros(16000, np.int16)])
+    gates = []
+    assert commands_in_pcm(x.tobytes(), 16000, Forced(), gate_out=gates) == []
+    assert gates[0].rejections["poor_fit"] == 1
+    loose = VoiceSettings(min_fit=-math.inf)
+    assert [c for _, c in commands_in_pcm(x.tobytes(), 16000, Forced(), settings=loose)] == [Command.NEXT]
+
+
 def test_without_the_silence_before_the_conversation_would_fire(data, sphinx):
     # The isolation defence is what holds: switched off, the same talk fires.
     track = data.conversation(EN_CONVERSATION[:12], EN_VOICES)
     loose = VoiceSettings(pre_silence=0.0, max_speech=99.0, min_coverage=0.0,
-                          min_phone_seconds=0.0, max_phone_seconds=99.0)
-    assert len(commands_in_pcm(track.pcm, track.rate, sphinx, settings=loose)) > 0
+                          min_phone_seconds=0.0, max_phone_seconds=99.0, min_fit=-math.inf)
+    # (Without the phone loop: with every defence off it would decode all the talk twice.)
+    bare = PocketSphinxRecogniser(PhraseTable.for_language("en"), phone_loop=False)
+    assert len(commands_in_pcm(track.pcm, track.rate, bare, settings=loose)) > 0
 
 
 def test_deaf_while_the_device_speaks_and_shortly_after(data, sphinx):
@@ -231,7 +315,11 @@ def test_a_command_is_followed_by_a_refractory_time(data, sphinx):
 
 
 def said(text):
-    clip = speak(text, "en-us", 175)
+    return said_by(text, ("en-us", 175, 50))
+
+
+def said_by(text, voice):
+    clip = speak(text, *voice)
     a, b = speech_bounds(clip)
     return clip[a:b]
 
@@ -358,7 +446,8 @@ def test_listener_puts_commands_on_the_queue_and_lights_the_mic(data, sphinx, mi
     FakeStream.blocks = [track.pcm[i:i + step] for i in range(0, len(track.pcm), step)]
     FakeStream.blocks += [b"\0" * step] * 40
     commands: queue.Queue[Command] = queue.Queue()
-    mic = Microphone(rate=48000, light=mic_light, stream_class=FakeStream, queue_blocks=100000)
+    mic = Microphone(rate=48000, light=mic_light, stream_class=FakeStream, queue_blocks=100000,
+                     stall_after=60)
     cues = []
     listener = Listener(sphinx, commands, microphone=mic, on_command=heard_cue(FakeSound(cues)))
     assert not mic_light.is_lit
@@ -392,6 +481,99 @@ def test_no_microphone_is_voice_unavailable(mic_light):
     assert not mic_light.is_lit
 
 
+def test_voice_follows_the_language_of_the_running_method(data, sphinx, vosk_ko, mic_light, caplog):
+    # English at the start; a method in a language with no model turns the
+    # microphone off (said once in the log), one with a model is listened to.
+    built = []
+
+    def recognisers(language):
+        built.append(language)
+        if language == "ko":
+            return vosk_ko
+        raise VoiceUnavailable(f"no Vosk model configured for {language!r} (voice.models)")
+
+    FakeStream.blocks = [b"\0" * 960] * 20
+    commands: queue.Queue[Command] = queue.Queue()
+    mic = Microphone(rate=16000, light=mic_light, stream_class=FakeStream, queue_blocks=100000,
+                     stall_after=60)
+    listener = Listener(sphinx, commands, microphone=mic, language="en", recognisers=recognisers)
+    listener.start()
+    try:
+        assert mic_light.is_lit and listener.listening
+        with caplog.at_level(logging.WARNING, logger="intervisor"):
+            listener.set_language("fr")
+            assert listener.wait_switched(10)
+            assert not mic_light.is_lit and not mic.is_open and not listener.listening
+            listener.set_language("en")
+            assert listener.wait_switched(10)
+            assert mic_light.is_lit and listener.listening
+            listener.set_language("fr")
+            assert listener.wait_switched(10) and not mic_light.is_lit
+        said_once = [r for r in caplog.records if "no voice commands in fr" in r.getMessage()]
+        assert len(said_once) == 1 and "the button works" in said_once[0].getMessage()
+
+        # Korean next: its recogniser is built now, and hears Korean.
+        track = data.commands(KO_PHRASES, KO_VOICES[:1])
+        step = 960
+        FakeStream.blocks = [track.pcm[i:i + step] for i in range(0, len(track.pcm), step)]
+        FakeStream.blocks += [b"\0" * step] * 60
+        listener.set_language("ko")
+        assert listener.wait_switched(30) and mic_light.is_lit
+        got = take(commands, len(track.events), timeout=10)
+        assert in_order(got, [e[2] for e in track.events]) >= 3, got
+        listener.set_language("en")
+        listener.set_language("ko")
+        assert listener.wait_switched(10)
+        assert built == ["fr", "ko"]   # each built once, kept
+    finally:
+        listener.stop()
+    assert not mic_light.is_lit
+
+
+def test_a_stream_that_stops_delivering_is_reopened_and_the_light_follows(mic_light):
+    class Light:
+        def __init__(self):
+            self.seen = []
+
+        def on(self):
+            self.seen.append("on")
+            mic_light.on()
+
+        def off(self):
+            self.seen.append("off")
+            mic_light.off()
+
+    light = Light()
+    FakeStream.blocks = [b"\0" * 960] * 5       # then nothing: a dead stream
+    mic = Microphone(rate=16000, light=light, stream_class=FakeStream, stall_after=0.3, start_grace=0.0)
+    listener = Listener(PhraseRecogniser(), queue.Queue(), microphone=mic, retry_every=0.1)
+    listener.start()
+    try:
+        deadline = time.monotonic() + 10
+        while mic.reopens < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mic.reopens >= 2
+    finally:
+        listener.stop()
+    assert light.seen[:5] == ["on", "off", "on", "off", "on"] and light.seen[-1] == "off"
+    assert not mic_light.is_lit
+
+
+class PhraseRecogniser:
+    """Hears nothing; enough for the microphone's own tests."""
+
+    sample_rate = 16000
+    min_coverage = 0.8
+    min_fit = -math.inf
+    table = PhraseTable.for_language("en")
+
+    def begin(self): pass
+    def feed(self, pcm): pass
+    def partial(self): return ()
+    def finish(self): return Hearing()
+    def cancel(self): pass
+
+
 class FakeSound:
     """The sound adapter's shape, as far as voice uses it."""
 
@@ -418,6 +600,21 @@ def test_from_config_says_why_voice_is_off_and_the_rest_goes_on():
     assert performed == [Say(("Voice commands are off. The button still works.",))]
 
 
+def test_the_config_gives_a_recogniser_for_each_language_it_has_a_model_for():
+    from intervisor.voice import recogniser_factory
+
+    build = recogniser_factory({"voice": {"backend": "pocketsphinx"}}, "en")
+    assert build("en").table.language == "en"
+    with pytest.raises(VoiceUnavailable, match="PocketSphinx dictionary"):
+        build("nl")        # its wheel's model is English only
+    build = recogniser_factory({"voice": {"backend": "vosk", "model": "/nowhere/nl"}}, "nl",
+                               models={"ko": "/nowhere/ko"})
+    with pytest.raises(VoiceUnavailable, match="no Vosk model configured for 'en'"):
+        build("en")
+    with pytest.raises(VoiceUnavailable, match="/nowhere/nl"):
+        build("nl")
+
+
 def test_resampler_keeps_the_length_and_the_tone():
     rate = 44100
     t = np.arange(rate) / rate
@@ -432,6 +629,18 @@ def test_resampler_keeps_the_length_and_the_tone():
 
 # --- through a real sound server -------------------------------------------
 
+# The child prints each command it takes (argv: how many, seconds to wait for each).
+COLLECT_COMMANDS = """
+got = 0
+while got < int(sys.argv[1]):
+    try:
+        print("command", commands.get(timeout=float(sys.argv[2])).value, flush=True)
+        got += 1
+    except queue.Empty:
+        break
+listener.stop()
+"""
+
 LISTEN_THROUGH_PULSE = """
 import queue, sys
 from gpiozero import LED
@@ -444,32 +653,22 @@ listener = Listener(PocketSphinxRecogniser(PhraseTable.for_language("en")), comm
                     mic_light=light, device="pulse")
 listener.start()
 print("open", listener.microphone.rate, light.is_lit, flush=True)
-got = 0
-while got < int(sys.argv[1]):
-    try:
-        print("command", commands.get(timeout=float(sys.argv[2])).value, flush=True)
-        got += 1
-    except queue.Empty:
-        break
-listener.stop()
-print("closed", light.is_lit, "overflows", listener.overflows, flush=True)
+""" + COLLECT_COMMANDS + """print("closed", light.is_lit, "overflows", listener.overflows, flush=True)
 """
 
 
-@pytest.mark.audio
-def test_commands_through_the_pulseaudio_null_sink(data, pulse_server):
-    # A child process, as the service is: PortAudio there starts with the
-    # sound server already up, and reads the sink's monitor as its microphone.
+def listen_in_a_child(script, data, pulse_server, check_start):
+    """Run ``script`` in a child process reading the sink's monitor as its
+    microphone; once ``check_start`` accepted its first lines, play four
+    commands into the sink. The commands it printed, and its last line."""
     four = {p: c for p, c in en_phrases().items()
             if c in (Command.REPEAT, Command.PAUSE, Command.RESUME, Command.END)}
     track = data.commands(four, EN_VOICES[:1])
     env = {**pulse_server.client_env(), "PULSE_SOURCE": f"{pulse_server.sink}.monitor"}
-    child = subprocess.Popen([sys.executable, "-c", LISTEN_THROUGH_PULSE, "4", "6"], env=env,
+    child = subprocess.Popen([sys.executable, "-c", script, "4", "6"], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        first = child.stdout.readline().split()
-        assert first[:1] == ["open"], child.stderr.read()[-2000:]
-        assert first[2] == "True"          # the mic light is on while the stream is open
+        check_start(child)
         subprocess.run(["paplay", f"--device={pulse_server.sink}", str(track.path)],
                        env=pulse_server.client_env(), check=True, timeout=60)
         out, err = child.communicate(timeout=60)
@@ -479,8 +678,69 @@ def test_commands_through_the_pulseaudio_null_sink(data, pulse_server):
             child.wait()
     lines = out.splitlines()
     got = [Command(line.split()[1]) for line in lines if line.startswith("command ")]
-    assert lines[-1].startswith("closed False"), (out, err[-2000:])
     assert in_order(got, [e[2] for e in track.events]) >= 3, (got, err[-2000:])
+    return lines[-1], err
+
+
+@pytest.mark.audio
+def test_commands_through_the_pulseaudio_null_sink(data, pulse_server):
+    # A child process, as the service is: PortAudio there starts with the
+    # sound server already up, and reads the sink's monitor as its microphone.
+    def started(child):
+        first = child.stdout.readline().split()
+        assert first[:1] == ["open"], child.stderr.read()[-2000:]
+        assert first[2] == "True"          # the mic light is on while the stream is open
+
+    last, err = listen_in_a_child(LISTEN_THROUGH_PULSE, data, pulse_server, started)
+    assert last.startswith("closed False"), (last, err[-2000:])
+
+
+RESCAN_THROUGH_PULSE = """
+import queue, sys, time
+import sounddevice as sd
+from gpiozero import LED
+from gpiozero.pins.mock import MockFactory
+from intervisor.recognise import PhraseTable, PocketSphinxRecogniser
+from intervisor.voice import Listener
+led = LED(25, pin_factory=MockFactory())
+seen = []
+class Light:
+    def on(self):
+        seen.append("on"); led.on()
+    def off(self):
+        seen.append("off"); led.off()
+def until(cond, seconds):
+    end = time.monotonic() + seconds
+    while not cond() and time.monotonic() < end:
+        time.sleep(0.05)
+    return cond()
+commands = queue.Queue()
+listener = Listener(PocketSphinxRecogniser(PhraseTable.for_language("en")), commands,
+                    mic_light=Light(), device="pulse")
+listener.start()
+mic = listener.microphone
+print("open", until(lambda: mic.delivered > 10, 20), led.is_lit, flush=True)
+# What the sound adapter does when its device is missing: every stream of
+# the process is closed under us.
+sd._terminate(); sd._initialize()
+before = mic.delivered
+print("reopened", until(lambda: mic.reopens >= 1 and mic.delivered > 10, 30), led.is_lit, seen, flush=True)
+""" + COLLECT_COMMANDS + """print("closed", led.is_lit, seen, flush=True)
+"""
+
+
+@pytest.mark.audio
+def test_the_microphone_is_reopened_after_a_portaudio_rescan(data, pulse_server):
+    def reopened(child):
+        first = child.stdout.readline().split()
+        assert first == ["open", "True", "True"], (first, child.stderr.read()[-2000:] if not first else "")
+        second = child.stdout.readline()
+        assert second.startswith("reopened True True"), (second, child.stderr.read()[-2000:] if not second else "")
+        # The light went off with the dead stream and on with the new one.
+        assert "['on', 'off', 'on']" in second
+
+    last, err = listen_in_a_child(RESCAN_THROUGH_PULSE, data, pulse_server, reopened)
+    assert last.startswith("closed False"), (last, err[-2000:])
 
 
 # --- the command line ---------------------------------------------------------------

@@ -111,6 +111,28 @@ EN_CONVERSATION = [
     "Good. How much time is left? I would like to say again how much this helped before we end the session.",
 ]
 
+# Short replies that open a turn, then a sentence pause: with the gap before
+# the turn they look like a command said alone. "Thank you." at a turn's
+# start was once heard as "how much time" in noise.
+SHORT_REPLIES = ["Thank you.", "Okay.", "Right, yes.", "Go on.", "Next one?", "Back then, yes.",
+                 "Yes, carry on.", "Sure.", "Good point.", "Please do."]
+
+EN_REPLY_TURNS = [
+    "Thank you. That gives a clear picture of the case, and I have a question about the next step.",
+    "Okay. So she came back the week after, and you went back over the plan with her?",
+    "Right, yes. I think that is what happened, although I am not sure how much time it took.",
+    "Go on. I want to hear how the talk ended, and what she said at the door.",
+    "Next one? I think it is my turn to ask a question now, if there is time.",
+    "Back then, yes. But now I would pause before I say anything, and let her carry on.",
+    "Yes, carry on. We still have a few minutes before the end of this round.",
+    "Sure. I can say again what I meant, it is about the moment she went quiet.",
+    "Good point. Maybe the next session should start with her question, not with mine.",
+    "Please continue, I did not mean to interrupt. Continue with the part about her plan, please.",
+    "Continue? Yes please, if the others agree. I would like to continue with the advice round.",
+] + SHORT_REPLIES
+
+EN_CONVERSATION = EN_CONVERSATION + EN_REPLY_TURNS
+
 KO_CONVERSATION = [
     "지난주에 만난 내담자 이야기를 하고 싶어요. 그분이 다시 와서 계속 같은 질문을 했어요.",
     "그래서 저는 시간이 없다고 말했는데, 그분은 뒤로 물러나지 않았어요. 다시 한 번 설명해 달라고 했어요.",

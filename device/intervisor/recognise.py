@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +128,13 @@ class Hearing:
 
     words: tuple[Word, ...] = ()
     rejected: bool = False  # the grammar's garbage ([unk]) took part of it
+    # How well the command's sounds fit the audio against the best that any
+    # sound of the model could do, frame by frame: the log-likelihood ratio
+    # per frame (nats, <= 0) of the command path against an unconstrained
+    # loop of all the model's sounds. Speech that is something else, forced
+    # onto a command by the grammar, fits far worse than the command said.
+    # None: the recogniser has no such score.
+    fit: float | None = None
 
     @property
     def texts(self) -> tuple[str, ...]:
@@ -155,6 +163,7 @@ class Recogniser(Protocol):
     sample_rate: int
     has_garbage_model: bool
     min_coverage: float  # the gate's default: how much of the speech the command's words fill
+    min_fit: float       # the gate's default for Hearing.fit (-inf: no such score)
 
     def begin(self) -> None: ...
 
@@ -191,6 +200,7 @@ class VoskRecogniser:
 
     sample_rate = 16000
     min_coverage = 0.7  # Vosk's word times are tight around the word
+    min_fit = -math.inf  # its result has no such score; ``conf`` per word stands in
 
     def __init__(self, model_dir: str | os.PathLike, table: PhraseTable, *, model=None):
         self.table = table
@@ -283,29 +293,49 @@ class PocketSphinxRecogniser:
 
         rec = PocketSphinxRecogniser(PhraseTable.for_language("en"))
 
-    It has no garbage model that pays: one filler word out of 150 frequent
-    ones beside the commands cut the false commands of a defenceless gate
-    in half but lost 5 of 70 commands, JSGF weights did not change that,
-    and a loop of fillers decodes far slower than real time. So the gate's
-    isolation, length and shape checks carry the rejection;
-    ``min_posterior`` is there for real voices.
+    The grammar forces whatever is said onto a command, so beside it runs
+    the classic rejection test: the same audio decoded by a free loop of
+    the model's sounds (:class:`PhoneLoop`), and each command word's
+    acoustic score compared with the loop's over the same frames
+    (:attr:`Hearing.fit`, the worst word). A command said fits within a
+    few nats per frame of the loop; "Thank you." forced onto "how much
+    time" fits far worse. A near miss fits like the command ("Go on." as
+    "carry on"): against that only the phrase itself helps. The loop runs
+    only while the gate listens to an utterance. Tried before and dropped: filler words beside the commands
+    in the grammar (lost 5 of 70 commands, decoded slower than real time),
+    JSGF weights, the decoder's posterior (near 0.5 for right and wrong
+    alike on a grammar this small; ``min_posterior`` stays for real
+    voices), the best senone of each frame as the reference (no path: it
+    did not separate), and the whole phrase's average (a near miss is
+    wrong in one word and hides behind the other).
     """
 
     sample_rate = 16000
-    has_garbage_model = False
+    has_garbage_model = True
     # Its alignment spreads over the whole utterance: a sentence forced onto
     # a command still covers 0.7 of it (bench, noisy talk), a command 0.8.
     min_coverage = 0.8
+    # Nats per frame of the worst command word. espeak-ng's commands (five
+    # voices, quiet and in noise, 16 and 48 kHz) fit above -6 (the lowest
+    # -5.6, "how much time"); talk forced onto a command that is something
+    # else fits far worse ("Thank you." as "how much time": -7 to -10). A
+    # near miss ("Go on." as "carry on") fits like the command itself and
+    # is not caught here. Real voices match the model better than
+    # espeak-ng's, so a real command has more margin.
+    min_fit = -6.0
 
     def __init__(self, table: PhraseTable, *, model_dir: str | os.PathLike | None = None,
-                 min_posterior: float = 0.0):
+                 min_posterior: float = 0.0, phone_loop: bool = True):
         try:
             from pocketsphinx import Decoder, get_model_path
         except ImportError as e:
             raise VoiceUnavailable(f"pocketsphinx is not installed ({e})") from None
         self.table = table
         self.min_posterior = min_posterior
-        options: dict = {"samprate": self.sample_rate, "lm": None, "loglevel": "FATAL"}
+        # compallsen: every senone scored in every frame by both decoders,
+        # so their acoustic scores share one scale and can be compared.
+        options: dict = {"samprate": self.sample_rate, "lm": None, "loglevel": "FATAL",
+                         "compallsen": True}
         if model_dir is not None:
             d = Path(model_dir)
             if not d.is_dir():
@@ -332,6 +362,128 @@ class PocketSphinxRecogniser:
         self.grammar = f"#JSGF V1.0;\ngrammar commands;\npublic <command> = {alternatives} ;\n"
         self._decoder.add_jsgf_string("commands", self.grammar)
         self._decoder.activate_search("commands")
+        self.loop = PhoneLoop(options) if phone_loop else None
+        self.has_garbage_model = phone_loop
+        self._open = False
+
+    def begin(self) -> None:
+        if self._open:
+            self._decoder.end_utt()
+        self._decoder.start_utt()
+        if self.loop is not None:
+            self.loop.begin()
+        self._open = True
+
+    def feed(self, pcm: bytes) -> None:
+        self._decoder.process_raw(pcm, False, False)
+        if self.loop is not None:
+            self.loop.feed(pcm)
+
+    def partial(self) -> tuple[str, ...]:
+        hyp = self._decoder.hyp() if self._open else None
+        return tuple(hyp.hypstr.split()) if hyp is not None and hyp.hypstr else ()
+
+    def finish(self) -> Hearing:
+        if not self._open:
+            return Hearing()
+        self._decoder.end_utt()
+        loop = self.loop.finish() if self.loop is not None else None
+        self._open = False
+        hyp = self._decoder.hyp()
+        if hyp is None or not hyp.hypstr:
+            return Hearing()
+        posterior = float(hyp.prob)
+        frames: dict[str, int] = {}
+        fits = []
+        for seg in list(self._decoder.seg() or ()):
+            base = seg.word.split("(")[0]
+            if base in self._phones:
+                n = seg.end_frame - seg.start_frame + 1
+                frames[base] = frames.get(base, 0) + n
+                if loop:
+                    # Word by word: a near miss is wrong in one word only,
+                    # and a whole-phrase average would hide it behind the
+                    # word that is right.
+                    mine = math.log(seg.ascore) if seg.ascore > 0 else -math.inf
+                    fits.append((mine - window_score(loop, seg.start_frame, seg.end_frame)) / n)
+        fit = min(fits) if fits else None
+        # A path that stopped inside a phrase ("how" of "how much time")
+        # comes out as words too; the table's exact match rejects it.
+        # Its posterior is no per-word confidence on a grammar this small
+        # (it sits near 0.5 for right and wrong alike): the words count as
+        # sure, and ``min_posterior`` rejects the whole when set.
+        words = tuple(Word(w, 1.0, frames.get(w, 0) / 100.0, self._phones.get(w, 0))
+                      for w in hyp.hypstr.split())
+        return Hearing(words, rejected=posterior < self.min_posterior, fit=fit)
+
+    def cancel(self) -> None:
+        if self._open:
+            self._decoder.end_utt()
+            if self.loop is not None:
+                self.loop.finish()
+            self._open = False
+
+
+def segments(decoder) -> list[tuple[int, int, float]]:
+    """(first frame, last frame, acoustic nats) of each segment of a
+    decoder's best path. The binding hands each score over as exp(score); a
+    segment that underflows (worse than about -700 nats) counts as -inf."""
+    out = []
+    for seg in list(decoder.seg() or ()):
+        if seg.word == "</s>":  # repeats the closing silence's score
+            continue
+        out.append((seg.start_frame, seg.end_frame,
+                    math.log(seg.ascore) if seg.ascore > 0 else -math.inf))
+    return out
+
+
+def window_score(segs: list[tuple[int, int, float]], first: int, last: int) -> float:
+    """The part of a path's score that falls in frames first..last, each
+    segment shared out by how many of its frames lie there."""
+    total = 0.0
+    for a, b, score in segs:
+        overlap = min(b, last) - max(a, first) + 1
+        if overlap > 0:
+            total += score * overlap / (b - a + 1)
+    return total
+
+
+class PhoneLoop:
+    """The garbage model of the likelihood-ratio test: any sequence of the
+    acoustic model's sounds, decoded with no language weight or insertion
+    penalty, so its path is the best the sounds can do on the audio::
+
+        loop = PhoneLoop({"hmm": ..., "samprate": 16000, "compallsen": True})
+        loop.begin(); loop.feed(pcm); score = loop.finish()   # nats
+
+    PocketSphinx's own allphone search gives no usable segment scores
+    (each is relative to the frame's best), so the loop is a grammar of
+    one-sound words in a dictionary of its own. A tight beam keeps it at a
+    fifth of real time on this machine; it runs only while an utterance is
+    being heard.
+    """
+
+    BEAM = 1e-10
+
+    def __init__(self, options: dict):
+        import tempfile
+
+        from pocketsphinx import Decoder
+
+        phones = model_phones(options)
+        with tempfile.TemporaryDirectory(prefix="intervisor-loop-") as tmp:
+            path = Path(tmp) / "phones.dict"
+            path.write_text("".join(f"{p.lower()} {p}\n" for p in phones))
+            loop_options = {**options, "dict": str(path), "lw": 1.0, "wip": 1.0, "pip": 1.0,
+                            "beam": self.BEAM, "wbeam": self.BEAM, "pbeam": self.BEAM}
+            try:
+                self._decoder = Decoder(**loop_options)
+            except Exception as e:
+                raise VoiceUnavailable(f"broken PocketSphinx model ({e})") from None
+        grammar = ("#JSGF V1.0;\ngrammar sounds;\npublic <sounds> = ( "
+                   + " | ".join(p.lower() for p in phones) + " )+ ;\n")
+        self._decoder.add_jsgf_string("sounds", grammar)
+        self._decoder.activate_search("sounds")
         self._open = False
 
     def begin(self) -> None:
@@ -343,37 +495,26 @@ class PocketSphinxRecogniser:
     def feed(self, pcm: bytes) -> None:
         self._decoder.process_raw(pcm, False, False)
 
-    def partial(self) -> tuple[str, ...]:
-        hyp = self._decoder.hyp() if self._open else None
-        return tuple(hyp.hypstr.split()) if hyp is not None and hyp.hypstr else ()
-
-    def finish(self) -> Hearing:
+    def finish(self) -> list[tuple[int, int, float]] | None:
+        """The loop's path: (first frame, last frame, nats) per sound."""
         if not self._open:
-            return Hearing()
+            return None
         self._decoder.end_utt()
         self._open = False
-        hyp = self._decoder.hyp()
-        if hyp is None or not hyp.hypstr:
-            return Hearing()
-        posterior = float(hyp.prob)
-        frames = {}
-        for seg in list(self._decoder.seg()):
-            base = seg.word.split("(")[0]
-            if base in self._phones:
-                frames[base] = frames.get(base, 0) + seg.end_frame - seg.start_frame + 1
-        # A path that stopped inside a phrase ("how" of "how much time")
-        # comes out as words too; the table's exact match rejects it.
-        # Its posterior is no per-word confidence on a grammar this small
-        # (it sits near 0.5 for right and wrong alike): the words count as
-        # sure, and ``min_posterior`` rejects the whole when set.
-        words = tuple(Word(w, 1.0, frames.get(w, 0) / 100.0, self._phones.get(w, 0))
-                      for w in hyp.hypstr.split())
-        return Hearing(words, rejected=posterior < self.min_posterior)
+        if self._decoder.hyp() is None:
+            return None
+        return segments(self._decoder)
 
-    def cancel(self) -> None:
-        if self._open:
-            self._decoder.end_utt()
-            self._open = False
+
+def model_phones(options: dict) -> list[str]:
+    """The speech sounds of a model, as its dictionary spells them (its
+    silence and fillers live in the model's own noise dictionary)."""
+    seen: set[str] = set()
+    with open(options["dict"], encoding="utf-8", errors="replace") as f:
+        for line in f:
+            seen.update(line.split()[1:])
+    seen.discard("SIL")
+    return sorted(p for p in seen if p.isalnum())
 
 
 @dataclass

@@ -8,6 +8,9 @@ lets it through, each with its own setting in :class:`VoiceSettings`:
 - length: between ``min_speech`` and ``max_speech`` of speech;
 - content: exactly one command phrase and nothing else, no ``[unk]``,
   every word at least ``min_confidence``;
+- fit: the command's sounds fit the audio nearly as well as the best any
+  sounds could (``min_fit``, a likelihood ratio against an unconstrained
+  loop of the model's sounds), so speech forced onto a command is refused;
 - deafness while the device itself speaks or chimes and ``deaf_after`` it;
 - a ``refractory`` time after a command.
 
@@ -29,6 +32,7 @@ Live, with the microphone, onto the engine's queue::
     listener = Listener(rec, commands, settings=VoiceSettings(),
                         is_device_speaking=sound.is_busy, mic_light=panel.mic_light)
     listener.start()        # mic light on
+    listener.set_language("en")   # a method in English starts
     listener.stop()         # mic light off
 """
 
@@ -39,10 +43,11 @@ import logging
 import math
 import queue
 import threading
+import time
 import wave
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -85,6 +90,11 @@ class VoiceSettings:
     # Of the speech, the command's words must fill this much; None: the
     # recogniser's own (alignments differ: PocketSphinx 0.8, Vosk 0.7).
     min_coverage: float | None = None
+    # Nats per frame that a command word may fit worse than a free loop of
+    # sounds on the same audio; None: the recogniser's own (PocketSphinx
+    # -4; Vosk has no such score and relies on ``min_confidence``). -inf
+    # switches it off.
+    min_fit: float | None = None
     min_phone_seconds: float = 0.05  # a command squeezed faster than this is something else
     max_phone_seconds: float = 0.2   # and so is one stretched slower (espeak's slowest: 0.16)
     deaf_after: float = 0.5      # the room's echo of the device's own voice
@@ -192,6 +202,18 @@ class CommandGate:
         self._deaf_until = -math.inf
         self._quiet_until = -math.inf  # refractory
 
+    def reset(self) -> None:
+        """Forget the utterance being heard (the audio before a reopened
+        stream does not join the audio after it); thresholds, the noise
+        floor and the refractory time stay."""
+        if self._listening:
+            self.rec.cancel()
+        self._listening = False
+        self._pending = b""
+        self._was_speech = False
+        self._preroll.clear()
+        self._silence = 0.0
+
     def feed(self, pcm: bytes, end_seconds: float) -> None:
         """``pcm`` ends at ``end_seconds`` of audio time."""
         data = self._pending + pcm
@@ -284,6 +306,11 @@ class CommandGate:
             return
         if hearing.confidence < s.min_confidence:
             self.rejections["low_confidence"] += 1
+            return
+        min_fit = s.min_fit if s.min_fit is not None else self.rec.min_fit
+        if hearing.fit is not None and hearing.fit < min_fit:
+            # Something else, forced onto a command by the grammar.
+            self.rejections["poor_fit"] += 1
             return
         pace = hearing.seconds_per_phone
         coverage = s.min_coverage if s.min_coverage is not None else self.rec.min_coverage
@@ -392,11 +419,20 @@ class Microphone:
         mic = Microphone(light=panel.mic_light)
         mic.open()
         block = mic.read(timeout=0.5)
+        if block is None and not mic.alive():
+            mic.reopen()        # light off, and on again if it opened
         mic.close()
+
+    A stream can die under us: the sound adapter's PortAudio rescan
+    (``sd._terminate(); sd._initialize()``) closes every stream of the
+    process, and a USB microphone can be pulled. :meth:`alive` notices
+    (the stream says it is not active, or no block came for
+    ``stall_after`` seconds) and the :class:`Listener` reopens it.
     """
 
     def __init__(self, *, device: Any = None, rate: int | None = None, block_seconds: float = 0.03,
-                 queue_blocks: int = 64, light: Any = None, stream_class: Any = None):
+                 queue_blocks: int = 64, light: Any = None, stream_class: Any = None,
+                 stall_after: float = 1.0, start_grace: float = 3.0):
         self.device = device
         self.rate = rate
         self.block_seconds = block_seconds
@@ -404,8 +440,15 @@ class Microphone:
         self.blocks: queue.Queue[bytes] = queue.Queue(maxsize=queue_blocks)
         self.overflows = 0          # blocks we dropped: the reader fell behind
         self.input_overflows = 0    # blocks PortAudio lost before us
+        self.reopens = 0            # streams that died and were opened again
+        self.delivered = 0          # blocks the stream delivered
+        self.stall_after = stall_after
+        # A sound server may deliver nothing for a second or two after a
+        # stream starts: not a dead stream.
+        self.start_grace = start_grace
         self._stream_class = stream_class
         self._stream = None
+        self._last_block = 0.0
 
     @property
     def is_open(self) -> bool:
@@ -422,6 +465,7 @@ class Microphone:
                 self.rate = int(info["default_samplerate"])
             stream = cls(samplerate=self.rate, channels=1, dtype="int16", device=self.device,
                          blocksize=int(self.rate * self.block_seconds), callback=self._callback)
+            self._last_block = time.monotonic() + self.start_grace
             stream.start()
         except Exception as e:
             raise VoiceUnavailable(f"no microphone ({type(e).__name__}: {e})") from None
@@ -430,6 +474,8 @@ class Microphone:
             self.light.on()
 
     def _callback(self, indata, frames, time_info, status) -> None:
+        self._last_block = time.monotonic()
+        self.delivered += 1
         if status and getattr(status, "input_overflow", False):
             self.input_overflows += 1
         try:
@@ -443,12 +489,40 @@ class Microphone:
         except queue.Empty:
             return None
 
+    def alive(self) -> bool:
+        """Open, delivering, and active as PortAudio sees it."""
+        stream = self._stream
+        if stream is None:
+            return False
+        if time.monotonic() - self._last_block > self.stall_after:
+            return False
+        try:
+            return bool(getattr(stream, "active", True))
+        except Exception:  # a stream PortAudio no longer knows
+            return False
+
+    def reopen(self) -> bool:
+        """Close what is left of the stream and open a new one; False (and
+        the light off) when no microphone can be opened now."""
+        self.close()
+        try:
+            self.open()
+        except VoiceUnavailable as e:
+            log.warning("voice: cannot reopen the microphone (%s)", e)
+            return False
+        self.reopens += 1
+        return True
+
     def close(self) -> None:
         stream, self._stream = self._stream, None
         if stream is not None:
             try:
                 stream.stop()
                 stream.close()
+            except Exception:
+                # A stream that died with PortAudio (a rescan) cannot be
+                # stopped; it is gone either way.
+                pass
             finally:
                 if self.light is not None:
                     self.light.off()
@@ -462,19 +536,44 @@ class Listener:
 
     >>> # listener = Listener(rec, commands, is_device_speaking=sound.is_busy,
     >>> #                     mic_light=panel.mic_light); listener.start()
+
+    It listens in the language of what is running: with ``recognisers``
+    (a language -> recogniser factory, e.g. from the config's models), the
+    runner calls ``listener.set_language(method.language)`` when a session
+    starts. Each language's recogniser is built once, in the voice thread
+    (a model takes seconds to load; the caller never waits), and kept. A
+    language with no model is said once in the log; the microphone then
+    closes (its light goes off) until a language with one comes back, and
+    the button works throughout.
+
+    A microphone stream that dies (a PortAudio rescan, a pulled USB
+    microphone) is reopened every ``retry_every`` seconds until it opens.
     """
 
     def __init__(self, recogniser: Recogniser, commands: "queue.Queue[Command]", *,
                  settings: VoiceSettings | None = None, table: PhraseTable | None = None,
                  is_device_speaking: Callable[[], bool] | None = None,
                  mic_light: Any = None, microphone: Microphone | None = None,
-                 device: Any = None, on_command: Callable[[Command], None] | None = None):
+                 device: Any = None, on_command: Callable[[Command], None] | None = None,
+                 language: str | None = None,
+                 recognisers: Callable[[str], Recogniser] | None = None,
+                 retry_every: float = 2.0):
         self.recogniser = recogniser
         self.commands = commands
+        self.settings = settings
+        self.is_device_speaking = is_device_speaking
         self.on_command = on_command  # e.g. heard_cue(sound): the chair hears it was taken
         self.microphone = microphone or Microphone(device=device, light=mic_light)
         self.gate = CommandGate(recogniser, self._emit, settings=settings, table=table,
                                 is_device_speaking=is_device_speaking)
+        self.retry_every = retry_every
+        self.language = language or getattr(getattr(recogniser, "table", None), "language", None)
+        self._recognisers = recognisers
+        self._built: dict[str, Recogniser] = {self.language: recogniser} if self.language else {}
+        self._unavailable: dict[str, str] = {}   # language -> why, said once
+        self._wanted = self.language
+        self._switched = threading.Event()
+        self._switched.set()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.heard: list[tuple[float, Command]] = []  # commands only, for status
@@ -492,21 +591,99 @@ class Listener:
     def overflows(self) -> int:
         return self.microphone.overflows + self.microphone.input_overflows
 
+    @property
+    def listening(self) -> bool:
+        """The microphone is open and its recogniser fits the language."""
+        return self.microphone.is_open and self.language not in self._unavailable
+
+    def set_language(self, language: str) -> None:
+        """Listen in ``language`` from now on; returns at once (the voice
+        thread switches between two blocks of audio)."""
+        if language == self._wanted:
+            return
+        self._switched.clear()
+        self._wanted = language
+        if self._thread is None:
+            self._switch()
+
+    def wait_switched(self, timeout: float) -> bool:
+        """True once the last :meth:`set_language` has taken effect."""
+        return self._switched.wait(timeout)
+
+    def _switch(self) -> None:
+        language = self._wanted
+        if language == self.language:
+            self._switched.set()
+            return
+        rec = self._built.get(language)
+        if rec is None and language not in self._unavailable:
+            try:
+                if self._recognisers is None:
+                    raise VoiceUnavailable("no recogniser factory for other languages")
+                rec = self._built[language] = self._recognisers(language)
+            except VoiceUnavailable as e:
+                self._unavailable[language] = str(e)
+                log.warning("voice: no voice commands in %s (%s); the button works", language, e)
+            except Exception as e:  # a broken model must not stop the voice thread
+                self._unavailable[language] = f"{type(e).__name__}: {e}"
+                log.exception("voice: no voice commands in %s; the button works", language)
+        self.gate.reset()
+        self.language = language
+        if rec is None:
+            self.microphone.close()   # not listening: the light says so
+        else:
+            if not self.microphone.is_open:
+                try:
+                    self.microphone.open()
+                except VoiceUnavailable as e:  # the voice thread tries again
+                    log.warning("voice: cannot open the microphone (%s)", e)
+            self.recogniser = rec
+            old = self.gate
+            self.gate = CommandGate(rec, self._emit, settings=self.settings,
+                                    is_device_speaking=self.is_device_speaking)
+            self.gate.rejections = old.rejections
+            self.gate.accepted = old.accepted
+        self._switched.set()
+
     def start(self) -> None:
-        self.microphone.open()
+        if self.language not in self._unavailable:
+            self.microphone.open()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="voice", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         mic = self.microphone
-        resampler = Resampler(mic.rate, self.recogniser.sample_rate)
+        resampler = None
         samples = 0
+        next_try = 0.0
         try:
             while not self._stop.is_set():
+                if self._wanted != self.language or not self._switched.is_set():
+                    self._switch()
+                    resampler = None
+                if self.language in self._unavailable:
+                    self._stop.wait(0.2)
+                    continue
+                if not mic.is_open:
+                    if time.monotonic() < next_try:
+                        self._stop.wait(0.2)
+                        continue
+                    if not mic.reopen():
+                        next_try = time.monotonic() + self.retry_every
+                        continue
+                    resampler = None
                 block = mic.read(timeout=0.2)
                 if block is None:
+                    if mic.is_open and not mic.alive():
+                        log.warning("voice: the microphone stream stopped; opening it again")
+                        self.gate.reset()
+                        resampler = None
+                        if not mic.reopen():
+                            next_try = time.monotonic() + self.retry_every
                     continue
+                if resampler is None:
+                    resampler = Resampler(mic.rate, self.recogniser.sample_rate)
                 pcm = resampler.process(block)
                 samples += len(pcm) // 2
                 self.gate.feed(pcm, samples / self.recogniser.sample_rate)
@@ -547,16 +724,45 @@ def _setting(config: Any, dotted: str, default: Any = None) -> Any:
     return default if node is None else node
 
 
+def recogniser_factory(config: Any, start_language: str,
+                       models: Mapping[str, str] | None = None) -> Callable[[str], Recogniser]:
+    """A language -> recogniser builder from the config's ``voice``
+    section, with ``models`` (a model folder per language) and ``model``
+    as the start language's. PocketSphinx needs no folder for English (its
+    wheel carries the model)::
+
+        build = recogniser_factory({"voice": {"backend": "vosk", "model": "/opt/m/nl"}}, "nl",
+                                   models={"en": "/opt/m/en"})
+        rec = build("en")     # VoiceUnavailable when no model is configured for it
+    """
+    backend = _setting(config, "voice.backend", "vosk")
+    model = _setting(config, "voice.model", None)
+    wake_word = _setting(config, "voice.wake_word", None)
+    models = dict(models or {})
+
+    def build(language: str) -> Recogniser:
+        folder = models.get(language) or (model if language == start_language else None)
+        if backend == "vosk" and folder is None:
+            raise VoiceUnavailable(f"no Vosk model configured for {language!r}")
+        return RecogniserSpec(backend=backend, language=language, model=folder,
+                              wake_word=wake_word).build()
+
+    return build
+
+
 def from_config(config: Any, commands: "queue.Queue[Command]", *, language: str = "nl",
                 sound: Any = None, mic_light: Any = None,
                 is_device_speaking: Callable[[], bool] | None = None,
-                say: Callable[[Say], None] | None = None) -> Listener:
+                say: Callable[[Say], None] | None = None,
+                models: Mapping[str, str] | None = None) -> Listener:
     """Start listening as the config's ``voice`` section says (``backend``,
     ``model``, ``language``, ``wake_word``, ``device`` and the gate's
-    thresholds)::
+    thresholds); ``models`` gives a model folder for each other language
+    a method may speak::
 
         listener = from_config(config, commands, language="nl",
                                sound=sound, mic_light=panel.mic_light)
+        listener.set_language(method.language)   # when a session starts
 
     With ``sound`` (the sound adapter) the gate is deaf while it
     ``is_busy()``, every command is answered by its heard cue, and the
@@ -568,18 +774,14 @@ def from_config(config: Any, commands: "queue.Queue[Command]", *, language: str 
         is_device_speaking = is_device_speaking or sound.is_busy
         say = say or sound.perform
     try:
-        spec = RecogniserSpec(
-            backend=_setting(config, "voice.backend", "vosk"),
-            language=language,
-            model=_setting(config, "voice.model", None),
-            wake_word=_setting(config, "voice.wake_word", None),
-        )
-        recogniser = spec.build()
+        build = recogniser_factory(config, language, models)
+        recogniser = build(language)
         settings = VoiceSettings.from_mapping(_setting(config, "voice", {}) or {})
         listener = Listener(recogniser, commands, settings=settings,
                             is_device_speaking=is_device_speaking, mic_light=mic_light,
                             device=_setting(config, "voice.device", None),
-                            on_command=heard_cue(sound) if sound is not None else None)
+                            on_command=heard_cue(sound) if sound is not None else None,
+                            language=language, recognisers=build)
         listener.start()
         return listener
     except VoiceUnavailable:
