@@ -38,7 +38,8 @@ def test_the_defaults():
                             rgb=None, mic_light=24, active_high=True, bounce=0.03, hold=0.8)
     assert c.voice == Voice(enabled=False, backend="vosk", model="/var/lib/intervisor/vosk-model", language=None,
                             device=None, wake_word=None, pre_silence=None, post_silence=None,
-                            min_confidence=None, deaf_after_speech=None, refractory=None)
+                            min_confidence=None, deaf_after_speech=None, refractory=None,
+                            min_fit=None, models={})
 
 
 def test_a_missing_file_means_all_defaults(tmp_path):

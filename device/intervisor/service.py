@@ -366,7 +366,9 @@ class Parts:
             # and answers every command it takes with the "heard" cue.
             self.voice = voice.from_config(
                 self.config, commands, language=self.language, sound=self.sound,
-                mic_light=getattr(self.panel, "mic_light", None))
+                mic_light=getattr(self.panel, "mic_light", None),
+                # A model for each other language a method may speak.
+                models=setting(self.config, "voice.models", None) or None)
             log.info("voice: up")
         except Exception as e:
             self.voice = None
