@@ -294,10 +294,6 @@ class _EspeakPool:
     def __init__(self, size: int):
         self.workers = [_EspeakWorker() for _ in range(max(1, size))]
 
-    @property
-    def _proc(self) -> subprocess.Popen | None:
-        return self.workers[0]._proc
-
     def render(self, voice: str, rate: int, volume: float, jobs: list[tuple[str, str]],
                worker: int = 0) -> None:
         self.workers[worker].render(voice, rate, volume, jobs)
