@@ -5,7 +5,9 @@ PocketSphinx, English) over recordings made here with espeak-ng and sox:
 
 - isolated commands in several voices and speeds, clean and in pink noise;
 - more than 20 minutes of conversation full of the command words, and
-  short replies at the start of a turn ("Thank you.", "Go on.") in noise;
+  short replies at the start of a turn ("Thank you.", "Go on.") in noise,
+  and replies written after the settings were chosen (held out);
+- the same with a wake word before each command;
 - the device's own prompts (deafness) and a doubled command (refractory);
 
 and shows each defence of the gate by switching it off. Prints its figures;
@@ -46,6 +48,7 @@ import voice_data as vd  # noqa: E402
 from voice_data import VoiceData  # noqa: E402
 
 MIC_RATE = 48000
+WAKE_WORD = "computer"
 BLOCK = 0.03
 
 DEFENCES_OFF = {
@@ -129,6 +132,8 @@ def run(data: VoiceData, quick: bool) -> int:
     # where the one false command of the last version came from.
     replies = data.conversation(vd.EN_REPLY_TURNS, vd.EN_VOICES, rate=MIC_RATE, snr_db=20,
                                 rounds=2 if quick else len(vd.EN_VOICES))
+    held_out = data.conversation(vd.HELD_OUT_REPLIES, vd.EN_VOICES, rate=MIC_RATE, snr_db=20,
+                                 rounds=2 if quick else len(vd.EN_VOICES))
     print(f"recordings made in {time.perf_counter() - t0:.0f} s (espeak-ng, sox) in {work}")
 
     def fresh(settings=None):
@@ -156,7 +161,8 @@ def run(data: VoiceData, quick: bool) -> int:
     cpu = 0.0
     minutes = 0.0
     for name, track in (("clean", talk), ("pink noise 20 dB", talk_noisy),
-                        ("short replies, pink noise 20 dB", replies)):
+                        ("short replies, pink noise 20 dB", replies),
+                        ("held-out short replies, pink noise 20 dB", held_out)):
         found, used, gate = listen(track, fresh())
         false += len(found)
         cpu += used
@@ -231,6 +237,18 @@ def run(data: VoiceData, quick: bool) -> int:
     ref_on = len(listen(double, fresh(), settings=VoiceSettings(pre_silence=0.6))[0])
     ref_off = len(listen(double, fresh(), settings=VoiceSettings(pre_silence=0.6, refractory=0.0))[0])
     print(f"'say again' said 4 times 0.75 s apart: commands with refractory {ref_on}, without {ref_off}")
+
+    # A wake word before each command ("computer, next step").
+    wake = PhraseTable.for_language("en", wake_word=WAKE_WORD)
+    wake_phrases = wake.spoken()
+    h = sum(score(listen(tr, PocketSphinxRecogniser(wake), table=wake)[0], tr.events)[0]
+            for tr in (data.commands(wake_phrases, voices, rate=MIC_RATE, snr_db=45),
+                       data.commands(wake_phrases, voices, rate=MIC_RATE, snr_db=20)))
+    wake_false = {name: len(listen(tr, PocketSphinxRecogniser(wake), table=wake)[0])
+                  for name, tr in (("conversation", talk_noisy), ("short replies", replies),
+                                   ("held-out replies", held_out))}
+    print(f"wake word {WAKE_WORD!r}: heard {h} of {2 * len(wake_phrases) * len(voices)}; false commands "
+          + ", ".join(f"{k} {v}" for k, v in wake_false.items()) + " (pink noise 20 dB)")
 
     # The real Vosk path on the Korean model from PyPI (no [unk] in it).
     try:

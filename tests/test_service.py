@@ -977,3 +977,22 @@ def test_the_loop_acts_on_deadlines_early_enough_for_the_output_buffer(tmp_path)
     assert lead("", slow) == pytest.approx(0.22)
     assert lead("audio:\n  cue_lead: 0\n", output) == 0.0
     assert lead("", None) == 0.0
+
+
+def test_voice_keeps_the_language_the_config_chose_and_follows_a_method_in_another():
+    from intervisor.service import Parts
+
+    class Switch:
+        def __init__(self):
+            self.languages = []
+
+        def set_language(self, language):
+            self.languages.append(language)
+
+    for configured, wanted in ((None, ["nl", "en", "nl"]), ("en", ["en", "en", "en"])):
+        parts = Parts({"voice": {"language": configured}}, lambda command: None, "nl")
+        parts.sound, parts.voice = Switch(), Switch()
+        for language in ("nl", "en", "nl"):          # idle, an English method, idle
+            parts.speak_in(language)
+        assert parts.sound.languages == ["nl", "en", "nl"]
+        assert parts.voice.languages == wanted, configured

@@ -115,7 +115,8 @@ EN_CONVERSATION = [
 # the turn they look like a command said alone. "Thank you." at a turn's
 # start was once heard as "how much time" in noise.
 SHORT_REPLIES = ["Thank you.", "Okay.", "Right, yes.", "Go on.", "Next one?", "Back then, yes.",
-                 "Yes, carry on.", "Sure.", "Good point.", "Please do."]
+                 "Yes, carry on.", "Sure.", "Good point.", "Please do.",
+                 "Go on, please.", "Keep going.", "Please, yes.", "The session, yes."]
 
 EN_REPLY_TURNS = [
     "Thank you. That gives a clear picture of the case, and I have a question about the next step.",
@@ -132,6 +133,20 @@ EN_REPLY_TURNS = [
 ] + SHORT_REPLIES
 
 EN_CONVERSATION = EN_CONVERSATION + EN_REPLY_TURNS
+
+# Short replies written after the gate's settings were chosen and never used
+# to choose them: what the benchmark's figure for replies it has not seen
+# comes from. (The replies above were each seen while tuning.)
+HELD_OUT_REPLIES = [
+    "Got it. That makes sense to me, and I think she felt it too.", "Fair enough.",
+    "Absolutely. I would do the same.", "Not really. I did not see it that way at the time.",
+    "Me too.", "Good question.", "That's true, yes.", "I agree. The plan was too big for one week.",
+    "All right then.", "Interesting.", "Indeed.", "Makes sense.",
+    "Same here. Last month I had almost the same case.", "Could be.",
+    "Perhaps. But then she would have said so.", "Go ahead, please.", "Yes, go ahead.",
+    "No, that's fine.", "Thanks a lot. That helps.", "Oh, okay. I see what you mean.",
+    "Hmm, maybe.", "True.", "Carry on.", "Great, thank you.", "Nice.", "Sorry, go on.",
+]
 
 KO_CONVERSATION = [
     "지난주에 만난 내담자 이야기를 하고 싶어요. 그분이 다시 와서 계속 같은 질문을 했어요.",

@@ -348,13 +348,17 @@ class Parts:
 
     def speak_in(self, language: str) -> None:
         """Let the sound speak, and voice listen in, ``language`` (a method
-        in another language)."""
-        for name, part in (("sound", self.sound), ("voice", self.voice)):
+        in another language). Where the device's own language is asked for,
+        voice keeps the ``voice.language`` the config chose, if any."""
+        heard_in = language
+        if language == self.language:
+            heard_in = setting(self.config, "voice.language", None) or language
+        for name, part, lang in (("sound", self.sound, language), ("voice", self.voice, heard_in)):
             if part is not None and hasattr(part, "set_language"):
                 try:
-                    part.set_language(language)
+                    part.set_language(lang)
                 except Exception:
-                    log.exception("%s: cannot switch to %s", name, language)
+                    log.exception("%s: cannot switch to %s", name, lang)
 
     def _start_voice(self, commands) -> None:
         if not setting(self.config, "voice.enabled", False):

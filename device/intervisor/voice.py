@@ -86,6 +86,7 @@ class VoiceSettings:
     join_silence: float = 0.6
     min_speech: float = 0.12
     max_speech: float = 1.5      # "hoeveel tijd", slowly, fits
+    wake_allowance: float = 1.0  # more speech allowed when a wake word comes first
     min_confidence: float = 0.6
     # Of the speech, the command's words must fill this much; None: the
     # recogniser's own (alignments differ: PocketSphinx 0.8, Vosk 0.7).
@@ -186,6 +187,8 @@ class CommandGate:
         self.emit = emit
         self.is_device_speaking = is_device_speaking or (lambda: False)
         self.detector = EnergyDetector(self.settings)
+        self.max_speech = self.settings.max_speech + (
+            self.settings.wake_allowance if self.table.wake_word else 0.0)
         self.frame = int(round(FRAME_SECONDS * recogniser.sample_rate))
         self.frame_seconds = self.frame / recogniser.sample_rate
         self.rejections: collections.Counter[str] = collections.Counter()
@@ -245,7 +248,7 @@ class CommandGate:
             elif speech:
                 self._gap = 0.0
                 self._speech_end = t
-                if t - self._start > s.max_speech:
+                if t - self._start > self.max_speech:
                     self._drop("too_long")
             else:
                 self._gap += self.frame_seconds
