@@ -46,8 +46,9 @@ UNK = "[unk]"
 # is said to a device only, and so is "pauze voorbij" ("ga verder" is the
 # Dutch "Go on."). Nor should a phrase lean on a word that ends many replies:
 # "pause please" drew "Got it.", "Nice." and "Go on, please." in noise
-# (bench, replies held out: 7 of its 16 false commands; "pause session" 3). Both words of every Dutch phrase are everyday words; the
-# Vosk loader still checks each against the model and names any it lacks.
+# (bench, replies held out: 7 of its 16 false commands; "pause session" 3).
+# Both words of every Dutch phrase are everyday words; the Vosk loader
+# still checks each against the model and names any it lacks.
 PHRASES: dict[str, dict[str, Command]] = {
     "en": {
         "next step": Command.NEXT,
@@ -332,8 +333,9 @@ class PocketSphinxRecogniser:
     # else fits far worse ("Thank you." as "how much time": -7 to -10). A
     # near miss ("Go on." as "carry on") fits like the command itself and
     # is not caught here; in 20 dB of noise all fits rise (the noise fits
-    # both paths alike), so near misses pass more often there. Real voices match the model better than
-    # espeak-ng's, so a real command has more margin.
+    # both paths alike), so near misses pass more often there. Real voices
+    # match the model better than espeak-ng's, so a real command has more
+    # margin.
     min_fit = -6.0
 
     def __init__(self, table: PhraseTable, *, model_dir: str | os.PathLike | None = None,
