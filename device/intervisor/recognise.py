@@ -418,8 +418,7 @@ class PocketSphinxRecogniser:
                     # Word by word: a near miss is wrong in one word only,
                     # and a whole-phrase average would hide it behind the
                     # word that is right.
-                    mine = math.log(seg.ascore) if seg.ascore > 0 else -math.inf
-                    fits.append((mine - window_score(loop, seg.start_frame, seg.end_frame)) / n)
+                    fits.append((nats(seg) - window_score(loop, seg.start_frame, seg.end_frame)) / n)
         fit = min(fits) if fits else None
         # A path that stopped inside a phrase ("how" of "how much time")
         # comes out as words too; the table's exact match rejects it.
@@ -438,17 +437,18 @@ class PocketSphinxRecogniser:
             self._open = False
 
 
+def nats(seg) -> float:
+    """A decoder segment's acoustic score. The binding hands it over as
+    exp(score); a segment that underflows (worse than about -700 nats)
+    counts as -inf."""
+    return math.log(seg.ascore) if seg.ascore > 0 else -math.inf
+
+
 def segments(decoder) -> list[tuple[int, int, float]]:
     """(first frame, last frame, acoustic nats) of each segment of a
-    decoder's best path. The binding hands each score over as exp(score); a
-    segment that underflows (worse than about -700 nats) counts as -inf."""
-    out = []
-    for seg in list(decoder.seg() or ()):
-        if seg.word == "</s>":  # repeats the closing silence's score
-            continue
-        out.append((seg.start_frame, seg.end_frame,
-                    math.log(seg.ascore) if seg.ascore > 0 else -math.inf))
-    return out
+    decoder's best path."""
+    return [(seg.start_frame, seg.end_frame, nats(seg)) for seg in list(decoder.seg() or ())
+            if seg.word != "</s>"]   # it repeats the closing silence's score
 
 
 def window_score(segs: list[tuple[int, int, float]], first: int, last: int) -> float:
