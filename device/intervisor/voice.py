@@ -93,7 +93,7 @@ class VoiceSettings:
     min_coverage: float | None = None
     # Nats per frame that a command word may fit worse than a free loop of
     # sounds on the same audio; None: the recogniser's own (PocketSphinx
-    # -4; Vosk has no such score and relies on ``min_confidence``). -inf
+    # -6; Vosk has no such score and relies on ``min_confidence``). -inf
     # switches it off.
     min_fit: float | None = None
     min_phone_seconds: float = 0.05  # a command squeezed faster than this is something else
