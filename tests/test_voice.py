@@ -160,6 +160,20 @@ def test_a_wake_word_must_come_first():
     assert t.words()[0] == "intervisor"
 
 
+def test_decoys_share_no_word_with_a_command_and_are_never_one():
+    for lang in ("nl", "en"):
+        t = PhraseTable.for_language(lang, wake_word="computer")
+        assert len(t.decoys) >= 5
+        command_words = set(t.words())
+        for decoy in t.decoys:
+            # A shared word would let a decoy steal its command.
+            assert not set(decoy.split()) & command_words, (lang, decoy)
+            assert t.match(decoy.split()) is None and t.is_decoy(decoy.split())
+        assert not t.is_decoy(["next", "step"])
+    en = PhraseTable.for_language("en")
+    assert en.decoys_known(lambda w: w != "exactly") == [d for d in en.decoys if d != "exactly"]
+
+
 def test_an_unknown_language_is_a_clear_error():
     with pytest.raises(VoiceUnavailable, match="'fr'"):
         PhraseTable.for_language("fr")
@@ -184,6 +198,79 @@ def test_isolated_commands_are_heard_in_noise(data, sphinx):
     heard, wrong, extra = score(found, track.events)
     assert heard >= 0.65 * len(track.events), (heard, found)
     assert extra == 0
+
+
+def test_a_fresh_decoder_in_a_noisy_room_hears_its_first_commands(data):
+    # It hears the room first (Recogniser.adapt). Without that its
+    # cepstral mean starts from a built-in guess, and the first four
+    # commands of this track were heard as the decoy "thank you".
+    track = data.commands(en_phrases(), EN_VOICES[:1], snr_db=20, rate=48000)
+    rec = PocketSphinxRecogniser(PhraseTable.for_language("en"))
+    found = commands_in_pcm(track.pcm, track.rate, rec)
+    assert [c for _, c in found] == [e[2] for e in track.events]
+
+
+def test_adapt_moves_both_decoders_to_the_room():
+    rec = PocketSphinxRecogniser(PhraseTable.for_language("en"))
+    room = (np.random.default_rng(3).normal(0, 40, 24000)).astype(np.int16).tobytes()
+    before = (rec._decoder.get_cmn(), rec.loop._decoder.get_cmn())
+    rec.adapt(room)
+    after = (rec._decoder.get_cmn(), rec.loop._decoder.get_cmn())
+    assert after[0] != before[0] and after[1] != before[1]
+    # Once: a second gate on the same recogniser does not pull it further
+    # towards the room (the utterances keep the mean current from now on).
+    rec.adapt(room)
+    assert (rec._decoder.get_cmn(), rec.loop._decoder.get_cmn()) == after
+    # It decided nothing, and the next utterance is heard as ever.
+    assert hear(rec, utterance("next step")).texts == ("next", "step")
+
+
+class Recorder:
+    """A recogniser that hears nothing and notes what the gate asks of it."""
+
+    sample_rate = 16000
+    min_coverage = 0.8
+    min_fit = -math.inf
+    table = PhraseTable.for_language("en")
+
+    def __init__(self):
+        self.calls = []
+
+    def adapt(self, pcm): self.calls.append(("adapt", len(pcm) // 2))
+    def begin(self): self.calls.append(("begin",))
+    def feed(self, pcm): pass
+    def partial(self): return ()
+    def finish(self): self.calls.append(("finish",)); return Hearing()
+    def cancel(self): self.calls.append(("cancel",))
+
+
+def test_the_gate_lets_the_recogniser_hear_the_room_once_and_never_mid_utterance():
+    rng = np.random.default_rng(5)
+    room = lambda seconds: rng.normal(0, 30, int(16000 * seconds)).astype(np.int16)
+    # Digital silence first (not a room), then 1.2 s of room, a word
+    # while the room is still being gathered, and more room.
+    x = np.concatenate([np.zeros(16000, np.int16), room(1.2), said("next step"), room(3.0)])
+    rec = Recorder()
+    commands_in_pcm(x.tobytes(), 16000, rec, settings=VoiceSettings(pre_silence=0.5))
+    kinds = [c[0] for c in rec.calls]
+    assert kinds.count("adapt") == 1
+    # Gathered from the room and the word (1.5 s), handed over only after
+    # the word was heard out.
+    assert kinds.index("adapt") > kinds.index("finish")
+    assert rec.calls[kinds.index("adapt")][1] == 24000
+    rec = Recorder()
+    commands_in_pcm(x.tobytes(), 16000, rec, settings=VoiceSettings(adapt_seconds=0))
+    assert "adapt" not in [c[0] for c in rec.calls]
+
+
+def test_a_common_reply_is_heard_as_itself_and_is_no_command(sphinx):
+    quiet = np.zeros(24000, np.int16)
+    x = np.concatenate([quiet, said("Thank you."), quiet, said("Okay."), quiet])
+    from voice_data import add_noise
+    x = add_noise(x, 16000, 45, 3000.0)
+    gates = []
+    assert commands_in_pcm(x.tobytes(), 16000, sphinx, gate_out=gates) == []
+    assert gates[0].rejections["reply"] == 2
 
 
 def test_with_a_wake_word_only_commands_that_follow_it_count(data):
@@ -221,10 +308,10 @@ def test_conversation_in_noise_gives_no_command(data, sphinx):
     assert commands_in_pcm(track.pcm, track.rate, sphinx) == []
 
 
-# Replies said alone that the phone loop cannot tell from a command in 20 dB
-# of noise (see recognise.py): "Go on, please." as "pause please" (now "pause session"), "Keep
-# going." as "say again". bench/voice.py counts them, and replies written
-# after the settings were chosen, among its false commands.
+# Replies said alone that the phone loop by itself cannot tell from a
+# command in 20 dB of noise (see recognise.py): "Go on, please." as "pause
+# please" (the phrase is now "pause session"), "Keep going." as "say again".
+# The decoys now catch them; the loop's own test leaves them out.
 NEAR_MISSES = ("Go on", "Keep going.", "Please, yes.")
 
 
@@ -234,10 +321,11 @@ def without_near_misses(texts):
 
 def test_short_replies_at_the_start_of_a_turn_give_no_command(data, sphinx):
     # "Thank you." after the gap before a turn looks like a command said
-    # alone; in noise it was once heard as "how much time".
-    turns = without_near_misses(EN_REPLY_TURNS)
+    # alone; in noise it was once heard as "how much time". All of them,
+    # the near misses too: the decoys win those. (bench/voice.py counts
+    # replies written after the settings were chosen, which still give some.)
     for snr, voices in ((None, EN_VOICES), (20, EN_VOICES[::-1])):
-        track = data.conversation(turns, voices, snr_db=snr)
+        track = data.conversation(EN_REPLY_TURNS, voices, snr_db=snr)
         assert commands_in_pcm(track.pcm, track.rate, sphinx) == [], snr
 
 
@@ -255,9 +343,11 @@ def hear(rec, pcm):
     return rec.finish()
 
 
-def test_the_phone_loop_tells_a_command_from_talk_forced_onto_one(sphinx):
+def test_the_phone_loop_tells_a_command_from_talk_forced_onto_one():
     # Every command said fits near the free loop of sounds; a reply the
-    # grammar turns into a command mostly fits far worse.
+    # grammar turns into a command mostly fits far worse. Without decoys,
+    # which would win most of these replies before the loop is asked.
+    sphinx = PocketSphinxRecogniser(replace(PhraseTable.for_language("en"), decoys=()))
     for voice in EN_VOICES[:2]:
         for phrase in en_phrases():
             h = hear(sphinx, utterance(phrase, voice))
@@ -282,6 +372,7 @@ def test_the_gate_refuses_a_poor_fit_and_counts_it():
         min_fit = -6.0
         table = PhraseTable.for_language("en")
 
+        def adapt(self, pcm): pass
         def begin(self): pass
         def feed(self, pcm): pass
         def partial(self): return ()
@@ -310,7 +401,7 @@ def test_without_the_silence_before_the_conversation_would_fire(data, sphinx):
 
 
 def test_deaf_while_the_device_speaks_and_shortly_after(data, sphinx):
-    track = data.commands(en_phrases(), EN_VOICES[:1], gap=3.0)
+    track = data.commands(en_phrases(), EN_VOICES[:1], gap=3.0, snr_db=45)
     assert commands_in_pcm(track.pcm, track.rate, sphinx, is_device_speaking_at=lambda t: True) == []
     # The device stops speaking just before each command: still deaf.
     ends = [start - 0.2 for start, _, _ in track.events]
@@ -458,7 +549,7 @@ def mic_light():
 
 
 def test_listener_puts_commands_on_the_queue_and_lights_the_mic(data, sphinx, mic_light):
-    track = data.commands(en_phrases(), EN_VOICES[:1], rate=48000)
+    track = data.commands(en_phrases(), EN_VOICES[:1], rate=48000, snr_db=45)
     step = 2 * 1440
     FakeStream.blocks = [track.pcm[i:i + step] for i in range(0, len(track.pcm), step)]
     FakeStream.blocks += [b"\0" * step] * 40
@@ -584,6 +675,7 @@ class PhraseRecogniser:
     min_fit = -math.inf
     table = PhraseTable.for_language("en")
 
+    def adapt(self, pcm): pass
     def begin(self): pass
     def feed(self, pcm): pass
     def partial(self): return ()
@@ -768,7 +860,8 @@ def run_cli(*args):
 
 
 def test_voice_recognise_prints_only_seconds_and_command(data):
-    track = data.commands(en_phrases(), EN_VOICES[:1])
+    # A recording from a microphone: a quiet room, never digital silence.
+    track = data.commands(en_phrases(), EN_VOICES[:1], snr_db=45)
     r = run_cli("voice", "recognise", str(track.path), "--backend", "pocketsphinx", "--lang", "en")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
