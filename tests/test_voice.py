@@ -476,6 +476,13 @@ def test_vosk_checks_the_vocabulary_and_knows_the_model_has_no_unk(vosk_ko):
     assert set(__import__("json").loads(vosk_ko.grammar)) == set(KO_PHRASES)
 
 
+def test_vosk_hears_only_the_decoys_its_model_knows(ko_model, ko_table):
+    table = replace(ko_table, decoys=("감사합니다", "zzz 네"))
+    rec = VoskRecogniser(ko_model_dir(), table, model=ko_model)
+    assert rec.decoys == ["감사합니다"]
+    assert "감사합니다" in rec.grammar and "zzz" not in rec.grammar
+
+
 def test_vosk_names_a_missing_command_word(ko_model):
     table = PhraseTable("ko", {**KO_PHRASES, "건너뛰기": Command.NEXT, "xyzzy": Command.END})
     with pytest.raises(VoiceUnavailable, match="'건너뛰기', 'xyzzy'"):
