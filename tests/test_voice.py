@@ -246,10 +246,12 @@ class Recorder:
 
 def test_the_gate_lets_the_recogniser_hear_the_room_once_and_never_mid_utterance():
     rng = np.random.default_rng(5)
-    room = lambda seconds: rng.normal(0, 30, int(16000 * seconds)).astype(np.int16)
-    # Digital silence first (not a room), then 1.2 s of room, a word
-    # while the room is still being gathered, and more room.
-    x = np.concatenate([np.zeros(16000, np.int16), room(1.2), said("next step"), room(3.0)])
+    room = lambda seconds, sd: rng.normal(0, sd, int(16000 * seconds)).astype(np.int16)  # noqa: E731
+    # A room loud enough to matter (36 dB), and a word in it while it is
+    # still being gathered.
+    word = said("next step")
+    x = room(1.2 + len(word) / 16000 + 3.0, 60)
+    x[19200:19200 + len(word)] += word
     rec = Recorder()
     commands_in_pcm(x.tobytes(), 16000, rec, settings=VoiceSettings(pre_silence=0.5))
     kinds = [c[0] for c in rec.calls]
@@ -261,6 +263,12 @@ def test_the_gate_lets_the_recogniser_hear_the_room_once_and_never_mid_utterance
     rec = Recorder()
     commands_in_pcm(x.tobytes(), 16000, rec, settings=VoiceSettings(adapt_seconds=0))
     assert "adapt" not in [c[0] for c in rec.calls]
+    # A quiet room (20 dB, under the gate's floor) is left to the built-in
+    # guess, and so is digital silence.
+    for quiet in (room(4.0, 10), np.zeros(64000, np.int16)):
+        rec = Recorder()
+        commands_in_pcm(quiet.tobytes(), 16000, rec)
+        assert rec.calls == []
 
 
 def test_a_common_reply_is_heard_as_itself_and_is_no_command(sphinx):
