@@ -202,7 +202,8 @@ class Recogniser(Protocol):
     """One utterance at a time: ``begin``, ``feed`` 16-bit mono PCM at
     ``sample_rate``, then ``finish`` (or ``cancel``). ``partial`` is the
     best guess so far, command words only, while the utterance goes on.
-    ``adapt`` hears the room before the first utterance and decides nothing."""
+    ``adapt`` hears the room, once, before anything is judged, and decides
+    nothing."""
 
     sample_rate: int
     has_garbage_model: bool
@@ -357,9 +358,9 @@ class PocketSphinxRecogniser:
     gate listens to an utterance. Tried before and dropped: filler words
     beside the commands in the grammar (lost 5 of 70 commands, decoded
     slower than real time), twenty decoys, some sharing a word with the
-    replies they were tested on (6 of 70 commands lost, before the
-    decoders adapted to the room: :meth:`adapt`), JSGF weights on the
-    decoys (no change), the decoder's posterior (near 0.5 for right and wrong
+    replies they were tested on (6 of 70 commands lost, in runs made
+    before :meth:`adapt` existed), JSGF weights on the decoys (no
+    change), the decoder's posterior (near 0.5 for right and wrong
     alike on a grammar this small; ``min_posterior`` stays for real
     voices), the best senone of each frame as the reference (no path: it
     did not separate), and the whole phrase's average (a near miss is
