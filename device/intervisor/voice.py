@@ -153,6 +153,7 @@ class EnergyDetector:
     def __init__(self, settings: VoiceSettings):
         self.settings = settings
         self.noise_db: float | None = None
+        self.last_db = 0.0   # the level of the frame last judged
 
     @staticmethod
     def level_db(frame: np.ndarray) -> float:
@@ -162,7 +163,7 @@ class EnergyDetector:
     def is_speech(self, frame: np.ndarray, seconds: float, going: bool = False) -> bool:
         """``going``: speech was heard just before, so a softer frame
         still counts (hysteresis)."""
-        db = self.level_db(frame)
+        db = self.last_db = self.level_db(frame)
         if self.noise_db is None or db < self.noise_db:
             self.noise_db = db
         else:
@@ -244,12 +245,12 @@ class CommandGate:
 
     def _frame(self, chunk: bytes, t: float) -> None:
         s = self.settings
-        if self._room is not None:
-            self._gather_room(chunk)
         if self.is_device_speaking():
             self._deaf_until = t + s.deaf_after
         speech = self.detector.is_speech(np.frombuffer(chunk, np.int16), self.frame_seconds,
                                          going=self._was_speech)
+        if self._room is not None:
+            self._gather_room(chunk)
         self._was_speech = speech
         if self._listening:
             self.rec.feed(chunk)
@@ -297,7 +298,7 @@ class CommandGate:
             # speech), and a near-silent one makes it worse (the mean then
             # sits far under any speech: 26 of 35 at 60 dB, 30 without).
             # Digital silence (a file, never a microphone) counts as quiet.
-            if self.detector.level_db(np.frombuffer(chunk, np.int16)) >= self.settings.floor_db:
+            if self.detector.last_db >= self.settings.floor_db:
                 self._room.append(chunk)
         elif not self._listening:   # never inside an utterance being heard
             room, self._room = b"".join(self._room), None
