@@ -148,6 +148,20 @@ HELD_OUT_REPLIES = [
     "Hmm, maybe.", "True.", "Carry on.", "Great, thank you.", "Nice.", "Sorry, go on.",
 ]
 
+# A second set of short replies, written before the decoys and settings
+# chosen after session 4 (which used HELD_OUT_REPLIES above to choose
+# them) and never used to choose anything: the benchmark's figure for
+# replies the gate has not seen.
+HELD_OUT_REPLIES_2 = [
+    "Yes, exactly.", "Well said.", "No idea, to be honest.", "Sounds good to me.",
+    "Hold on. Let me think about that for a moment.", "Go for it.", "Really?", "I hear you.",
+    "Take your time.", "That's it, yes.", "No problem.", "Definitely.", "Good for her.",
+    "Spot on.", "Over to you.", "How so?", "Such a pity.", "Same for me.",
+    "Wait, what did she say then?", "Right. And after that?", "Not yet. Maybe next week.",
+    "Lovely.", "Fine by me.", "So do I.", "Excuse me, sorry.", "Quite right.",
+    "Back to you, then.", "Yes, please.", "Oh, I see.", "Thanks, that was clear.",
+]
+
 KO_CONVERSATION = [
     "지난주에 만난 내담자 이야기를 하고 싶어요. 그분이 다시 와서 계속 같은 질문을 했어요.",
     "그래서 저는 시간이 없다고 말했는데, 그분은 뒤로 물러나지 않았어요. 다시 한 번 설명해 달라고 했어요.",
