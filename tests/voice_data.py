@@ -162,6 +162,19 @@ HELD_OUT_REPLIES_2 = [
     "Back to you, then.", "Yes, please.", "Oh, I see.", "Thanks, that was clear.",
 ]
 
+# A third set, written after the second was first measured (which showed
+# its near misses: "Go for it.", "So do I.", "Such a pity.") and before
+# anything was chosen on those; never used to choose anything.
+HELD_OUT_REPLIES_3 = [
+    "Yes, I think so.", "Good idea.", "Wow.", "Precisely.", "I know, right?", "Oh dear.",
+    "Not at all.", "Nice one.", "Of course, yes.", "I wonder.", "Very good.",
+    "Could you explain? I did not quite follow.", "Hmm, I doubt it.", "Let's see.",
+    "Exactly what I thought.", "Just a moment.", "Mine too.", "That's right.", "Never mind.",
+    "Very true.", "Okay, so what then?", "Oh no.", "Lucky her.", "Yeah, sure.",
+    "Brave of her.", "Agreed.", "Why not?", "Say, what about her mother?", "Time flies.",
+    "Back in the day, yes.",
+]
+
 KO_CONVERSATION = [
     "지난주에 만난 내담자 이야기를 하고 싶어요. 그분이 다시 와서 계속 같은 질문을 했어요.",
     "그래서 저는 시간이 없다고 말했는데, 그분은 뒤로 물러나지 않았어요. 다시 한 번 설명해 달라고 했어요.",
