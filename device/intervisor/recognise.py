@@ -75,15 +75,24 @@ PHRASES: dict[str, dict[str, Command]] = {
 # the grammar forces it onto the nearest command, and in a noisy room a
 # near miss fits that command as well as the command itself does. A decoy
 # shares no word with a command (it would steal the command), and each is
-# heard only when the model knows all its words. Bench, 20 dB pink noise:
-# the replies used while choosing these gave 2 false commands without them
-# and 0 with them; replies written before and never used to choose them
-# gave 12 and 6. Eighteen decoys (adding "yes", "no", "so", "well"...)
-# caught no more of those (7). The Dutch ones are replies of the same kind,
-# not yet heard through the nl model (it cannot be fetched here).
+# heard only when the model knows all its words. Each was checked against
+# the commands (bench, 70 of them, quiet and 20 dB pink noise): "got it"
+# took a "go back" (its "got" stopped the path), "not really" another,
+# and "go ahead" one in noise, so those three are not here. Bench, 20 dB
+# pink noise: the first seven took the replies used to choose them from 2
+# false commands to 0, and replies written before and never used for them
+# from 12 to 6; the next six, chosen on those six ("Same here.", "All
+# right then.", "Go ahead, please."), took them to 0. Replies written
+# before the six were chosen (voice_data.HELD_OUT_REPLIES_2) are what the
+# bench's figure for unseen replies now comes from. Single words ("yes",
+# "no", "so", "well") caught nothing more. The Dutch ones are replies of
+# the same kind, not yet heard through the nl model (it cannot be fetched
+# here).
 DECOYS: dict[str, tuple[str, ...]] = {
-    "en": ("okay", "thank you", "keep going", "of course", "good point", "exactly", "i see"),
-    "nl": ("oké", "dank je wel", "natuurlijk", "goed punt", "precies", "dat klopt", "ik snap het"),
+    "en": ("okay", "thank you", "keep going", "of course", "good point", "exactly", "i see",
+           "same here", "all right", "me too", "fair enough", "makes sense", "good question"),
+    "nl": ("oké", "dank je wel", "natuurlijk", "goed punt", "precies", "dat klopt", "ik snap het",
+           "ik ook", "prima", "dat is waar", "logisch", "goede vraag"),
 }
 
 
