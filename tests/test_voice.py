@@ -342,8 +342,8 @@ def test_the_replies_the_later_decoys_were_chosen_on_give_no_command(data, sphin
     # Held out in session 4 and then used: "Same here." was heard as "say
     # again", "All right then." as "pause session", "Go ahead, please." as
     # "go back", each in 20 dB of noise. "same here", "all right" and
-    # their kind win those now. (The bench's figure for unseen replies
-    # comes from voice_data.HELD_OUT_REPLIES_2.)
+    # their kind win those now. (The bench's figures for unseen replies
+    # come from voice_data.HELD_OUT_REPLIES_2 and _3.)
     replies = [r for r in HELD_OUT_REPLIES if r.startswith(("Same here", "All right", "Go ahead"))]
     assert len(replies) == 3
     track = data.conversation(replies, EN_VOICES, snr_db=20, rounds=len(EN_VOICES))

@@ -82,12 +82,13 @@ PHRASES: dict[str, dict[str, Command]] = {
 # pink noise: the first seven took the replies used to choose them from 2
 # false commands to 0, and replies written before and never used for them
 # from 12 to 6; the next six, chosen on those six ("Same here.", "All
-# right then.", "Go ahead, please."), took them to 0. Replies written
-# before the six were chosen (voice_data.HELD_OUT_REPLIES_2) are what the
-# bench's figure for unseen replies now comes from. Single words ("yes",
-# "no", "so", "well") caught nothing more. The Dutch ones are replies of
-# the same kind, not yet heard through the nl model (it cannot be fetched
-# here).
+# right then.", "Go ahead, please."), took them to 1 ("Go ahead, please."
+# still). Replies held out from all these choices: 4 false commands in
+# voice_data.HELD_OUT_REPLIES_2 ("Go for it.", "So do I." as "go back",
+# "Such a pity." twice as "say again"), 0 in HELD_OUT_REPLIES_3. Single
+# words ("yes", "no", "so", "well") caught nothing more. The Dutch ones
+# are replies of the same kind, not yet heard through the nl model (it
+# cannot be fetched here).
 DECOYS: dict[str, tuple[str, ...]] = {
     "en": ("okay", "thank you", "keep going", "of course", "good point", "exactly", "i see",
            "same here", "all right", "me too", "fair enough", "makes sense", "good question"),
