@@ -3,13 +3,14 @@
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from intervisor import speech as speech_mod
 from intervisor.speech import (ESPEAK_RATE, Speech, SpeechError, VoiceMissing, read_wav, resample,
-                               resolve_voice, write_wav)
+                               resolve_voice, save_speech, write_wav)
 
 
 def rms(x: np.ndarray) -> float:
@@ -228,3 +229,37 @@ def test_a_cold_cache_spread_over_workers_is_the_same_speech(tmp_path):
     for t in texts:
         a, b = one.render(t), many.render(t)
         assert abs(len(a) - len(b)) < 0.01 * len(a) and same_voice(a, b) > 0.995
+
+
+class LosesSaves:
+    """pyttsx3's engine and espeak driver as the worker sees them, losing
+    the first ``lost`` saves: the real engine does that only now and then
+    (no audio written), which no test can provoke on purpose."""
+
+    def __init__(self, lost: int):
+        self.lost, self.saves, self._job = lost, 0, None
+
+    def save_to_file(self, text, path):
+        self._job = path
+
+    def runAndWait(self):
+        self.saves += 1
+        if self.saves > self.lost:
+            Path(self._job).write_bytes(b"RIFF" + bytes(100))
+
+    def getProperty(self, name):
+        return "nl"
+
+
+def test_a_save_that_wrote_no_audio_is_tried_again(tmp_path):
+    engine = LosesSaves(lost=2)
+    save_speech(engine, engine, "nl", "Welkom.", str(tmp_path / "a.wav"))
+    assert engine.saves == 3 and (tmp_path / "a.wav").stat().st_size > 44
+    assert [p.name for p in tmp_path.iterdir()] == ["a.wav"]   # no tmp left behind
+
+
+def test_a_save_that_never_writes_audio_is_an_error_and_leaves_nothing(tmp_path):
+    engine = LosesSaves(lost=3)
+    with pytest.raises(SpeechError, match="no audio"):
+        save_speech(engine, engine, "nl", "Welkom.", str(tmp_path / "a.wav"))
+    assert engine.saves == 3 and list(tmp_path.iterdir()) == []

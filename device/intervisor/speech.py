@@ -194,25 +194,38 @@ def _worker_main() -> int:
             if current != vid.lower():
                 raise VoiceMissing(f"espeak-ng kept voice {current!r} instead of {vid!r}")
             for text, path in req["jobs"]:
-                tmp = f"{path}.{os.getpid()}.tmp"
-                # One save_to_file per runAndWait: pyttsx3's espeak driver keeps
-                # only the last text of a batch, and a runAndWait with no text
-                # never returns.
-                engine.save_to_file(text, tmp)
-                engine.runAndWait()
-                current = driver.getProperty("voice")
-                if current != vid.lower():
-                    Path(tmp).unlink(missing_ok=True)
-                    raise VoiceMissing(f"espeak-ng kept voice {current!r} instead of {vid!r}")
-                if not Path(tmp).exists() or Path(tmp).stat().st_size <= 44:
-                    Path(tmp).unlink(missing_ok=True)
-                    raise SpeechError("espeak-ng wrote no audio")
-                os.replace(tmp, path)
+                save_speech(engine, driver, vid, text, path)
             answer(ok=True)
         except VoiceMissing as e:
             answer(ok=False, kind="voice", error=str(e))
         except Exception as e:
             answer(ok=False, kind="error", error=f"{type(e).__name__}: {e}")
+
+
+def save_speech(engine, driver, vid: str, text: str, path: str) -> None:
+    """One text to ``path`` through pyttsx3 ``engine`` and its espeak
+    ``driver`` (in the worker, voice ``vid`` already set),
+    written beside it first and moved in whole, so a reader never sees
+    half a file."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    # Now and then (twice in this project's full test runs so far) a save
+    # comes back with no audio written; the same text at once again gives
+    # it. Three tries, then it is an error.
+    for _ in range(3):
+        # One save_to_file per runAndWait: pyttsx3's espeak driver keeps
+        # only the last text of a batch, and a runAndWait with no text
+        # never returns.
+        engine.save_to_file(text, tmp)
+        engine.runAndWait()
+        current = driver.getProperty("voice")
+        if current != vid.lower():
+            Path(tmp).unlink(missing_ok=True)
+            raise VoiceMissing(f"espeak-ng kept voice {current!r} instead of {vid!r}")
+        if Path(tmp).exists() and Path(tmp).stat().st_size > 44:
+            os.replace(tmp, path)
+            return
+        Path(tmp).unlink(missing_ok=True)
+    raise SpeechError("espeak-ng wrote no audio (three tries)")
 
 
 class _EspeakWorker:
