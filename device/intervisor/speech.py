@@ -204,13 +204,12 @@ def _worker_main() -> int:
 
 def save_speech(engine, driver, vid: str, text: str, path: str) -> None:
     """One text to ``path`` through pyttsx3 ``engine`` and its espeak
-    ``driver`` (in the worker, voice ``vid`` already set),
-    written beside it first and moved in whole, so a reader never sees
-    half a file."""
+    ``driver`` (in the worker, voice ``vid`` already set), written beside
+    it first and moved in whole, so a reader never sees half a file."""
     tmp = f"{path}.{os.getpid()}.tmp"
-    # Now and then (twice in this project's full test runs so far) a save
-    # comes back with no audio written; the same text at once again gives
-    # it. Three tries, then it is an error.
+    # Now and then a save comes back with no audio written (twice in this
+    # project's full test runs so far; why was not found): it is tried
+    # again at once, three tries in all, then it is an error.
     for _ in range(3):
         # One save_to_file per runAndWait: pyttsx3's espeak driver keeps
         # only the last text of a batch, and a runAndWait with no text
