@@ -134,12 +134,12 @@ def run(data: VoiceData, quick: bool) -> int:
     # where the one false command of the last version came from.
     replies = data.conversation(vd.EN_REPLY_TURNS, vd.EN_VOICES, rate=MIC_RATE, snr_db=20,
                                 rounds=2 if quick else len(vd.EN_VOICES))
-    held_out = data.conversation(vd.HELD_OUT_REPLIES, vd.EN_VOICES, rate=MIC_RATE, snr_db=20,
-                                 rounds=2 if quick else len(vd.EN_VOICES))
-    held_out_2 = data.conversation(vd.HELD_OUT_REPLIES_2, vd.EN_VOICES, rate=MIC_RATE, snr_db=20,
-                                   rounds=2 if quick else len(vd.EN_VOICES))
-    held_out_3 = data.conversation(vd.HELD_OUT_REPLIES_3, vd.EN_VOICES, rate=MIC_RATE, snr_db=20,
-                                   rounds=2 if quick else len(vd.EN_VOICES))
+    # Replies held out from the tuning, each set in every voice, in noise.
+    held_out = {name: data.conversation(texts, vd.EN_VOICES, rate=MIC_RATE, snr_db=20,
+                                        rounds=2 if quick else len(vd.EN_VOICES))
+                for name, texts in (("held out in session 4 (used since)", vd.HELD_OUT_REPLIES),
+                                    ("held out in session 5 (seen once)", vd.HELD_OUT_REPLIES_2),
+                                    ("held out, never seen", vd.HELD_OUT_REPLIES_3))}
     print(f"recordings made in {time.perf_counter() - t0:.0f} s (espeak-ng, sox) in {work}")
 
     def fresh(settings=None):
@@ -168,9 +168,8 @@ def run(data: VoiceData, quick: bool) -> int:
     minutes = 0.0
     for name, track in (("clean", talk), ("pink noise 20 dB", talk_noisy),
                         ("short replies, pink noise 20 dB", replies),
-                        ("short replies held out in session 4 (used since), pink noise 20 dB", held_out),
-                        ("short replies held out in session 5 (seen once), pink noise 20 dB", held_out_2),
-                        ("short replies held out, never seen, pink noise 20 dB", held_out_3)):
+                        *((f"short replies {name}, pink noise 20 dB", track)
+                          for name, track in held_out.items())):
         found, used, gate = listen(track, fresh())
         false += len(found)
         cpu += used
@@ -258,9 +257,7 @@ def run(data: VoiceData, quick: bool) -> int:
                        data.commands(wake_phrases, voices, rate=MIC_RATE, snr_db=20)))
     wake_false = {name: len(listen(tr, PocketSphinxRecogniser(wake), table=wake)[0])
                   for name, tr in (("conversation", talk_noisy), ("short replies", replies),
-                                   ("replies held out in session 4", held_out),
-                                   ("replies held out in session 5", held_out_2),
-                                   ("replies never seen", held_out_3))}
+                                   *((f"replies {name}", track) for name, track in held_out.items()))}
     print(f"wake word {WAKE_WORD!r}: heard {h} of {2 * len(wake_phrases) * len(voices)}; false commands "
           + ", ".join(f"{k} {v}" for k, v in wake_false.items()) + " (pink noise 20 dB)")
 
