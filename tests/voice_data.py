@@ -175,6 +175,19 @@ HELD_OUT_REPLIES_3 = [
     "Back in the day, yes.",
 ]
 
+# A fourth set, written at the start of session 6 before anything was
+# tried that session (a verifier against the words of the whole language);
+# never used to choose anything.
+HELD_OUT_REPLIES_4 = [
+    "Of course not.", "Go figure.", "Same again next week?", "I guess so.", "Well done.",
+    "Sad, really.", "Bless her.", "Oh, I get it now.", "No way.", "Cheers.",
+    "So true.", "Pardon?", "Then what?", "Good grief.", "Yes and no.", "Say that again?",
+    "Makes two of us.", "Hear, hear.", "Not bad at all.", "Back then it was different.",
+    "Tell me more.", "Go slowly with her, I would say.", "How come?", "Right you are.",
+    "Fine, go on.", "Such a shame.", "Me neither.", "A good one.", "Totally.",
+    "Pause for a second, and then ask her again.",
+]
+
 KO_CONVERSATION = [
     "지난주에 만난 내담자 이야기를 하고 싶어요. 그분이 다시 와서 계속 같은 질문을 했어요.",
     "그래서 저는 시간이 없다고 말했는데, 그분은 뒤로 물러나지 않았어요. 다시 한 번 설명해 달라고 했어요.",
