@@ -139,7 +139,9 @@ def run(data: VoiceData, quick: bool) -> int:
                                         rounds=2 if quick else len(vd.EN_VOICES))
                 for name, texts in (("held out in session 4 (used since)", vd.HELD_OUT_REPLIES),
                                     ("held out in session 5 (seen once)", vd.HELD_OUT_REPLIES_2),
-                                    ("held out, never seen", vd.HELD_OUT_REPLIES_3))}
+                                    ("held out in session 5 (seen once, nothing chosen)",
+                                     vd.HELD_OUT_REPLIES_3),
+                                    ("held out in session 6, never seen", vd.HELD_OUT_REPLIES_4))}
     print(f"recordings made in {time.perf_counter() - t0:.0f} s (espeak-ng, sox) in {work}")
 
     def fresh(settings=None):

@@ -36,7 +36,7 @@ def test_the_defaults():
                             cue_lead=0.1, standby_after=10.0, quick_start=True)
     assert c.panel == Panel(button=17, second_button=None, lights="three", green=22, amber=27, red=23,
                             rgb=None, mic_light=24, active_high=True, bounce=0.03, hold=0.8)
-    assert c.voice == Voice(enabled=False, backend="vosk", model="/var/lib/intervisor/vosk-model", language=None,
+    assert c.voice == Voice(enabled=False, backend="vosk", model=None, language=None,
                             device=None, wake_word=None, pre_silence=None, post_silence=None,
                             min_confidence=None, deaf_after_speech=None, refractory=None,
                             min_fit=None, models={})

@@ -695,6 +695,184 @@ def test_a_stream_that_stops_delivering_is_reopened_and_the_light_follows(mic_li
     assert not mic_light.is_lit
 
 
+def test_a_stream_that_fails_to_start_is_closed_and_the_light_stays_off(mic_light):
+    made = []
+
+    class WontStart(FakeStream):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.closed = False
+            made.append(self)
+
+        def start(self):
+            raise OSError("Device unavailable")
+
+        def close(self):
+            self.closed = True
+
+    mic = Microphone(rate=16000, light=mic_light, stream_class=WontStart)
+    for _ in range(3):
+        with pytest.raises(VoiceUnavailable, match="no microphone"):
+            mic.open()
+    assert len(made) == 3 and all(s.closed for s in made)
+    assert not mic.is_open and not mic_light.is_lit
+
+
+def test_a_light_that_cannot_be_lit_keeps_the_microphone_closed():
+    # Nobody may be heard without being shown it.
+    class BrokenLight:
+        def on(self):
+            raise RuntimeError("pin in use")
+
+        def off(self):
+            pass
+
+    closed = []
+
+    class Stream(FakeStream):
+        def close(self):
+            closed.append(self)
+
+    FakeStream.blocks = []
+    mic = Microphone(rate=16000, light=BrokenLight(), stream_class=Stream)
+    with pytest.raises(VoiceUnavailable, match="light cannot be lit"):
+        mic.open()
+    assert not mic.is_open and len(closed) == 1
+
+
+def test_a_pulled_microphone_is_said_once_and_its_return_too(mic_light, caplog):
+    # The stream stops delivering (pulled), every reopen fails for a while,
+    # then one opens: one warning, one fault, one "back", whatever the retries.
+    opens = []
+
+    class Flaky(FakeStream):
+        def __init__(self, **kw):
+            opens.append(self)
+            if 2 <= len(opens) <= 6:
+                raise OSError("No such device")
+            super().__init__(**kw)
+
+    FakeStream.blocks = [b"\0" * 960] * 5
+    mic = Microphone(rate=16000, light=mic_light, stream_class=Flaky, stall_after=0.2, start_grace=0.0)
+    faults, back = [], []
+    listener = Listener(PhraseRecogniser(), queue.Queue(), microphone=mic, retry_every=0.02,
+                        on_fault=faults.append, on_recovered=lambda: back.append(True))
+    with caplog.at_level(logging.INFO, logger="intervisor"):
+        listener.start()
+        try:
+            seen_fault = None
+            deadline = time.monotonic() + 10
+            while len(opens) < 7 and time.monotonic() < deadline:
+                if listener.fault and seen_fault is None:
+                    seen_fault = listener.fault
+                    assert not mic_light.is_lit and not listener.listening
+                time.sleep(0.01)
+            assert len(opens) >= 7
+            deadline = time.monotonic() + 5
+            while not back and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            listener.stop()
+    assert seen_fault is not None and "No such device" in seen_fault
+    assert len(faults) == 1 and "No such device" in faults[0]
+    assert back == [True] and listener.fault is None
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "the button works" in warnings[0].getMessage()
+    assert sum("microphone is back" in r.getMessage() for r in caplog.records) == 1
+    assert not mic_light.is_lit
+
+
+def test_a_failing_voice_thread_closes_the_microphone_and_says_why(mic_light, caplog):
+    class Breaks(PhraseRecogniser):
+        def adapt(self, pcm):
+            raise RuntimeError("decoder state lost")
+
+        def begin(self):
+            raise RuntimeError("decoder state lost")
+
+    step = 960
+    loud = (np.sin(np.arange(step // 2) / 3.0) * 8000).astype(np.int16).tobytes()
+    FakeStream.blocks = [b"\0" * step] * 40 + [loud] * 20
+    mic = Microphone(rate=16000, light=mic_light, stream_class=FakeStream, stall_after=60)
+    faults = []
+    listener = Listener(Breaks(), queue.Queue(), microphone=mic, on_fault=faults.append)
+    with caplog.at_level(logging.ERROR, logger="intervisor"):
+        listener.start()
+        deadline = time.monotonic() + 10
+        while listener.fault is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        thread = listener._thread
+        thread.join(5)
+    try:
+        assert not thread.is_alive()
+        assert listener.fault == "voice commands stopped (RuntimeError)" and faults == [listener.fault]
+        assert not mic.is_open and not mic_light.is_lit and not listener.listening
+        assert len([r for r in caplog.records if "listening stopped" in r.getMessage()]) == 1
+    finally:
+        listener.stop()
+
+
+def test_stop_while_a_model_loads_leaves_the_microphone_closed(mic_light):
+    # Shutdown during a language switch: stop() gives up waiting for the
+    # voice thread; when the model is loaded the thread opens nothing and
+    # leaves the microphone closed, its light off.
+    loading, release = threading.Event(), threading.Event()
+
+    def recognisers(language):
+        loading.set()
+        release.wait(10)
+        return PhraseRecogniser()
+
+    FakeStream.blocks = [b"\0" * 960] * 20
+    made = []
+
+    class Counted(FakeStream):
+        def __init__(self, **kw):
+            made.append(self)
+            super().__init__(**kw)
+
+    mic = Microphone(rate=16000, light=mic_light, stream_class=Counted, stall_after=60)
+    listener = Listener(PhraseRecogniser(), queue.Queue(), microphone=mic, language="en",
+                        recognisers=recognisers)
+    listener.start()
+    listener.set_language("fr")
+    assert loading.wait(10)
+    thread = listener._thread
+    listener.stop(timeout=0.05)
+    assert thread.is_alive() and not mic.is_open and not mic_light.is_lit
+    release.set()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert len(made) == 1 and not mic.is_open and not mic_light.is_lit
+
+
+def test_the_service_lights_a_voice_fault_found_later_and_clears_it():
+    from intervisor.service import Parts
+
+    class Panel:
+        def __init__(self):
+            self.lit = []
+
+        def fault(self, part):
+            self.lit.append(part)
+
+        def clear_fault(self, part):
+            self.lit.remove(part)
+
+    class Voice:
+        fault = None
+
+    parts = Parts({}, lambda command: None, "nl")
+    parts.panel, parts.voice = Panel(), Voice()
+    assert not parts.refresh() and parts.voice_on
+    parts.voice.fault = "no microphone (OSError: No such device)"
+    assert parts.refresh() and parts.panel.lit == ["voice"] and not parts.voice_on
+    assert "No such device" in parts.faults["voice"]
+    assert not parts.refresh()                      # said once
+    parts.voice.fault = None
+    assert parts.refresh() and parts.panel.lit == [] and parts.voice_on
+
+
 class PhraseRecogniser:
     """Hears nothing; enough for the microphone's own tests."""
 
@@ -878,6 +1056,33 @@ def test_the_microphone_is_reopened_after_a_portaudio_rescan(data, pulse_server)
 
     last, err = listen_in_a_child(RESCAN_THROUGH_PULSE, data, pulse_server, reopened)
     assert last.startswith("closed False"), (last, err[-2000:])
+
+
+
+@pytest.mark.audio
+def test_the_real_service_acts_on_a_spoken_command(data, pulse_server, tmp_path, monkeypatch):
+    # The real `intervisor serve`, voice on (PocketSphinx, English), the
+    # sink's monitor as its microphone: "next step" starts the session.
+    from test_service import KORT, Serve
+
+    monkeypatch.setenv("PULSE_SOURCE", f"{pulse_server.sink}.monitor")
+    s = Serve(tmp_path, "voice: {enabled: true, backend: pocketsphinx, language: en, device: pulse}\n")
+    (s.methods / "kort.yaml").write_text(KORT)
+    try:
+        s.start()
+        st = s.wait_state(lambda st: st["service"]["voice"], timeout=30)
+        assert st["status"]["stage"] == "idle" and "voice" not in st["service"]["faults"], s.read_log()
+        # Two voices: a fresh decoder's first utterance is its weakest.
+        track = data.commands({"next step": Command.NEXT}, EN_VOICES[:2], snr_db=45)
+        subprocess.run(["paplay", f"--device={pulse_server.sink}", str(track.path)],
+                       env=pulse_server.client_env(), check=True, timeout=60)
+        s.wait_state(lambda st: st["status"]["stage"] == "running", timeout=20)
+        log_text = s.read_log()
+        assert "voice: command next" in log_text
+        assert "step" not in log_text.replace("next step", "")   # heard words are never logged
+        assert s.stop() == 0
+    finally:
+        s.close()
 
 
 # --- the command line ---------------------------------------------------------------

@@ -263,7 +263,9 @@ class Voice:
 
     enabled: bool = setting(False, Flag())
     backend: str = setting("vosk", OneOf("vosk", "pocketsphinx"))
-    model: str = setting("/var/lib/intervisor/vosk-model", AbsolutePath())
+    # Unset: Vosk's usual folder; PocketSphinx needs none for English (its
+    # wheel carries the model), and must not be handed Vosk's.
+    model: str | None = setting(None, AbsolutePath())
     language: str | None = setting(None, OneOf(*LANGUAGES))
     device: str | None = setting(None, Text())
     wake_word: str | None = setting(None, Text())

@@ -268,11 +268,20 @@ class Parts:
         self.faults: dict[str, str] = {}
 
     def start(self, commands: "queue.Queue[Command]") -> None:
+        """Sound and panel; voice waits for :meth:`start_voice`."""
         self._start_sound()
         self._start_panel(commands)
-        self._start_voice(commands)
         for part, why in self.faults.items():
             self._light_fault(part)
+
+    def start_voice(self, commands: "queue.Queue[Command]") -> None:
+        """Listen from when the device is ready: a command heard while the
+        prompts render (minutes, on a cold cache) would wait on the queue
+        and be acted on long after it was said; and the microphone light
+        must not say "listening" while nothing acts on it."""
+        self._start_voice(commands)
+        if "voice" in self.faults:
+            self._light_fault("voice")
 
     def adapters(self) -> list:
         return [p for p in (self.sound, self.panel) if p is not None]
@@ -327,22 +336,30 @@ class Parts:
             log.info("sound: up")
 
     def refresh(self) -> bool:
-        """Follow the sound device coming and going; ``True`` on a change."""
-        if self.sound is None:
-            return False
-        why = getattr(self.sound, "fault", None) if getattr(self.sound, "faulted", False) else None
-        if why is not None and "audio" not in self.faults:
-            self._fault("audio", str(why))
-            self._light_fault("audio")
+        """Follow the sound device and the microphone coming and going
+        (their threads only keep their state; this reads it, from the
+        service's own thread); ``True`` on a change."""
+        changed = False
+        if self.sound is not None:
+            why = getattr(self.sound, "fault", None) if getattr(self.sound, "faulted", False) else None
+            changed |= self._follow("audio", str(why) if why is not None else None)
+        if self.voice is not None:
+            why = getattr(self.voice, "fault", None)
+            changed |= self._follow("voice", f"no voice commands ({why})" if why else None)
+        return changed
+
+    def _follow(self, part: str, why: str | None) -> bool:
+        if why is not None and part not in self.faults:
+            self.found_fault(part, why)
             return True
-        if why is None and "audio" in self.faults:
-            del self.faults["audio"]
-            log.info("audio: fault cleared")
+        if why is None and part in self.faults:
+            del self.faults[part]
+            log.info("%s: fault cleared", part)
             if self.panel is not None and hasattr(self.panel, "clear_fault"):
                 try:
-                    self.panel.clear_fault("audio")
+                    self.panel.clear_fault(part)
                 except Exception:
-                    log.exception("panel: cannot clear the audio fault")
+                    log.exception("panel: cannot clear the %s fault", part)
             return True
         return False
 
@@ -404,7 +421,7 @@ class Parts:
 
     @property
     def voice_on(self) -> bool:
-        return self.voice is not None
+        return self.voice is not None and "voice" not in self.faults
 
 
 class RenderJob:
@@ -924,6 +941,7 @@ class Service:
             return self._shutdown()   # before the resume: the saved session stays as it is
         self._note_render_faults()
         self._resume()
+        self.parts.start_voice(commands)
         self._up = True
         if self.device.session is not None:
             self.parts.speak_in(self.device.session.method.language)

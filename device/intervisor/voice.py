@@ -63,6 +63,9 @@ log = logging.getLogger(__name__)
 
 FRAME_SECONDS = 0.03
 
+# Where the installer puts the Vosk model when the config names none.
+DEFAULT_VOSK_MODEL = "/var/lib/intervisor/vosk-model"
+
 UNAVAILABLE_NOTICE = {
     "nl": "Spraakbediening staat uit. De knop werkt gewoon.",
     "en": "Voice commands are off. The button still works.",
@@ -472,6 +475,7 @@ class Microphone:
         self.input_overflows = 0    # blocks PortAudio lost before us
         self.reopens = 0            # streams that died and were opened again
         self.delivered = 0          # blocks the stream delivered
+        self.last_error = ""        # why the last reopen failed
         self.stall_after = stall_after
         # A sound server may deliver nothing for a second or two after a
         # stream starts: not a dead stream.
@@ -479,29 +483,50 @@ class Microphone:
         self._stream_class = stream_class
         self._stream = None
         self._last_block = 0.0
+        # The voice thread reopens while the service's thread may close
+        # (shutdown): one at a time, so no stream is opened after a close
+        # without it being seen.
+        self._lock = threading.RLock()
 
     @property
     def is_open(self) -> bool:
         return self._stream is not None
 
     def open(self) -> None:
-        try:
-            if self._stream_class is None or self.rate is None:
-                # Only now: PortAudio finds the sound server at its start.
-                import sounddevice as sd
-            cls = self._stream_class or sd.RawInputStream
-            if self.rate is None:
-                info = sd.query_devices(self.device, "input")
-                self.rate = int(info["default_samplerate"])
-            stream = cls(samplerate=self.rate, channels=1, dtype="int16", device=self.device,
-                         blocksize=int(self.rate * self.block_seconds), callback=self._callback)
-            self._last_block = time.monotonic() + self.start_grace
-            stream.start()
-        except Exception as e:
-            raise VoiceUnavailable(f"no microphone ({type(e).__name__}: {e})") from None
-        self._stream = stream
-        if self.light is not None:
-            self.light.on()
+        """Open the stream and light the light; nothing if already open.
+        A light that cannot be lit closes the stream again: nobody may be
+        heard without being shown it."""
+        with self._lock:
+            if self._stream is not None:
+                return
+            stream = None
+            try:
+                if self._stream_class is None or self.rate is None:
+                    # Only now: PortAudio finds the sound server at its start.
+                    import sounddevice as sd
+                cls = self._stream_class or sd.RawInputStream
+                if self.rate is None:
+                    info = sd.query_devices(self.device, "input")
+                    self.rate = int(info["default_samplerate"])
+                stream = cls(samplerate=self.rate, channels=1, dtype="int16", device=self.device,
+                             blocksize=int(self.rate * self.block_seconds), callback=self._callback)
+                self._last_block = time.monotonic() + self.start_grace
+                stream.start()
+            except Exception as e:
+                # A stream made but not started still holds PortAudio's
+                # device (sounddevice has no finaliser): close it here.
+                _close_quietly(stream)
+                raise VoiceUnavailable(f"no microphone ({type(e).__name__}: {e})") from None
+            if self.light is not None:
+                try:
+                    self.light.on()
+                except Exception as e:
+                    _close_quietly(stream)
+                    self._drain()
+                    raise VoiceUnavailable(
+                        f"the microphone light cannot be lit ({type(e).__name__}: {e}); "
+                        "the microphone stays closed") from None
+            self._stream = stream
 
     def _callback(self, indata, frames, time_info, status) -> None:
         self._last_block = time.monotonic()
@@ -533,31 +558,50 @@ class Microphone:
 
     def reopen(self) -> bool:
         """Close what is left of the stream and open a new one; False (and
-        the light off) when no microphone can be opened now."""
-        self.close()
-        try:
-            self.open()
-        except VoiceUnavailable as e:
-            log.warning("voice: cannot reopen the microphone (%s)", e)
-            return False
-        self.reopens += 1
-        return True
+        the light off) when no microphone can be opened now, with the
+        reason in :attr:`last_error` (the caller decides what to say: a
+        pulled microphone fails every retry)."""
+        with self._lock:
+            self.close()
+            try:
+                self.open()
+            except VoiceUnavailable as e:
+                self.last_error = str(e)
+                return False
+            self.reopens += 1
+            return True
 
     def close(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.stop()
-                stream.close()
-            except Exception:
-                # A stream that died with PortAudio (a rescan) cannot be
-                # stopped; it is gone either way.
-                pass
-            finally:
-                if self.light is not None:
-                    self.light.off()
+        with self._lock:
+            stream, self._stream = self._stream, None
+            if stream is not None:
+                try:
+                    _close_quietly(stream)
+                finally:
+                    if self.light is not None:
+                        self.light.off()
+            self._drain()
+
+    def _drain(self) -> None:
         while not self.blocks.empty():  # what was said is not kept
-            self.blocks.get_nowait()
+            try:
+                self.blocks.get_nowait()
+            except queue.Empty:
+                break
+
+
+def _close_quietly(stream: Any) -> None:
+    """Abort and close a stream; one that died with PortAudio (a rescan) or
+    never started cannot be stopped, and is gone either way. Abort, not
+    stop: the audio still buffered is not wanted, and stop waits for it
+    (which a pulled USB microphone may never deliver)."""
+    if stream is None:
+        return
+    for step in ("abort" if hasattr(stream, "abort") else "stop", "close"):
+        try:
+            getattr(stream, step)()
+        except Exception:
+            pass
 
 
 class Listener:
@@ -578,6 +622,11 @@ class Listener:
 
     A microphone stream that dies (a PortAudio rescan, a pulled USB
     microphone) is reopened every ``retry_every`` seconds until it opens.
+    A microphone that stays away, or a voice thread that fails, is said
+    once: in the log and to ``on_fault(why)`` (the service lights the
+    voice fault; :func:`from_config` also speaks the notice), and
+    ``on_recovered()`` when the microphone is back. The button works
+    throughout.
     """
 
     def __init__(self, recogniser: Recogniser, commands: "queue.Queue[Command]", *,
@@ -587,7 +636,9 @@ class Listener:
                  device: Any = None, on_command: Callable[[Command], None] | None = None,
                  language: str | None = None,
                  recognisers: Callable[[str], Recogniser] | None = None,
-                 retry_every: float = 2.0):
+                 retry_every: float = 2.0,
+                 on_fault: Callable[[str], None] | None = None,
+                 on_recovered: Callable[[], None] | None = None):
         self.recogniser = recogniser
         self.commands = commands
         self.settings = settings
@@ -606,6 +657,12 @@ class Listener:
         self._switched.set()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._running = False   # started and not stopped: only then is the microphone opened
+        self.on_fault = on_fault
+        self.on_recovered = on_recovered
+        self.failed: str | None = None   # why the voice thread stopped for good
+        self.mic_missing = False         # the microphone cannot be opened now
+        self._missing_why = ""
         self.heard: list[tuple[float, Command]] = []  # commands only, for status
 
     def _emit(self, t: float, command: Command) -> None:
@@ -624,7 +681,55 @@ class Listener:
     @property
     def listening(self) -> bool:
         """The microphone is open and its recogniser fits the language."""
-        return self.microphone.is_open and self.language not in self._unavailable
+        return (self.microphone.is_open and self.language not in self._unavailable
+                and self.failed is None)
+
+    @property
+    def fault(self) -> str | None:
+        """Why voice commands are off now (for the service's fault light),
+        or None."""
+        if self.failed is not None:
+            return self.failed
+        return self._missing_why if self.mic_missing else None
+
+    def _fault(self, why: str) -> None:
+        if self.on_fault is not None:
+            try:
+                self.on_fault(why)
+            except Exception:
+                log.exception("voice: reporting the fault failed")
+
+    def _open_microphone(self, *, again: bool = False) -> bool:
+        """Open (or reopen) the microphone if the listener runs; a failure
+        is said once, however often it is retried, and its end too."""
+        if not self._running:
+            return False
+        mic = self.microphone
+        if again:
+            ok = mic.reopen()
+            why = mic.last_error
+        else:
+            try:
+                mic.open()
+                ok, why = True, ""
+            except VoiceUnavailable as e:
+                ok, why = False, str(e)
+        if not self._running:   # stopped while it opened: the thread closes it on its way out
+            return ok
+        if not ok and not self.mic_missing:
+            self._missing_why = why
+            self.mic_missing = True
+            log.warning("voice: %s; voice commands are off until it is back, the button works", why)
+            self._fault(why)
+        elif ok and self.mic_missing:
+            self.mic_missing = False
+            log.info("voice: the microphone is back")
+            if self.on_recovered is not None:
+                try:
+                    self.on_recovered()
+                except Exception:
+                    log.exception("voice: reporting the microphone's return failed")
+        return ok
 
     def set_language(self, language: str) -> None:
         """Listen in ``language`` from now on; returns at once (the voice
@@ -663,10 +768,7 @@ class Listener:
             self.microphone.close()   # not listening: the light says so
         else:
             if not self.microphone.is_open:
-                try:
-                    self.microphone.open()
-                except VoiceUnavailable as e:  # the voice thread tries again
-                    log.warning("voice: cannot open the microphone (%s)", e)
+                self._open_microphone()   # on failure the voice thread tries again
             self.recogniser = rec
             old = self.gate
             self.gate = CommandGate(rec, self._emit, settings=self.settings,
@@ -676,9 +778,12 @@ class Listener:
         self._switched.set()
 
     def start(self) -> None:
+        """Open the microphone (:class:`VoiceUnavailable` if there is none)
+        and listen in a thread of its own."""
         if self.language not in self._unavailable:
             self.microphone.open()
         self._stop.clear()
+        self._running = True
         self._thread = threading.Thread(target=self._run, name="voice", daemon=True)
         self._thread.start()
 
@@ -699,17 +804,17 @@ class Listener:
                     if time.monotonic() < next_try:
                         self._stop.wait(0.2)
                         continue
-                    if not mic.reopen():
+                    if not self._open_microphone(again=True):
                         next_try = time.monotonic() + self.retry_every
                         continue
                     resampler = None
                 block = mic.read(timeout=0.2)
                 if block is None:
                     if mic.is_open and not mic.alive():
-                        log.warning("voice: the microphone stream stopped; opening it again")
+                        log.info("voice: the microphone stream stopped; opening it again")
                         self.gate.reset()
                         resampler = None
-                        if not mic.reopen():
+                        if not self._open_microphone(again=True):
                             next_try = time.monotonic() + self.retry_every
                     continue
                 if resampler is None:
@@ -717,14 +822,27 @@ class Listener:
                 pcm = resampler.process(block)
                 samples += len(pcm) // 2
                 self.gate.feed(pcm, samples / self.recogniser.sample_rate)
-        except Exception:
-            # The button keeps working; the voice path says once why it stopped.
-            log.exception("voice: listening stopped")
+        except Exception as e:
+            # The button keeps working; the voice path says once why it
+            # stopped, and stops listening (the traceback names code, not
+            # what was said).
+            self.failed = f"voice commands stopped ({type(e).__name__})"
+            log.exception("voice: listening stopped; the button works")
+            self._fault(self.failed)
+        finally:
+            # Whatever ends this thread closes what it opened: a stop()
+            # that gave up waiting (a model still loading) must not leave
+            # the microphone open, or its light on, behind it.
+            mic.close()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop listening and close the microphone. A voice thread still
+        busy after ``timeout`` (a model loading) closes it again on its
+        way out and opens nothing more."""
+        self._running = False
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=2.0)
+            self._thread.join(timeout=timeout)
             self._thread = None
         self.microphone.close()
 
@@ -766,7 +884,7 @@ def recogniser_factory(config: Any, start_language: str,
         rec = build("en")     # VoiceUnavailable when no model is configured for it
     """
     backend = _setting(config, "voice.backend", "vosk")
-    model = _setting(config, "voice.model", None)
+    model = _setting(config, "voice.model", None) or (DEFAULT_VOSK_MODEL if backend == "vosk" else None)
     wake_word = _setting(config, "voice.wake_word", None)
     models = dict(models or {})
 
@@ -784,7 +902,9 @@ def from_config(config: Any, commands: "queue.Queue[Command]", *, language: str 
                 sound: Any = None, mic_light: Any = None,
                 is_device_speaking: Callable[[], bool] | None = None,
                 say: Callable[[Say], None] | None = None,
-                models: Mapping[str, str] | None = None) -> Listener:
+                models: Mapping[str, str] | None = None,
+                on_fault: Callable[[str], None] | None = None,
+                on_recovered: Callable[[], None] | None = None) -> Listener:
     """Start listening as the config's ``voice`` section says (``backend``,
     ``model``, ``language``, ``wake_word``, ``device`` and the gate's
     thresholds); ``models`` gives a model folder for each other language
@@ -798,11 +918,19 @@ def from_config(config: Any, commands: "queue.Queue[Command]", *, language: str 
     ``is_busy()``, every command is answered by its heard cue, and the
     notice below is spoken through it. On failure: say the short spoken
     notice and raise :class:`VoiceUnavailable` with the one message for the
-    log; the button is untouched either way."""
+    log; the button is untouched either way. A failure later (the
+    microphone pulled, the voice thread failing) is spoken the same way,
+    once, and handed to ``on_fault(why)``."""
     language = _setting(config, "voice.language", language)
     if sound is not None:
         is_device_speaking = is_device_speaking or sound.is_busy
         say = say or sound.perform
+    def fault(why: str) -> None:
+        if say is not None:
+            say(Say((unavailable_notice(language),)))
+        if on_fault is not None:
+            on_fault(why)
+
     try:
         build = recogniser_factory(config, language, models)
         recogniser = build(language)
@@ -811,7 +939,8 @@ def from_config(config: Any, commands: "queue.Queue[Command]", *, language: str 
                             is_device_speaking=is_device_speaking, mic_light=mic_light,
                             device=_setting(config, "voice.device", None),
                             on_command=heard_cue(sound) if sound is not None else None,
-                            language=language, recognisers=build)
+                            language=language, recognisers=build,
+                            on_fault=fault, on_recovered=on_recovered)
         listener.start()
         return listener
     except VoiceUnavailable:
