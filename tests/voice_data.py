@@ -188,6 +188,20 @@ HELD_OUT_REPLIES_4 = [
     "Pause for a second, and then ask her again.",
 ]
 
+# A fifth set, written after the fourth was first measured (its near
+# misses: "Say that again?", "Hear, hear.", "Pardon?", "Pause for a
+# second, and then ask her again.") and before anything was chosen on
+# them; never used to choose anything.
+HELD_OUT_REPLIES_5 = [
+    "Sure thing.", "Not so sure.", "What a week.", "Honestly, no.", "Goodness.",
+    "She said that?", "It depends.", "Once more, slowly?", "Right on.", "Ah, now I see.",
+    "Poor man.", "Could you repeat the last part?", "Fair point.", "Ouch.", "Bit much, maybe.",
+    "Go easy on yourself.", "End of story.", "Next to nothing.", "Time will tell.",
+    "Sorry, say it again?", "Same old story.", "Nice work.", "Hang on, what?", "Yes, very much.",
+    "Absolutely not.", "Well, almost.", "Back to square one.", "Pass.", "Mm, true.",
+    "Such is life.",
+]
+
 KO_CONVERSATION = [
     "지난주에 만난 내담자 이야기를 하고 싶어요. 그분이 다시 와서 계속 같은 질문을 했어요.",
     "그래서 저는 시간이 없다고 말했는데, 그분은 뒤로 물러나지 않았어요. 다시 한 번 설명해 달라고 했어요.",
