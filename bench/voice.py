@@ -141,7 +141,8 @@ def run(data: VoiceData, quick: bool) -> int:
                                     ("held out in session 5 (seen once)", vd.HELD_OUT_REPLIES_2),
                                     ("held out in session 5 (seen once, nothing chosen)",
                                      vd.HELD_OUT_REPLIES_3),
-                                    ("held out in session 6, never seen", vd.HELD_OUT_REPLIES_4))}
+                                    ("held out in session 6 (seen once)", vd.HELD_OUT_REPLIES_4),
+                                    ("held out in session 6, never seen", vd.HELD_OUT_REPLIES_5))}
     print(f"recordings made in {time.perf_counter() - t0:.0f} s (espeak-ng, sox) in {work}")
 
     def fresh(settings=None):
@@ -199,6 +200,13 @@ def run(data: VoiceData, quick: bool) -> int:
                for name, track in (("noisy conversation", talk_noisy), ("short replies", replies))}
     print("without the phone loop's fit test, false commands: "
           + ", ".join(f"{k} {v}" for k, v in fit_off.items()) + " (with it: above)")
+    # The longer silence after a command that fits loosely (a sentence that
+    # goes on after a comma), over every set of replies.
+    no_confirm = VoiceSettings(confirm_fit=-math.inf)
+    confirm_off = {name: len(listen(track, fresh(), settings=no_confirm)[0])
+                   for name, track in (("short replies", replies), *held_out.items())}
+    print("without the longer silence after a loose fit, false commands: "
+          + ", ".join(f"{k} {v}" for k, v in confirm_off.items()) + " (with it: above)")
     print(f"false commands in the clean conversation ({talk.seconds / 60:.1f} min): "
           f"all defences off {all_off}; this one off: "
           + ", ".join(f"{k} {v}" for k, v in off_one.items())

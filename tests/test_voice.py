@@ -385,30 +385,59 @@ def test_the_phone_loop_tells_a_command_from_talk_forced_onto_one():
     assert sum(fit < sphinx.min_fit for _, _, fit in forced) >= 0.6 * len(forced), forced
 
 
+class Hears:
+    """A recogniser that hears ``words`` in any utterance, at ``fit``."""
+
+    sample_rate = 16000
+    min_coverage = 0.0
+    min_fit = -6.0
+    table = PhraseTable.for_language("en")
+
+    def __init__(self, words, fit):
+        from intervisor.recognise import Word
+
+        # (text, seconds, sounds) per word
+        self.hearing = Hearing(tuple(Word(w, 1.0, sec, n) for w, sec, n in words), fit=fit)
+
+    def adapt(self, pcm): pass
+    def begin(self): pass
+    def feed(self, pcm): pass
+    def partial(self): return ()
+    def cancel(self): pass
+    def finish(self): return self.hearing
+
+
 def test_the_gate_refuses_a_poor_fit_and_counts_it():
-    class Forced:
-        """A recogniser that hears "next step" in anything, fitting badly."""
-        sample_rate = 16000
-        min_coverage = 0.0
-        min_fit = -6.0
-        table = PhraseTable.for_language("en")
-
-        def adapt(self, pcm): pass
-        def begin(self): pass
-        def feed(self, pcm): pass
-        def partial(self): return ()
-        def cancel(self): pass
-
-        def finish(self):
-            from intervisor.recognise import Word
-            return Hearing((Word("next", 1.0, 0.3, 4), Word("step", 1.0, 0.3, 4)), fit=-9.0)
-
+    Forced = lambda: Hears([("next", 0.3, 4), ("step", 0.3, 4)], fit=-9.0)  # noqa: E731
     x = np.concatenate([np.zeros(16000, np.int16), said("next step"), np.zeros(16000, np.int16)])
     gates = []
     assert commands_in_pcm(x.tobytes(), 16000, Forced(), gate_out=gates) == []
     assert gates[0].rejections["poor_fit"] == 1
     loose = VoiceSettings(min_fit=-math.inf)
     assert [c for _, c in commands_in_pcm(x.tobytes(), 16000, Forced(), settings=loose)] == [Command.NEXT]
+
+
+def test_a_command_that_fits_only_loosely_must_be_followed_by_a_longer_silence():
+    # "Pause for a second, and then ask her again.": the comma's pause ends
+    # an utterance the grammar forces onto "pause session", at a loose fit.
+    # Such a command is held until confirm_silence has passed, and dropped
+    # when speech goes on first; one that fits well is not held.
+    Loose = lambda fit: Hears([("pause", 0.3, 3), ("session", 0.4, 5)], fit)  # noqa: E731
+    quiet = lambda seconds: np.zeros(int(16000 * seconds), np.int16)  # noqa: E731
+    command = said("pause session")
+    goes_on = np.concatenate([quiet(1.0), command, quiet(0.35), said("and then ask her"), quiet(1.0)])
+    alone = np.concatenate([quiet(1.0), command, quiet(1.0)])
+    end = (16000 + len(command)) / 16000
+    confirm = VoiceSettings(confirm_fit=-3.0)
+    gates = []
+    assert commands_in_pcm(goes_on.tobytes(), 16000, Loose(-4.5), settings=confirm, gate_out=gates) == []
+    assert gates[0].rejections["speech_after"] == 1
+    [(t, c)] = commands_in_pcm(alone.tobytes(), 16000, Loose(-4.5), settings=confirm)
+    assert c == Command.PAUSE and t - end >= confirm.confirm_silence
+    # Not held: a good fit, or the defence off (-inf).
+    for fit, settings in ((-1.0, confirm), (-4.5, VoiceSettings(confirm_fit=-math.inf))):
+        [(t, c)] = commands_in_pcm(goes_on.tobytes(), 16000, Loose(fit), settings=settings)
+        assert c == Command.PAUSE and t - end < confirm.confirm_silence
 
 
 def test_without_the_silence_before_the_conversation_would_fire(data, sphinx):

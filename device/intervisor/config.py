@@ -275,6 +275,7 @@ class Voice:
     deaf_after_speech: float | None = setting(None, Number(0, 10))
     refractory: float | None = setting(None, Number(0, 30))
     min_fit: float | None = setting(None, Number(-50, 0))
+    confirm_fit: float | None = setting(None, Number(-50, 0))
     models: dict = setting({}, Table(lambda k: k in LANGUAGES, lambda v: v.startswith("/"),
                                      "a list of languages (nl, en) with a model folder each",
                                      "a full path starting with /"))

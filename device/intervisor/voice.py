@@ -104,6 +104,16 @@ class VoiceSettings:
     min_fit: float | None = None
     min_phone_seconds: float = 0.05  # a command squeezed faster than this is something else
     max_phone_seconds: float = 0.2   # and so is one stretched slower (espeak's slowest: 0.16)
+    # A command whose fit (PocketSphinx) is below confirm_fit must be
+    # followed by confirm_silence of silence, not only post_silence: a
+    # sentence that starts like a command and goes on after a comma ("Pause
+    # for a second, and then ask her again." as "pause session") is refused
+    # when it goes on. Most commands fit better and keep the short wait.
+    # Bench, short replies said alone in 20 dB pink noise (all six sets):
+    # 18 false commands without it, 16 with it; the set written before it
+    # was chosen, 5 -> 4. Commands 70 of 70 either way. -inf: never.
+    confirm_fit: float = -3.0
+    confirm_silence: float = 0.55
     deaf_after: float = 0.5      # the room's echo of the device's own voice
     refractory: float = 1.0
     margin_db: float = 12.0      # speech starts this far above the noise floor
@@ -214,6 +224,7 @@ class CommandGate:
         self._gap = 0.0             # silence since its last speech
         self._deaf_until = -math.inf
         self._quiet_until = -math.inf  # refractory
+        self._held: Command | None = None  # decided, waiting for confirm_silence
         self._room: list[bytes] | None = [] if self.settings.adapt_seconds > 0 else None
         self._room_frames = max(1, int(round(self.settings.adapt_seconds / self.frame_seconds)))
 
@@ -224,6 +235,7 @@ class CommandGate:
         if self._listening:
             self.rec.cancel()
         self._listening = False
+        self._held = None
         self._pending = b""
         self._was_speech = False
         self._preroll.clear()
@@ -243,7 +255,8 @@ class CommandGate:
     def flush(self, end_seconds: float) -> None:
         """The recording ended: decide what is being heard as if silence
         followed (a file that stops right after a command)."""
-        pad = b"\0" * (2 * int(self.settings.post_silence * self.rec.sample_rate + 2 * self.frame))
+        after = max(self.settings.post_silence, self.settings.confirm_silence)
+        pad = b"\0" * (2 * int(after * self.rec.sample_rate + 2 * self.frame))
         self.feed(pad, end_seconds + len(pad) / 2 / self.rec.sample_rate)
 
     def _frame(self, chunk: bytes, t: float) -> None:
@@ -271,6 +284,13 @@ class CommandGate:
                         self._gap < s.join_silence and self.table.begins(self.rec.partial())):
                     self._decide(t)
             return
+        if self._held is not None:
+            if speech or t < self._deaf_until:
+                self._held = None
+                self.rejections["speech_after"] += 1
+            elif self._silence + self.frame_seconds >= s.confirm_silence - 1e-6:
+                command, self._held = self._held, None
+                self._accept(t, command)
         if not speech:
             self._silence += self.frame_seconds
             self._preroll.append(chunk)
@@ -351,8 +371,14 @@ class CommandGate:
             # comes out as a command word stretched or with speech left over.
             self.rejections["wrong_shape"] += 1
             return
+        if hearing.fit is not None and hearing.fit < s.confirm_fit:
+            self._held = command
+            return
+        self._accept(t, command)
+
+    def _accept(self, t: float, command: Command) -> None:
         self.accepted += 1
-        self._quiet_until = t + s.refractory
+        self._quiet_until = t + self.settings.refractory
         log.info("voice: command %s", command.value)
         self.emit(t, command)
 
