@@ -996,3 +996,23 @@ def test_voice_keeps_the_language_the_config_chose_and_follows_a_method_in_anoth
             parts.speak_in(language)
         assert parts.sound.languages == ["nl", "en", "nl"]
         assert parts.voice.languages == wanted, configured
+
+
+def test_voice_that_cannot_start_is_a_fault_and_its_notice_joins_the_greeting():
+    # No such microphone: a fault on the lights, and the spoken notice kept
+    # for the greeting (a Say of its own would be cut off by it).
+    import queue
+
+    from intervisor.events import Light, Say, Show
+    from intervisor.service import Parts, with_notices
+
+    config = {"voice": {"enabled": True, "backend": "pocketsphinx", "language": "en",
+                        "device": "no such microphone"}}
+    parts = Parts(config, lambda command: None, "en")
+    parts.start_voice(queue.Queue())
+    assert parts.voice is None and not parts.voice_on
+    assert "no microphone" in parts.faults["voice"]
+    assert parts.voice_notices == [Say(("Voice commands are off. The button still works.",))]
+    greeting = [Show(Light.IDLE), Say(("Ready.", "Short meeting"))]
+    assert with_notices(greeting, parts.voice_notices) == [
+        Show(Light.IDLE), Say(("Ready.", "Short meeting", "Voice commands are off. The button still works."))]

@@ -176,8 +176,9 @@ HELD_OUT_REPLIES_3 = [
 ]
 
 # A fourth set, written at the start of session 6 before anything was
-# tried that session (a verifier against the words of the whole language);
-# never used to choose anything.
+# tried that session. Measured once, then used: the gate's confirm_fit was
+# chosen on its "Pause for a second, and then ask her again." (the fifth
+# set below is the one never used).
 HELD_OUT_REPLIES_4 = [
     "Of course not.", "Go figure.", "Same again next week?", "I guess so.", "Well done.",
     "Sad, really.", "Bless her.", "Oh, I get it now.", "No way.", "Cheers.",

@@ -265,6 +265,9 @@ class Parts:
         self.panel = None
         self.sound = None
         self.voice = None
+        # The spoken "voice is off" notice, kept for the device's next Say
+        # (a Say of its own would be cut off by the greeting).
+        self.voice_notices: list[Say] = []
         self.faults: dict[str, str] = {}
 
     def start(self, commands: "queue.Queue[Command]") -> None:
@@ -387,7 +390,7 @@ class Parts:
             # and answers every command it takes with the "heard" cue.
             self.voice = voice.from_config(
                 self.config, commands, language=self.language, sound=self.sound,
-                mic_light=getattr(self.panel, "mic_light", None),
+                mic_light=getattr(self.panel, "mic_light", None), say=self.voice_notices.append,
                 # A model for each other language a method may speak.
                 models=setting(self.config, "voice.models", None) or None)
             log.info("voice: up")
@@ -422,6 +425,23 @@ class Parts:
     @property
     def voice_on(self) -> bool:
         return self.voice is not None and "voice" not in self.faults
+
+
+def with_notices(actions: list, notices: list[Say]) -> list:
+    """``actions`` with the notices' words said after the last Say's, in
+    the same Say (a Say of their own would interrupt it, or be cut off).
+
+    >>> with_notices([Say(("Klaar.",))], [Say(("De knop werkt.",))])
+    [Say(parts=('Klaar.', 'De knop werkt.'), at=None)]
+    """
+    extra = tuple(part for notice in notices for part in notice.parts)
+    if not extra:
+        return actions
+    says = [i for i, a in enumerate(actions) if isinstance(a, Say)]
+    if not says:
+        return [*actions, Say(extra)]
+    i = says[-1]
+    return [*actions[:i], Say(actions[i].parts + extra, actions[i].at), *actions[i + 1:]]
 
 
 class RenderJob:
@@ -940,14 +960,18 @@ class Service:
         if self._stop.is_set():
             return self._shutdown()   # before the resume: the saved session stays as it is
         self._note_render_faults()
-        self._resume()
         self.parts.start_voice(commands)
+        self._resume()
         self._up = True
         if self.device.session is not None:
+            # (A resumed session's announcement is what the room needs now;
+            # a voice fault is on the lights and in the log.)
             self.parts.speak_in(self.device.session.method.language)
         if self.device.session is None:
-            self.device.dispatch(self.device.greeting() if self.library.methods
-                                 else [Show(Light.IDLE), Say((NOTICES[self._language()]["no_methods"],))])
+            self.device.dispatch(with_notices(
+                self.device.greeting() if self.library.methods
+                else [Show(Light.IDLE), Say((NOTICES[self._language()]["no_methods"],))],
+                self.parts.voice_notices))
         self.save()
         self.notifier.ready(self._status_line())
         log.info("ready: %s", self._status_line())

@@ -255,8 +255,11 @@ class CommandGate:
     def flush(self, end_seconds: float) -> None:
         """The recording ended: decide what is being heard as if silence
         followed (a file that stops right after a command)."""
-        after = max(self.settings.post_silence, self.settings.confirm_silence)
-        pad = b"\0" * (2 * int(after * self.rec.sample_rate + 2 * self.frame))
+        # Long enough for every wait: the silence after, the rest of a
+        # phrase, and a held command's longer silence after that.
+        s = self.settings
+        after = max(s.post_silence, s.join_silence, s.confirm_silence)
+        pad = b"\0" * (2 * int(after * self.rec.sample_rate + 3 * self.frame))
         self.feed(pad, end_seconds + len(pad) / 2 / self.rec.sample_rate)
 
     def _frame(self, chunk: bytes, t: float) -> None:
@@ -598,7 +601,11 @@ class Microphone:
             return True
 
     def close(self) -> None:
-        with self._lock:
+        # Not forever behind a reopen that hangs in PortAudio (a vanishing
+        # USB device): shutdown goes on, and the voice thread closes what
+        # it opened on its way out.
+        locked = self._lock.acquire(timeout=2.0)
+        try:
             stream, self._stream = self._stream, None
             if stream is not None:
                 try:
@@ -607,6 +614,9 @@ class Microphone:
                     if self.light is not None:
                         self.light.off()
             self._drain()
+        finally:
+            if locked:
+                self._lock.release()
 
     def _drain(self) -> None:
         while not self.blocks.empty():  # what was said is not kept
@@ -792,6 +802,7 @@ class Listener:
         self.language = language
         if rec is None:
             self.microphone.close()   # not listening: the light says so
+            self.mic_missing = False  # nor needing one: no microphone fault either
         else:
             if not self.microphone.is_open:
                 self._open_microphone()   # on failure the voice thread tries again
@@ -945,18 +956,13 @@ def from_config(config: Any, commands: "queue.Queue[Command]", *, language: str 
     notice below is spoken through it. On failure: say the short spoken
     notice and raise :class:`VoiceUnavailable` with the one message for the
     log; the button is untouched either way. A failure later (the
-    microphone pulled, the voice thread failing) is spoken the same way,
-    once, and handed to ``on_fault(why)``."""
+    microphone pulled, the voice thread failing) is logged once and handed
+    to ``on_fault(why)``, not spoken: a Say interrupts the one playing,
+    and the group may be in the middle of a prompt."""
     language = _setting(config, "voice.language", language)
     if sound is not None:
         is_device_speaking = is_device_speaking or sound.is_busy
         say = say or sound.perform
-    def fault(why: str) -> None:
-        if say is not None:
-            say(Say((unavailable_notice(language),)))
-        if on_fault is not None:
-            on_fault(why)
-
     try:
         build = recogniser_factory(config, language, models)
         recogniser = build(language)
@@ -966,7 +972,7 @@ def from_config(config: Any, commands: "queue.Queue[Command]", *, language: str 
                             device=_setting(config, "voice.device", None),
                             on_command=heard_cue(sound) if sound is not None else None,
                             language=language, recognisers=build,
-                            on_fault=fault, on_recovered=on_recovered)
+                            on_fault=on_fault, on_recovered=on_recovered)
         listener.start()
         return listener
     except VoiceUnavailable:
