@@ -659,10 +659,9 @@ class Listener:
     A microphone stream that dies (a PortAudio rescan, a pulled USB
     microphone) is reopened every ``retry_every`` seconds until it opens.
     A microphone that stays away, or a voice thread that fails, is said
-    once: in the log and to ``on_fault(why)`` (the service lights the
-    voice fault; :func:`from_config` also speaks the notice), and
-    ``on_recovered()`` when the microphone is back. The button works
-    throughout.
+    once in the log and kept in :attr:`fault`, which the service reads to
+    light the voice fault; the microphone's return is said once too. The
+    button works throughout.
     """
 
     def __init__(self, recogniser: Recogniser, commands: "queue.Queue[Command]", *,
@@ -672,9 +671,7 @@ class Listener:
                  device: Any = None, on_command: Callable[[Command], None] | None = None,
                  language: str | None = None,
                  recognisers: Callable[[str], Recogniser] | None = None,
-                 retry_every: float = 2.0,
-                 on_fault: Callable[[str], None] | None = None,
-                 on_recovered: Callable[[], None] | None = None):
+                 retry_every: float = 2.0):
         self.recogniser = recogniser
         self.commands = commands
         self.settings = settings
@@ -694,8 +691,6 @@ class Listener:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._running = False   # started and not stopped: only then is the microphone opened
-        self.on_fault = on_fault
-        self.on_recovered = on_recovered
         self.failed: str | None = None   # why the voice thread stopped for good
         self.mic_missing = False         # the microphone cannot be opened now
         self._missing_why = ""
@@ -728,13 +723,6 @@ class Listener:
             return self.failed
         return self._missing_why if self.mic_missing else None
 
-    def _fault(self, why: str) -> None:
-        if self.on_fault is not None:
-            try:
-                self.on_fault(why)
-            except Exception:
-                log.exception("voice: reporting the fault failed")
-
     def _open_microphone(self, *, again: bool = False) -> bool:
         """Open (or reopen) the microphone if the listener runs; a failure
         is said once, however often it is retried, and its end too."""
@@ -756,15 +744,9 @@ class Listener:
             self._missing_why = why
             self.mic_missing = True
             log.warning("voice: %s; voice commands are off until it is back, the button works", why)
-            self._fault(why)
         elif ok and self.mic_missing:
             self.mic_missing = False
             log.info("voice: the microphone is back")
-            if self.on_recovered is not None:
-                try:
-                    self.on_recovered()
-                except Exception:
-                    log.exception("voice: reporting the microphone's return failed")
         return ok
 
     def set_language(self, language: str) -> None:
@@ -865,7 +847,6 @@ class Listener:
             # what was said).
             self.failed = f"voice commands stopped ({type(e).__name__})"
             log.exception("voice: listening stopped; the button works")
-            self._fault(self.failed)
         finally:
             # Whatever ends this thread closes what it opened: a stop()
             # that gave up waiting (a model still loading) must not leave
@@ -939,9 +920,7 @@ def from_config(config: Any, commands: "queue.Queue[Command]", *, language: str 
                 sound: Any = None, mic_light: Any = None,
                 is_device_speaking: Callable[[], bool] | None = None,
                 say: Callable[[Say], None] | None = None,
-                models: Mapping[str, str] | None = None,
-                on_fault: Callable[[str], None] | None = None,
-                on_recovered: Callable[[], None] | None = None) -> Listener:
+                models: Mapping[str, str] | None = None) -> Listener:
     """Start listening as the config's ``voice`` section says (``backend``,
     ``model``, ``language``, ``wake_word``, ``device`` and the gate's
     thresholds); ``models`` gives a model folder for each other language
@@ -956,8 +935,8 @@ def from_config(config: Any, commands: "queue.Queue[Command]", *, language: str 
     notice below is spoken through it. On failure: say the short spoken
     notice and raise :class:`VoiceUnavailable` with the one message for the
     log; the button is untouched either way. A failure later (the
-    microphone pulled, the voice thread failing) is logged once and handed
-    to ``on_fault(why)``, not spoken: a Say interrupts the one playing,
+    microphone pulled, the voice thread failing) is logged once and kept in
+    :attr:`Listener.fault`, not spoken: a Say interrupts the one playing,
     and the group may be in the middle of a prompt."""
     language = _setting(config, "voice.language", language)
     if sound is not None:
@@ -971,8 +950,7 @@ def from_config(config: Any, commands: "queue.Queue[Command]", *, language: str 
                             is_device_speaking=is_device_speaking, mic_light=mic_light,
                             device=_setting(config, "voice.device", None),
                             on_command=heard_cue(sound) if sound is not None else None,
-                            language=language, recognisers=build,
-                            on_fault=on_fault, on_recovered=on_recovered)
+                            language=language, recognisers=build)
         listener.start()
         return listener
     except VoiceUnavailable:
