@@ -277,15 +277,6 @@ class Parts:
         for part, why in self.faults.items():
             self._light_fault(part)
 
-    def start_voice(self, commands: "queue.Queue[Command]") -> None:
-        """Listen from when the device is ready: a command heard while the
-        prompts render (minutes, on a cold cache) would wait on the queue
-        and be acted on long after it was said; and the microphone light
-        must not say "listening" while nothing acts on it."""
-        self._start_voice(commands)
-        if "voice" in self.faults:
-            self._light_fault("voice")
-
     def adapters(self) -> list:
         return [p for p in (self.sound, self.panel) if p is not None]
 
@@ -380,7 +371,11 @@ class Parts:
                 except Exception:
                     log.exception("%s: cannot switch to %s", name, lang)
 
-    def _start_voice(self, commands) -> None:
+    def start_voice(self, commands: "queue.Queue[Command]") -> None:
+        """Listen from when the device is ready: a command heard while the
+        prompts render (minutes, on a cold cache) would wait on the queue
+        and be acted on long after it was said; and the microphone light
+        must not say "listening" while nothing acts on it."""
         if not setting(self.config, "voice.enabled", False):
             return
         try:
@@ -396,7 +391,7 @@ class Parts:
             log.info("voice: up")
         except Exception as e:
             self.voice = None
-            self._fault("voice", f"no voice commands ({type(e).__name__}: {e})")
+            self.found_fault("voice", f"no voice commands ({type(e).__name__}: {e})")
 
     def speech_for(self, language: str):
         """A renderer of ``language`` prompts into the sound's disk cache,

@@ -480,7 +480,7 @@ class Microphone:
         mic.open()
         block = mic.read(timeout=0.5)
         if block is None and not mic.alive():
-            mic.reopen()        # light off, and on again if it opened
+            mic.reopen()        # light off, and on again if it opened (else VoiceUnavailable)
         mic.close()
 
     A stream can die under us: the sound adapter's PortAudio rescan
@@ -504,7 +504,6 @@ class Microphone:
         self.input_overflows = 0    # blocks PortAudio lost before us
         self.reopens = 0            # streams that died and were opened again
         self.delivered = 0          # blocks the stream delivered
-        self.last_error = ""        # why the last reopen failed
         self.stall_after = stall_after
         # A sound server may deliver nothing for a second or two after a
         # stream starts: not a dead stream.
@@ -585,20 +584,14 @@ class Microphone:
         except Exception:  # a stream PortAudio no longer knows
             return False
 
-    def reopen(self) -> bool:
-        """Close what is left of the stream and open a new one; False (and
-        the light off) when no microphone can be opened now, with the
-        reason in :attr:`last_error` (the caller decides what to say: a
-        pulled microphone fails every retry)."""
+    def reopen(self) -> None:
+        """Close what is left of the stream and open a new one; like
+        :meth:`open`, :class:`VoiceUnavailable` (and the light off) when no
+        microphone can be opened now."""
         with self._lock:
             self.close()
-            try:
-                self.open()
-            except VoiceUnavailable as e:
-                self.last_error = str(e)
-                return False
+            self.open()
             self.reopens += 1
-            return True
 
     def close(self) -> None:
         # Not forever behind a reopen that hangs in PortAudio (a vanishing
@@ -692,8 +685,7 @@ class Listener:
         self._stop = threading.Event()
         self._running = False   # started and not stopped: only then is the microphone opened
         self.failed: str | None = None   # why the voice thread stopped for good
-        self.mic_missing = False         # the microphone cannot be opened now
-        self._missing_why = ""
+        self.mic_missing: str | None = None  # why the microphone cannot be opened now
         self.heard: list[tuple[float, Command]] = []  # commands only, for status
 
     def _emit(self, t: float, command: Command) -> None:
@@ -719,35 +711,26 @@ class Listener:
     def fault(self) -> str | None:
         """Why voice commands are off now (for the service's fault light),
         or None."""
-        if self.failed is not None:
-            return self.failed
-        return self._missing_why if self.mic_missing else None
+        return self.failed or self.mic_missing
 
     def _open_microphone(self, *, again: bool = False) -> bool:
         """Open (or reopen) the microphone if the listener runs; a failure
         is said once, however often it is retried, and its end too."""
         if not self._running:
             return False
-        mic = self.microphone
-        if again:
-            ok = mic.reopen()
-            why = mic.last_error
-        else:
-            try:
-                mic.open()
-                ok, why = True, ""
-            except VoiceUnavailable as e:
-                ok, why = False, str(e)
-        if not self._running:   # stopped while it opened: the thread closes it on its way out
-            return ok
-        if not ok and not self.mic_missing:
-            self._missing_why = why
-            self.mic_missing = True
-            log.warning("voice: %s; voice commands are off until it is back, the button works", why)
-        elif ok and self.mic_missing:
-            self.mic_missing = False
+        try:
+            (self.microphone.reopen if again else self.microphone.open)()
+        except VoiceUnavailable as e:
+            if self._running and self.mic_missing is None:
+                self.mic_missing = str(e)
+                log.warning("voice: %s; voice commands are off until it is back, the button works", e)
+            return False
+        # (Stopped while it opened: nothing to say; the voice thread closes
+        # the microphone on its way out.)
+        if self._running and self.mic_missing is not None:
+            self.mic_missing = None
             log.info("voice: the microphone is back")
-        return ok
+        return True
 
     def set_language(self, language: str) -> None:
         """Listen in ``language`` from now on; returns at once (the voice
@@ -784,7 +767,7 @@ class Listener:
         self.language = language
         if rec is None:
             self.microphone.close()   # not listening: the light says so
-            self.mic_missing = False  # nor needing one: no microphone fault either
+            self.mic_missing = None   # nor needing one: no microphone fault either
         else:
             if not self.microphone.is_open:
                 self._open_microphone()   # on failure the voice thread tries again
