@@ -142,7 +142,8 @@ def run(data: VoiceData, quick: bool) -> int:
                                     ("held out in session 5 (seen once, nothing chosen)",
                                      vd.HELD_OUT_REPLIES_3),
                                     ("held out in session 6 (used since)", vd.HELD_OUT_REPLIES_4),
-                                    ("held out in session 6, never seen", vd.HELD_OUT_REPLIES_5))}
+                                    ("held out in session 6 (seen once)", vd.HELD_OUT_REPLIES_5),
+                                    ("held out in session 7, never seen", vd.HELD_OUT_REPLIES_6))}
     print(f"recordings made in {time.perf_counter() - t0:.0f} s (espeak-ng, sox) in {work}")
 
     def fresh(settings=None):

@@ -203,6 +203,19 @@ HELD_OUT_REPLIES_5 = [
     "Such is life.",
 ]
 
+# A sixth set, written at the start of session 7, after the fifth was
+# measured (its near misses: "Next to nothing.", "Go easy on yourself.",
+# "Poor man.") and before anything was tried or chosen that session.
+HELD_OUT_REPLIES_6 = [
+    "Hm, hard to say.", "She did her best.", "Maybe later.", "Thanks for sharing that.",
+    "You too?", "Big step for her.", "Nothing more, no.", "Gosh.", "Is that so?",
+    "A long story.", "I hope so.", "That must hurt.", "Go on then.", "Really well put.",
+    "And the team?", "Bad timing.", "Quite a lot, yes.", "Again?", "Who else knew?",
+    "Right, the manager.", "Same as always.", "Sounds familiar.", "So what now?",
+    "Ending it was brave.", "Poor thing.", "Never again, she said.", "Step by step.",
+    "Glad you asked.", "Much better now.", "Enough for today.",
+]
+
 KO_CONVERSATION = [
     "지난주에 만난 내담자 이야기를 하고 싶어요. 그분이 다시 와서 계속 같은 질문을 했어요.",
     "그래서 저는 시간이 없다고 말했는데, 그분은 뒤로 물러나지 않았어요. 다시 한 번 설명해 달라고 했어요.",
