@@ -10,6 +10,8 @@ PocketSphinx, English) over recordings made here with espeak-ng and sox:
   (session 4's chose the later decoys; session 5's was measured once),
   and one never used to choose anything;
 - the same with a wake word before each command;
+- which of the false commands the device would act on, in a running
+  phase and while idle (a command it would not act on is not answered);
 - the device's own prompts (deafness) and a doubled command (refractory);
 
 and shows each defence of the gate by switching it off. Prints its figures;
@@ -43,7 +45,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "device"))
 
+from intervisor.clock import FakeClock  # noqa: E402
+from intervisor.engine import Engine  # noqa: E402
 from intervisor.events import Command  # noqa: E402
+from intervisor.model import Duration, Method, Phase  # noqa: E402
+from intervisor.runner import Device  # noqa: E402
 from intervisor.recognise import PhraseTable, PocketSphinxRecogniser, VoskRecogniser, load_vosk_model  # noqa: E402
 from intervisor.voice import CommandGate, Resampler, VoiceSettings  # noqa: E402
 import voice_data as vd  # noqa: E402
@@ -166,7 +172,16 @@ def run(data: VoiceData, quick: bool) -> int:
         print(f"commands {name}: heard {h} of {len(track.events)}, wrong {w}, extra {x}; "
               f"rejected {dict(gate.rejections)}")
 
-    # Conversation: false commands and CPU.
+    # Conversation: false commands and CPU; and which of them the device
+    # would act on in a running phase (a second phase to go back to) and
+    # while idle, where the gate drops the rest unanswered (acts_on).
+    method = Method("m", "M", "en", (Phase("a", "A", Duration(600, 600)),
+                                     Phase("b", "B", Duration(600, 600))))
+    running = Engine(method, FakeClock())
+    running.start()
+    running.handle(Command.NEXT)
+    states = {"running phase": running.accepts, "idle": Device({"m": method}, FakeClock()).accepts}
+    acted = dict.fromkeys(states, 0)
     false = 0
     cpu = 0.0
     minutes = 0.0
@@ -176,6 +191,8 @@ def run(data: VoiceData, quick: bool) -> int:
                           for name, track in held_out.items())):
         found, used, gate = listen(track, fresh())
         false += len(found)
+        for state, accepts in states.items():
+            acted[state] += sum(1 for _, command, _ in found if accepts(command))
         cpu += used
         minutes += track.seconds / 60
         print(f"conversation {name}: {track.seconds / 60:.1f} min, false commands {len(found)}, "
@@ -184,6 +201,9 @@ def run(data: VoiceData, quick: bool) -> int:
             turn = next((x[2] for x in track.turns if x[0] - 0.2 <= t <= x[1] + 1.5), "?")
             print(f"  false {command.value} at {t:.1f} s, in the turn {turn[:50]!r}")
     cpu_percent = 100 * cpu / (minutes * 60)
+    print(f"of the {false} false commands the device would act on: "
+          + ", ".join(f"{n} {state}" for state, n in acted.items())
+          + " (the rest dropped unanswered)")
 
     # Each defence switched off, and each alone, over the clean conversation.
     # (The fit test alone would run the phone loop over all of the talk:

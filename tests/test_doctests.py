@@ -1,13 +1,17 @@
-"""The examples in the pure core's docstrings run as written."""
+"""The examples in the docstrings run as written: the pure core's, and
+the adapters' that need no hardware (a fake or gpiozero's mock pins)."""
 
 import doctest
 
 import pytest
 
-from intervisor import clock, engine, events, model, phrases, rehearse, runner
+from intervisor import (clock, config, cues, engine, events, method, model, panel, phrases, portaudio,
+                        recognise, records, rehearse, runner, sound, state, voice)
 
 
-@pytest.mark.parametrize("module", [clock, engine, events, model, phrases, rehearse, runner],
+@pytest.mark.parametrize("module", [clock, engine, events, model, phrases, rehearse, runner,
+                                    config, cues, method, panel, portaudio, recognise, records,
+                                    sound, state, voice],
                          ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module)

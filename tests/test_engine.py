@@ -502,3 +502,40 @@ def test_a_well_formed_but_impossible_snapshot_is_a_value_error(damage):
     damage(snap)
     with pytest.raises(ValueError):
         Engine.restore(m, FakeClock(), snap)
+
+
+def test_accepts_says_exactly_what_handle_would_act_on():
+    """Voice drops a heard command the engine would not act on, so the two
+    must never disagree: over random walks through every shipped method
+    (choices, pauses, back, the end's confirmation, overtime), each
+    command's accepts() is checked against handle() on a copy."""
+    import copy
+    import random
+    from pathlib import Path
+
+    from intervisor.method import load_method
+
+    voice = [c for c in Command if c is not Command.TICK]
+    files = sorted((Path(__file__).resolve().parent.parent / "methods").glob("*.yaml"))
+    assert files
+    rng = random.Random(7)
+    checked = 0
+    seen = set()
+    for path in files:
+        m = load_method(path).method
+        for _walk in range(3):
+            clock = FakeClock()
+            e = Engine(m, clock)
+            for _step in range(60):
+                for c in voice:
+                    probe = copy.deepcopy(e)
+                    assert e.accepts(c) == bool(probe.handle(c)), (m.id, e.stage, e.paused, c)
+                    seen.add((e.stage, e.paused))
+                    checked += 1
+                if e.ended:
+                    break
+                clock.advance(rng.choice([0, 1, 20, 200]))
+                e.handle(Command.TICK)
+                e.handle(rng.choice(voice + [Command.NEXT] * 4))
+    assert checked > 5000
+    assert {("new", False), ("choosing", False), ("running", False), ("running", True)} <= seen, seen

@@ -200,3 +200,17 @@ def test_the_silent_end_of_a_window_is_not_acted_on_early():
     clock.set(window - 0.05)
     device.step(max_wait=0)
     assert device.session.confirm_until == window and device.session.clock.monotonic() == window - 0.05
+
+
+def test_accepts_says_what_a_command_would_do_now_idle_or_in_session():
+    voice = [c for c in Command if c is not Command.TICK]
+    for device in (Device(methods(), FakeClock(), [ActionLog()]),
+                   Device({}, FakeClock(), [ActionLog()])):
+        for c in voice:
+            device.session = None   # idle again after a NEXT that started one
+            assert device.accepts(c) == bool(device.handle(c)), c
+    device = Device(methods(), FakeClock(), [ActionLog()], selected="beta")
+    device.handle(Command.NEXT)
+    assert device.accepts(Command.PAUSE) and not device.accepts(Command.RESUME)
+    device.handle(Command.PAUSE)
+    assert device.accepts(Command.RESUME) and not device.accepts(Command.BACK)

@@ -472,6 +472,27 @@ def test_a_command_is_followed_by_a_refractory_time(data, sphinx):
     assert [c for _, c in once] == [Command.REPEAT]
 
 
+def test_a_command_the_device_would_not_act_on_is_dropped_unanswered(data, sphinx):
+    # "resume session" with nothing paused: heard, but no command and so no
+    # heard cue; the command after it is taken as ever (no refractory time).
+    track = data.commands({"resume session": Command.RESUME, "next step": Command.NEXT},
+                          EN_VOICES[:1], gap=2.5, snr_db=45)
+    asked = []
+
+    def running(command):
+        asked.append(command)
+        return command is not Command.RESUME
+
+    gates = []
+    found = commands_in_pcm(track.pcm, track.rate, sphinx, acts_on=running, gate_out=gates)
+    assert [c for _, c in found] == [Command.NEXT]
+    assert asked == [Command.RESUME, Command.NEXT] and gates[0].rejections["not_now"] == 1
+    # A question that fails is no reason to go deaf.
+    broken = commands_in_pcm(track.pcm, track.rate, PocketSphinxRecogniser(PhraseTable.for_language("en")),
+                             acts_on=lambda c: 1 / 0)
+    assert [c for _, c in broken] == [Command.RESUME, Command.NEXT]
+
+
 def said(text):
     return said_by(text, ("en-us", 175, 50))
 
@@ -722,6 +743,48 @@ def test_a_stream_that_stops_delivering_is_reopened_and_the_light_follows(mic_li
         listener.stop()
     assert light.seen[:5] == ["on", "off", "on", "off", "on"] and light.seen[-1] == "off"
     assert not mic_light.is_lit
+
+
+def test_a_stream_freed_by_a_portaudio_restart_is_dropped_untouched(mic_light):
+    # The sound adapter restarts PortAudio to find a speaker plugged in
+    # later; that frees the microphone's stream in C. Asking it anything,
+    # or closing it, would read freed memory: it is dropped untouched.
+    from intervisor import portaudio
+
+    class Freed(FakeStream):
+        touched = []
+
+        @property
+        def active(self):
+            Freed.touched.append("active")
+            return True
+
+        def abort(self):
+            Freed.touched.append("abort")
+
+        def close(self):
+            Freed.touched.append("close")
+
+    class SoundDevice:
+        def _terminate(self):
+            pass
+
+        def _initialize(self):
+            pass
+
+    FakeStream.blocks = []
+    mic = Microphone(rate=16000, light=mic_light, stream_class=Freed, start_grace=60.0)
+    mic.open()
+    assert mic.alive() and Freed.touched == ["active"] and mic_light.is_lit
+    assert portaudio.restart(SoundDevice())
+    Freed.touched.clear()
+    assert not mic.alive()
+    mic.close()
+    assert Freed.touched == [] and not mic_light.is_lit and not mic.is_open
+    # A stream opened after the restart is the microphone's to close.
+    mic.open()
+    mic.close()
+    assert Freed.touched == ["abort", "close"]
 
 
 def test_a_stream_that_fails_to_start_is_closed_and_the_light_stays_off(mic_light):
@@ -1061,8 +1124,9 @@ listener.start()
 mic = listener.microphone
 print("open", until(lambda: mic.delivered > 10, 20), led.is_lit, flush=True)
 # What the sound adapter does when its device is missing: every stream of
-# the process is closed under us.
-sd._terminate(); sd._initialize()
+# the process is freed under us.
+from intervisor import portaudio
+portaudio.restart(sd)
 before = mic.delivered
 print("reopened", until(lambda: mic.reopens >= 1 and mic.delivered > 10, 30), led.is_lit, seen, flush=True)
 """ + COLLECT_COMMANDS + """print("closed", led.is_lit, seen, flush=True)
@@ -1097,13 +1161,17 @@ def test_the_real_service_acts_on_a_spoken_command(data, pulse_server, tmp_path,
         s.start()
         st = s.wait_state(lambda st: st["service"]["voice"], timeout=30)
         assert st["status"]["stage"] == "idle" and "voice" not in st["service"]["faults"], s.read_log()
-        # Two voices: a fresh decoder's first utterance is its weakest.
-        track = data.commands({"next step": Command.NEXT}, EN_VOICES[:2], snr_db=45)
-        subprocess.run(["paplay", f"--device={pulse_server.sink}", str(track.path)],
-                       env=pulse_server.client_env(), check=True, timeout=60)
+        # "pause session" while idle would do nothing: not taken, not
+        # answered. Then "next step" (two voices: a fresh decoder's first
+        # utterance is its weakest) starts the session; the audio is heard
+        # in order, so the pauses were decided before it.
+        for phrases in ({"pause session": Command.PAUSE}, {"next step": Command.NEXT}):
+            track = data.commands(phrases, EN_VOICES[:2], snr_db=45)
+            subprocess.run(["paplay", f"--device={pulse_server.sink}", str(track.path)],
+                           env=pulse_server.client_env(), check=True, timeout=60)
         s.wait_state(lambda st: st["status"]["stage"] == "running", timeout=20)
         log_text = s.read_log()
-        assert "voice: command next" in log_text
+        assert "voice: command next" in log_text and "voice: command pause" not in log_text
         assert "step" not in log_text.replace("next step", "")   # heard words are never logged
         assert s.stop() == 0
     finally:

@@ -160,6 +160,39 @@ class Engine:
         }[command]
         return handler()
 
+    def accepts(self, command: Command) -> bool:
+        """Would :meth:`handle` do anything with ``command`` now? Changes
+        nothing. Voice asks it before it answers a heard command, so that a
+        command that would do nothing (``RESUME`` with nothing paused) is
+        not answered with the "heard" cue in the middle of the conversation.
+
+        >>> from intervisor.clock import FakeClock
+        >>> from intervisor.model import Duration
+        >>> m = Method("m", "Proef", "nl", (Phase("a", "Inbrengen", Duration(300, 300)),))
+        >>> e = Engine(m, FakeClock())
+        >>> e.accepts(Command.NEXT), e.accepts(Command.PAUSE)
+        (True, False)
+        >>> _ = e.start()
+        >>> e.accepts(Command.PAUSE), e.accepts(Command.RESUME)
+        (True, False)
+        >>> _ = e.handle(Command.PAUSE)
+        >>> e.accepts(Command.RESUME), e.accepts(Command.BACK)
+        (True, False)
+        """
+        if command is Command.TICK:
+            return True
+        if self.stage == "new":
+            return command is Command.NEXT
+        if self.stage == "ended":
+            return False
+        if command is Command.REPEAT:
+            return self.last_say is not None
+        if self.stage == "choosing":
+            return command in (Command.STEP, Command.NEXT, Command.END)
+        if self.paused:
+            return command in (Command.PAUSE, Command.RESUME, Command.NEXT, Command.END, Command.TIME)
+        return command not in (Command.RESUME, Command.STEP)
+
     def next_due(self, windows: bool = True) -> float | None:
         """Monotonic time of the next thing the clock will fire, if any.
         ``windows=False``: only the deadlines that sound (cues, turns), not

@@ -136,6 +136,24 @@ class Device:
             self.on_change(self)
         return actions
 
+    def accepts(self, command: Command) -> bool:
+        """Would :meth:`handle` act on ``command`` now? Changes nothing, and
+        may be asked from another thread (voice asks before it answers a
+        heard command): it only reads, and a session that ends meanwhile
+        is one command late at worst.
+
+        >>> from intervisor.clock import FakeClock
+        >>> d = Device({}, FakeClock())
+        >>> d.accepts(Command.NEXT)
+        False
+        """
+        session = self.session
+        if session is not None:
+            return session.accepts(command)
+        if not self.methods or self.selected is None:
+            return False
+        return command in (Command.NEXT, Command.STEP, Command.REPEAT)
+
     def dispatch(self, actions: Iterable[Action]) -> None:
         for action in actions:
             if isinstance(action, Mark):

@@ -371,23 +371,27 @@ class Parts:
                 except Exception:
                     log.exception("%s: cannot switch to %s", name, lang)
 
-    def start_voice(self, commands: "queue.Queue[Command]") -> None:
+    def start_voice(self, commands: "queue.Queue[Command]",
+                    acts_on: Callable[[Command], bool] | None = None) -> None:
         """Listen from when the device is ready: a command heard while the
         prompts render (minutes, on a cold cache) would wait on the queue
         and be acted on long after it was said; and the microphone light
-        must not say "listening" while nothing acts on it."""
+        must not say "listening" while nothing acts on it. ``acts_on``: the
+        device's ``accepts``; a command it would not act on is dropped
+        unanswered."""
         if not setting(self.config, "voice.enabled", False):
             return
         try:
             from intervisor import voice
 
             # With the sound adapter, voice is deaf while the device speaks
-            # and answers every command it takes with the "heard" cue.
+            # and answers every command it takes with the "heard" cue;
+            # one the device would do nothing with is not taken.
             self.voice = voice.from_config(
                 self.config, commands, language=self.language, sound=self.sound,
                 mic_light=getattr(self.panel, "mic_light", None), say=self.voice_notices.append,
                 # A model for each other language a method may speak.
-                models=setting(self.config, "voice.models", None) or None)
+                models=setting(self.config, "voice.models", None) or None, acts_on=acts_on)
             log.info("voice: up")
         except Exception as e:
             self.voice = None
@@ -955,7 +959,7 @@ class Service:
         if self._stop.is_set():
             return self._shutdown()   # before the resume: the saved session stays as it is
         self._note_render_faults()
-        self.parts.start_voice(commands)
+        self.parts.start_voice(commands, acts_on=self.device.accepts)
         self._resume()
         self._up = True
         if self.device.session is not None:

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from intervisor import portaudio
 from intervisor.cues import Chimes
 from intervisor.events import Cue, Hush, Play, Say
 
@@ -56,6 +57,7 @@ class Mixer:
     >>> m.play(np.ones(10, dtype=np.float32) * 0.5)
     >>> out = np.zeros((4, 1), dtype=np.float32); m.fill(out); float(out[0, 0])
     0.5
+    >>> m = Mixer(48000)
     >>> m.play(np.ones(10, dtype=np.float32), at=100.0 + 2 / 48000)
     >>> out = np.zeros((4, 1), dtype=np.float32); m.fill(out, heard_at=100.0); out[:, 0].tolist()
     [0.0, 0.0, 1.0, 1.0]
@@ -391,11 +393,12 @@ class SoundOutput:
     def _rescan(self, sd) -> None:
         """Make PortAudio list the devices again: a USB speaker plugged in
         after start, or a sound server that was not up yet, is only seen so.
-        It closes every PortAudio stream of this process (a microphone's
-        too), so it is done rarely: see ``rescan_every``."""
+        It frees every PortAudio stream of this process (a microphone's
+        too, which then drops it untouched: :mod:`intervisor.portaudio`),
+        so it is done rarely: see ``rescan_every``."""
         self._last_rescan = time.monotonic()
-        sd._terminate()
-        sd._initialize()
+        if not portaudio.restart(sd):
+            log.warning("sound: PortAudio is busy (a microphone opening); no rescan this time")
 
     def _open(self) -> None:
         try:

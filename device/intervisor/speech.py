@@ -21,7 +21,7 @@ Two engines:
 
 >>> speech = Speech("nl", rate=150, volume=1.0, cache_dir="/tmp/prompts")  # doctest: +SKIP
 >>> speech.prerender(["Welkom.", "Nog 7 minuten."])                        # doctest: +SKIP
->>> samples = speech.render("Welkom.")     # float32 mono at speech.sample_rate
+>>> samples = speech.render("Welkom.")  # float32 mono at speech.sample_rate  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -51,6 +51,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from intervisor import portaudio
 from intervisor.events import Command, Cue, Play, Say
 from intervisor.recognise import (
     PhraseTable,
@@ -196,16 +197,22 @@ class CommandGate:
         gate.feed(pcm_bytes, end_seconds)
 
     ``rejections`` counts why utterances were not acted on (never what
-    they were)."""
+    they were). ``acts_on(command)`` says whether the device would do
+    anything with a command now (:meth:`intervisor.runner.Device.accepts`);
+    one it would not is dropped as ``not_now``, unanswered: "resume
+    session" heard with nothing paused, or "pause session" before a
+    session, gets no heard cue in the conversation."""
 
     def __init__(self, recogniser: Recogniser, emit: Callable[[float, Command], None], *,
                  settings: VoiceSettings | None = None, table: PhraseTable | None = None,
-                 is_device_speaking: Callable[[], bool] | None = None):
+                 is_device_speaking: Callable[[], bool] | None = None,
+                 acts_on: Callable[[Command], bool] | None = None):
         self.rec = recogniser
         self.table = table or recogniser.table
         self.settings = settings or VoiceSettings()
         self.emit = emit
         self.is_device_speaking = is_device_speaking or (lambda: False)
+        self.acts_on = acts_on
         self.detector = EnergyDetector(self.settings)
         self.max_speech = self.settings.max_speech + (
             self.settings.wake_allowance if self.table.wake_word else 0.0)
@@ -380,10 +387,25 @@ class CommandGate:
         self._accept(t, command)
 
     def _accept(self, t: float, command: Command) -> None:
+        if not self._acted_on(command):
+            self.rejections["not_now"] += 1
+            return
         self.accepted += 1
         self._quiet_until = t + self.settings.refractory
         log.info("voice: command %s", command.value)
         self.emit(t, command)
+
+
+    def _acted_on(self, command: Command) -> bool:
+        if self.acts_on is None:
+            return True
+        try:
+            return bool(self.acts_on(command))
+        except Exception:
+            # The device's state is the device's business: if asking fails,
+            # act as before there was a question, rather than go deaf.
+            log.exception("voice: could not ask whether %s applies now", command.value)
+            return True
 
 
 class Resampler:
@@ -437,6 +459,7 @@ def commands_in_pcm(pcm: bytes, rate: int, recogniser: Recogniser, *,
                     settings: VoiceSettings | None = None, table: PhraseTable | None = None,
                     is_device_speaking_at: Callable[[float], bool] | None = None,
                     block_seconds: float = 0.05,
+                    acts_on: Callable[[Command], bool] | None = None,
                     gate_out: list | None = None) -> list[tuple[float, Command]]:
     """Run the live pipeline (resample, gate, recogniser) over audio that is
     already here, block by block as a microphone would deliver it. Times
@@ -446,7 +469,7 @@ def commands_in_pcm(pcm: bytes, rate: int, recogniser: Recogniser, *,
     now = [0.0]
     speaking = (lambda: is_device_speaking_at(now[0])) if is_device_speaking_at else None
     gate = CommandGate(recogniser, lambda t, c: found.append((t, c)), settings=settings,
-                       table=table, is_device_speaking=speaking)
+                       table=table, is_device_speaking=speaking, acts_on=acts_on)
     if gate_out is not None:
         gate_out.append(gate)
     resampler = Resampler(rate, recogniser.sample_rate)
@@ -483,11 +506,13 @@ class Microphone:
             mic.reopen()        # light off, and on again if it opened (else VoiceUnavailable)
         mic.close()
 
-    A stream can die under us: the sound adapter's PortAudio rescan
-    (``sd._terminate(); sd._initialize()``) closes every stream of the
-    process, and a USB microphone can be pulled. :meth:`alive` notices
-    (the stream says it is not active, or no block came for
-    ``stall_after`` seconds) and the :class:`Listener` reopens it.
+    A stream can die under us: the sound adapter's PortAudio restart
+    (:func:`intervisor.portaudio.restart`, to find a speaker plugged in
+    later) frees every stream of the process, and a USB microphone can be
+    pulled. :meth:`alive` notices (a restart since the stream was opened,
+    the stream says it is not active, or no block came for
+    ``stall_after`` seconds) and the :class:`Listener` reopens it; a
+    stream freed by a restart is dropped, never touched.
     """
 
     def __init__(self, *, device: Any = None, rate: int | None = None, block_seconds: float = 0.03,
@@ -510,6 +535,7 @@ class Microphone:
         self.start_grace = start_grace
         self._stream_class = stream_class
         self._stream = None
+        self._opened_at = 0          # portaudio.restarts() when it was opened
         self._last_block = 0.0
         # The voice thread reopens while the service's thread may close
         # (shutdown): one at a time, so no stream is opened after a close
@@ -524,7 +550,7 @@ class Microphone:
         """Open the stream and light the light; nothing if already open.
         A light that cannot be lit closes the stream again: nobody may be
         heard without being shown it."""
-        with self._lock:
+        with self._lock, portaudio.LOCK:
             if self._stream is not None:
                 return
             stream = None
@@ -555,6 +581,11 @@ class Microphone:
                         f"the microphone light cannot be lit ({type(e).__name__}: {e}); "
                         "the microphone stays closed") from None
             self._stream = stream
+            self._opened_at = portaudio.restarts()
+
+    def _freed(self) -> bool:
+        # Under portaudio.LOCK: PortAudio restarted since this stream opened.
+        return portaudio.restarts() != self._opened_at
 
     def _callback(self, indata, frames, time_info, status) -> None:
         self._last_block = time.monotonic()
@@ -579,10 +610,13 @@ class Microphone:
             return False
         if time.monotonic() - self._last_block > self.stall_after:
             return False
-        try:
-            return bool(getattr(stream, "active", True))
-        except Exception:  # a stream PortAudio no longer knows
-            return False
+        with portaudio.LOCK:
+            if self._freed():
+                return False
+            try:
+                return bool(getattr(stream, "active", True))
+            except Exception:  # a stream PortAudio no longer knows
+                return False
 
     def reopen(self) -> None:
         """Close what is left of the stream and open a new one; like
@@ -602,7 +636,11 @@ class Microphone:
             stream, self._stream = self._stream, None
             if stream is not None:
                 try:
-                    _close_quietly(stream)
+                    # Not got (an open hanging in PortAudio): left untouched
+                    # rather than closed while PortAudio may be restarting.
+                    with portaudio.held(2.0) as got:
+                        if got and not self._freed():
+                            _close_quietly(stream)
                 finally:
                     if self.light is not None:
                         self.light.off()
@@ -664,15 +702,17 @@ class Listener:
                  device: Any = None, on_command: Callable[[Command], None] | None = None,
                  language: str | None = None,
                  recognisers: Callable[[str], Recogniser] | None = None,
+                 acts_on: Callable[[Command], bool] | None = None,
                  retry_every: float = 2.0):
         self.recogniser = recogniser
         self.commands = commands
         self.settings = settings
         self.is_device_speaking = is_device_speaking
         self.on_command = on_command  # e.g. heard_cue(sound): the chair hears it was taken
+        self.acts_on = acts_on          # e.g. Device.accepts: commands that would do nothing drop
         self.microphone = microphone or Microphone(device=device, light=mic_light)
         self.gate = CommandGate(recogniser, self._emit, settings=settings, table=table,
-                                is_device_speaking=is_device_speaking)
+                                is_device_speaking=is_device_speaking, acts_on=acts_on)
         self.retry_every = retry_every
         self.language = language or getattr(getattr(recogniser, "table", None), "language", None)
         self._recognisers = recognisers
@@ -774,7 +814,8 @@ class Listener:
             self.recogniser = rec
             old = self.gate
             self.gate = CommandGate(rec, self._emit, settings=self.settings,
-                                    is_device_speaking=self.is_device_speaking)
+                                    is_device_speaking=self.is_device_speaking,
+                                    acts_on=self.acts_on)
             self.gate.rejections = old.rejections
             self.gate.accepted = old.accepted
         self._switched.set()
@@ -903,7 +944,8 @@ def from_config(config: Any, commands: "queue.Queue[Command]", *, language: str 
                 sound: Any = None, mic_light: Any = None,
                 is_device_speaking: Callable[[], bool] | None = None,
                 say: Callable[[Say], None] | None = None,
-                models: Mapping[str, str] | None = None) -> Listener:
+                models: Mapping[str, str] | None = None,
+                acts_on: Callable[[Command], bool] | None = None) -> Listener:
     """Start listening as the config's ``voice`` section says (``backend``,
     ``model``, ``language``, ``wake_word``, ``device`` and the gate's
     thresholds); ``models`` gives a model folder for each other language
@@ -915,7 +957,9 @@ def from_config(config: Any, commands: "queue.Queue[Command]", *, language: str 
 
     With ``sound`` (the sound adapter) the gate is deaf while it
     ``is_busy()``, every command is answered by its heard cue, and the
-    notice below is spoken through it. On failure: say the short spoken
+    notice below is spoken through it. With ``acts_on`` (the device's
+    ``accepts``) a command the device would not act on now is dropped
+    unanswered. On failure: say the short spoken
     notice and raise :class:`VoiceUnavailable` with the one message for the
     log; the button is untouched either way. A failure later (the
     microphone pulled, the voice thread failing) is logged once and kept in
@@ -933,7 +977,7 @@ def from_config(config: Any, commands: "queue.Queue[Command]", *, language: str 
                             is_device_speaking=is_device_speaking, mic_light=mic_light,
                             device=_setting(config, "voice.device", None),
                             on_command=heard_cue(sound) if sound is not None else None,
-                            language=language, recognisers=build)
+                            language=language, recognisers=build, acts_on=acts_on)
         listener.start()
         return listener
     except VoiceUnavailable:

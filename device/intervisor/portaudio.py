@@ -1,0 +1,73 @@
+"""The one PortAudio of this process, shared by the sound output and the
+microphone.
+
+PortAudio lists the devices only when it starts, so a USB speaker plugged
+in later, or a sound server that was not up yet, is seen only after a
+restart (``sd._terminate(); sd._initialize()``). A restart frees every
+stream of the process, the microphone's too, while its owner still holds
+it; stopping, closing or even asking whether that stream is active then
+reads freed memory in C. So every restart goes through :func:`restart`
+and is counted, and the owner of a stream that was opened before the
+count moved drops it untouched::
+
+    with portaudio.LOCK:
+        if portaudio.restarts() != opened_at:
+            stream = None             # freed by PortAudio; never touch it
+        else:
+            stream.close()
+
+>>> class FakeSoundDevice:
+...     def _terminate(self): print("terminate")
+...     def _initialize(self): print("initialize")
+>>> before = restarts()
+>>> restart(FakeSoundDevice())
+terminate
+initialize
+True
+>>> restarts() - before
+1
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any, Iterator
+
+# Held around a restart, and by a stream's owner while it opens, closes
+# or queries a stream of its own, so none of that runs while PortAudio
+# frees and starts again under another thread.
+LOCK = threading.RLock()
+_restarts = 0
+
+
+def restart(sd: Any, timeout: float = 5.0) -> bool:
+    """Restart PortAudio (``sd``: the sounddevice module) so it lists the
+    devices again; every stream of the process is gone afterwards. False,
+    and nothing done, if another thread held PortAudio for ``timeout``
+    seconds (a microphone opening that hangs): the caller tries later."""
+    global _restarts
+    with held(timeout) as got:
+        if not got:
+            return False
+        _restarts += 1
+        sd._terminate()
+        sd._initialize()
+        return True
+
+
+@contextlib.contextmanager
+def held(timeout: float = -1) -> Iterator[bool]:
+    """:data:`LOCK`, waited for at most ``timeout`` seconds (-1: as long as
+    it takes); yields whether it was got."""
+    got = LOCK.acquire(timeout=timeout)
+    try:
+        yield got
+    finally:
+        if got:
+            LOCK.release()
+
+
+def restarts() -> int:
+    """How many times this process has restarted PortAudio."""
+    return _restarts
