@@ -472,6 +472,19 @@ def test_a_command_is_followed_by_a_refractory_time(data, sphinx):
     assert [c for _, c in once] == [Command.REPEAT]
 
 
+def test_digital_silence_does_not_make_the_room_count_as_speech():
+    # A stretch of zeros inside room noise (a file, a stream reopened): the
+    # noise after it is still the room, not speech.
+    from intervisor.voice import EnergyDetector
+
+    rng = np.random.default_rng(3)
+    room = lambda: (rng.normal(0, 80, 480)).astype(np.int16)   # about 38 dB
+    d = EnergyDetector(VoiceSettings())
+    frames = [room() for _ in range(60)] + [np.zeros(480, np.int16)] * 30 + [room() for _ in range(60)]
+    assert not any(d.is_speech(f, 0.03) for f in frames)
+    assert d.is_speech((np.sin(np.arange(480)) * 8000).astype(np.int16), 0.03)
+
+
 def test_a_command_the_device_would_not_act_on_is_dropped_unanswered(data, sphinx):
     # "resume session" with nothing paused: heard, but no command and so no
     # heard cue; the command after it is taken as ever (no refractory time).
@@ -714,6 +727,36 @@ def test_voice_follows_the_language_of_the_running_method(data, sphinx, vosk_ko,
     finally:
         listener.stop()
     assert not mic_light.is_lit
+
+
+def test_a_switch_asked_for_during_another_is_the_one_waited_for(mic_light):
+    # Korean is still being built when Dutch is asked for: the Korean
+    # switch ending must not tell the waiter that Dutch is in effect.
+    building = {"ko": threading.Event(), "nl": threading.Event()}
+    release = {"ko": threading.Event(), "nl": threading.Event()}
+
+    def recognisers(language):
+        building[language].set()
+        release[language].wait(10)
+        return PhraseRecogniser()
+
+    FakeStream.blocks = [b"\0" * 960] * 2000
+    mic = Microphone(rate=16000, light=mic_light, stream_class=FakeStream, queue_blocks=100000,
+                     stall_after=60)
+    listener = Listener(PhraseRecogniser(), queue.Queue(), microphone=mic, language="en",
+                        recognisers=recognisers)
+    listener.start()
+    try:
+        listener.set_language("ko")
+        assert building["ko"].wait(10)
+        listener.set_language("nl")
+        release["ko"].set()
+        assert building["nl"].wait(10)
+        assert not listener.wait_switched(0.5) and listener.language == "ko"
+        release["nl"].set()
+        assert listener.wait_switched(10) and listener.language == "nl"
+    finally:
+        listener.stop()
 
 
 def test_a_stream_that_stops_delivering_is_reopened_and_the_light_follows(mic_light):

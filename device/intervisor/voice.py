@@ -163,6 +163,14 @@ class EnergyDetector:
     """
 
     RISE_DB_PER_SECOND = 1.0
+    # A frame this quiet (RMS under about two steps of 16 bits) is digital
+    # silence: a file's, a muted source's, a stream's first blocks; no room
+    # is that quiet through a microphone. Once the room is known it says
+    # nothing about it, so the floor stays: dropping to it made the room's
+    # noise after it count as speech for half a minute while the floor
+    # rose again (a reopened stream that starts with zeros). A stream whose
+    # very first frames are zeros still starts from a quiet room.
+    DIGITAL_SILENCE_DB = 6.0
 
     def __init__(self, settings: VoiceSettings):
         self.settings = settings
@@ -178,7 +186,12 @@ class EnergyDetector:
         """``going``: speech was heard just before, so a softer frame
         still counts (hysteresis)."""
         db = self.last_db = self.level_db(frame)
-        if self.noise_db is None or db < self.noise_db:
+        if self.noise_db is None:
+            # A file that starts in digital silence: a quiet room.
+            self.noise_db = db
+        elif db < self.DIGITAL_SILENCE_DB:
+            pass
+        elif db < self.noise_db:
             self.noise_db = db
         else:
             self.noise_db += self.RISE_DB_PER_SECOND * seconds
@@ -721,6 +734,9 @@ class Listener:
         self._wanted = self.language
         self._switched = threading.Event()
         self._switched.set()
+        # set_language and the end of a switch: so that a switch that ends
+        # while another is asked for does not say the newer one is done.
+        self._switch_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._running = False   # started and not stopped: only then is the microphone opened
@@ -775,10 +791,11 @@ class Listener:
     def set_language(self, language: str) -> None:
         """Listen in ``language`` from now on; returns at once (the voice
         thread switches between two blocks of audio)."""
-        if language == self._wanted:
-            return
-        self._switched.clear()
-        self._wanted = language
+        with self._switch_lock:
+            if language == self._wanted:
+                return
+            self._wanted = language
+            self._switched.clear()
         if self._thread is None:
             self._switch()
 
@@ -789,7 +806,7 @@ class Listener:
     def _switch(self) -> None:
         language = self._wanted
         if language == self.language:
-            self._switched.set()
+            self._switch_done()
             return
         rec = self._built.get(language)
         if rec is None and language not in self._unavailable:
@@ -818,7 +835,12 @@ class Listener:
                                     acts_on=self.acts_on)
             self.gate.rejections = old.rejections
             self.gate.accepted = old.accepted
-        self._switched.set()
+        self._switch_done()
+
+    def _switch_done(self) -> None:
+        with self._switch_lock:
+            if self._wanted == self.language:
+                self._switched.set()
 
     def start(self) -> None:
         """Open the microphone (:class:`VoiceUnavailable` if there is none)
