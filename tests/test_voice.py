@@ -483,6 +483,13 @@ def test_digital_silence_does_not_make_the_room_count_as_speech():
     frames = [room() for _ in range(60)] + [np.zeros(480, np.int16)] * 30 + [room() for _ in range(60)]
     assert not any(d.is_speech(f, 0.03) for f in frames)
     assert d.is_speech((np.sin(np.arange(480)) * 8000).astype(np.int16), 0.03)
+    # A stream that starts with zeros: its room is found at once, and a
+    # file's speech after zeros is still speech.
+    d = EnergyDetector(VoiceSettings())
+    assert not any(d.is_speech(f, 0.03) for f in [np.zeros(480, np.int16)] * 10 + [room() for _ in range(60)])
+    d = EnergyDetector(VoiceSettings())
+    assert not d.is_speech(np.zeros(480, np.int16), 0.03)
+    assert d.is_speech((np.sin(np.arange(480)) * 8000).astype(np.int16), 0.03)
 
 
 def test_a_command_the_device_would_not_act_on_is_dropped_unanswered(data, sphinx):
@@ -828,6 +835,47 @@ def test_a_stream_freed_by_a_portaudio_restart_is_dropped_untouched(mic_light):
     mic.open()
     mic.close()
     assert Freed.touched == ["abort", "close"]
+
+
+def test_a_stream_closed_by_another_thread_while_alive_asks_is_not_asked(mic_light):
+    # Shutdown closes the microphone from the service's thread while the
+    # voice thread is inside alive(): the closed (freed, in C) stream must
+    # not then be asked whether it is active. The interleaving is forced
+    # by running close() inside alive()'s stall comparison.
+    class Stream:
+        def __init__(self, **kw):
+            self.calls = []
+
+        def start(self):
+            pass
+
+        def abort(self):
+            self.calls.append("abort")
+
+        def close(self):
+            self.calls.append("close")
+
+        @property
+        def active(self):
+            self.calls.append("active")
+            return True
+
+    class CloseMeanwhile:
+        def __init__(self, mic):
+            self.mic = mic
+
+        def __lt__(self, other):
+            t = threading.Thread(target=self.mic.close)
+            t.start()
+            t.join()
+            return False
+
+    mic = Microphone(rate=16000, light=mic_light, stream_class=Stream, start_grace=60.0)
+    mic.open()
+    stream = mic._stream
+    mic.stall_after = CloseMeanwhile(mic)
+    assert not mic.alive()
+    assert stream.calls == ["abort", "close"] and not mic_light.is_lit
 
 
 def test_a_stream_that_fails_to_start_is_closed_and_the_light_stays_off(mic_light):

@@ -39,6 +39,9 @@ from intervisor.phrases import MAX_COUNT, Phrases
 
 #: How long the chair has to confirm "end" with a second end signal.
 CONFIRM_END_WINDOW = 15.0
+# What a paused session still answers; anything else waits for the resume.
+WHILE_PAUSED = frozenset({Command.PAUSE, Command.RESUME, Command.NEXT, Command.END, Command.TIME,
+                          Command.REPEAT})
 #: How long an offer to shorten the rest stays open at a phase start.
 OFFER_WINDOW = 30.0
 #: Overrun (seconds) from which the engine offers to shorten the rest.
@@ -145,8 +148,7 @@ class Engine:
             return self._tick()
         if command is not Command.END:
             self.confirm_until = None
-        if self.paused and command not in (Command.PAUSE, Command.RESUME, Command.NEXT,
-                                           Command.END, Command.TIME, Command.REPEAT):
+        if self.paused and command not in WHILE_PAUSED:
             return []
         handler = {
             Command.NEXT: self._next,
@@ -161,10 +163,12 @@ class Engine:
         return handler()
 
     def accepts(self, command: Command) -> bool:
-        """Would :meth:`handle` do anything with ``command`` now? Changes
-        nothing. Voice asks it before it answers a heard command, so that a
-        command that would do nothing (``RESUME`` with nothing paused) is
-        not answered with the "heard" cue in the middle of the conversation.
+        """Would :meth:`handle` do anything with the chair's ``command`` now
+        (say, show, or change the session)? Changes nothing. Voice asks it
+        before it answers a heard command, so that a command that would do
+        nothing (``RESUME`` with nothing paused) is not answered with the
+        "heard" cue in the middle of the conversation. ``TICK`` is the
+        clock's, not the chair's: always True.
 
         >>> from intervisor.clock import FakeClock
         >>> from intervisor.model import Duration
@@ -189,8 +193,10 @@ class Engine:
             return self.last_say is not None
         if self.stage == "choosing":
             return command in (Command.STEP, Command.NEXT, Command.END)
+        if self.confirm_until is not None:
+            return True   # any command takes back the question "really end?"
         if self.paused:
-            return command in (Command.PAUSE, Command.RESUME, Command.NEXT, Command.END, Command.TIME)
+            return command in WHILE_PAUSED
         return command not in (Command.RESUME, Command.STEP)
 
     def next_due(self, windows: bool = True) -> float | None:

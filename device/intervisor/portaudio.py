@@ -34,9 +34,10 @@ import contextlib
 import threading
 from typing import Any, Iterator
 
-# Held around a restart, and by a stream's owner while it opens, closes
-# or queries a stream of its own, so none of that runs while PortAudio
-# frees and starts again under another thread.
+# Held around a restart, and by the microphone while it opens, closes or
+# queries its stream, so none of that runs while PortAudio frees and
+# starts again under another thread. The sound output does not take it:
+# its own thread is the only one that restarts.
 LOCK = threading.RLock()
 _restarts = 0
 
@@ -50,8 +51,8 @@ def restart(sd: Any, timeout: float = 5.0) -> bool:
     with held(timeout) as got:
         if not got:
             return False
-        _restarts += 1
         sd._terminate()
+        _restarts += 1   # the streams are freed now (not if it raised)
         sd._initialize()
         return True
 

@@ -52,6 +52,10 @@ class ActionLog:
         return [a.text for a in self.actions if isinstance(a, Say)]
 
 
+# What the idle device answers: start, the next method, say it again.
+IDLE_COMMANDS = frozenset({Command.NEXT, Command.STEP, Command.REPEAT})
+
+
 class Device:
     """Idle or in session; the one place where commands meet the engine.
 
@@ -150,9 +154,7 @@ class Device:
         session = self.session
         if session is not None:
             return session.accepts(command)
-        if not self.methods or self.selected is None:
-            return False
-        return command in (Command.NEXT, Command.STEP, Command.REPEAT)
+        return self._can_choose() and command in IDLE_COMMANDS
 
     def dispatch(self, actions: Iterable[Action]) -> None:
         for action in actions:
@@ -165,8 +167,11 @@ class Device:
                 except Exception:  # an adapter's fault must never stop the session
                     log.exception("adapter %s failed on %s", type(adapter).__name__, type(action).__name__)
 
+    def _can_choose(self) -> bool:
+        return bool(self.methods) and self.selected is not None
+
     def _idle(self, command: Command) -> list[Action]:
-        if not self.methods or self.selected is None:
+        if not self._can_choose() or command not in IDLE_COMMANDS:
             return []
         if command is Command.NEXT:
             return self.start(self.selected)

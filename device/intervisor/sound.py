@@ -398,7 +398,8 @@ class SoundOutput:
         so it is done rarely: see ``rescan_every``."""
         self._last_rescan = time.monotonic()
         if not portaudio.restart(sd):
-            log.warning("sound: PortAudio is busy (a microphone opening); no rescan this time")
+            log.warning("sound: PortAudio is busy (a microphone opening); no rescan for %.0f s",
+                        self.rescan_every)
 
     def _open(self) -> None:
         try:

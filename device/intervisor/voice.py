@@ -168,8 +168,9 @@ class EnergyDetector:
     # is that quiet through a microphone. Once the room is known it says
     # nothing about it, so the floor stays: dropping to it made the room's
     # noise after it count as speech for half a minute while the floor
-    # rose again (a reopened stream that starts with zeros). A stream whose
-    # very first frames are zeros still starts from a quiet room.
+    # rose again (a reopened stream that starts with zeros). A stream that
+    # starts with zeros starts from a quiet room; its first sound too quiet
+    # to be speech is then taken as the room at once.
     DIGITAL_SILENCE_DB = 6.0
 
     def __init__(self, settings: VoiceSettings):
@@ -192,6 +193,11 @@ class EnergyDetector:
         elif db < self.DIGITAL_SILENCE_DB:
             pass
         elif db < self.noise_db:
+            self.noise_db = db
+        elif (self.noise_db < self.DIGITAL_SILENCE_DB
+              and db < self.settings.floor_db + self.settings.margin_db):
+            # The floor came from digital silence (a stream's first
+            # blocks) and this first sound is too quiet to be speech: the room.
             self.noise_db = db
         else:
             self.noise_db += self.RISE_DB_PER_SECOND * seconds
@@ -408,7 +414,6 @@ class CommandGate:
         log.info("voice: command %s", command.value)
         self.emit(t, command)
 
-
     def _acted_on(self, command: Command) -> bool:
         if self.acts_on is None:
             return True
@@ -624,7 +629,9 @@ class Microphone:
         if time.monotonic() - self._last_block > self.stall_after:
             return False
         with portaudio.LOCK:
-            if self._freed():
+            # Closed meanwhile by another thread (shutdown), or freed by a
+            # restart: not to be asked anything.
+            if self._stream is not stream or self._freed():
                 return False
             try:
                 return bool(getattr(stream, "active", True))
@@ -835,6 +842,7 @@ class Listener:
                                     acts_on=self.acts_on)
             self.gate.rejections = old.rejections
             self.gate.accepted = old.accepted
+            self.gate.detector = old.detector   # the same room: its floor stays
         self._switch_done()
 
     def _switch_done(self) -> None:
