@@ -516,6 +516,12 @@ def test_accepts_says_exactly_what_handle_would_act_on():
     from intervisor.method import load_method
 
     voice = [c for c in Command if c is not Command.TICK]
+
+    def live(state):
+        if (state.get("confirm_left") or 0) <= 0:
+            state["confirm_left"] = None
+        return state
+
     files = sorted((Path(__file__).resolve().parent.parent / "methods").glob("*.yaml"))
     assert files
     rng = random.Random(7)
@@ -530,15 +536,39 @@ def test_accepts_says_exactly_what_handle_would_act_on():
                 for c in voice:
                     probe = copy.deepcopy(e)
                     # Acting is answering or changing the session silently
-                    # (any command takes back the end's question).
-                    acts = bool(probe.handle(c)) or probe._state() != e._state()
+                    # (any command takes back the end's question; one whose
+                    # time has run out is no question any more).
+                    acts = bool(probe.handle(c)) or live(probe._state()) != live(e._state())
                     assert e.accepts(c) == acts, (m.id, e.stage, e.paused, c)
                     seen.add((e.stage, e.paused))
                     checked += 1
                 if e.ended:
                     break
-                clock.advance(rng.choice([0, 1, 20, 200]))
+                clock.advance(rng.choice([0, 1, 20, 200]))   # 20: past the end's question
                 e.handle(Command.TICK)
                 e.handle(rng.choice(voice + [Command.NEXT] * 4))
     assert checked > 5000
     assert {("new", False), ("choosing", False), ("running", False), ("running", True)} <= seen, seen
+
+
+def test_an_end_question_asked_while_choosing_is_taken_back_by_the_choice():
+    m = method(phase("a", 10), choices=(Choice("vragen", "Vragen", (Option("een", "Een"), Option("twee", "Twee"))),))
+    clock = FakeClock()
+    e = Engine(m, clock)
+    e.start()
+    assert "confirm_end" not in marks(e.handle(Command.END)) and e.confirm_until is not None
+    e.handle(Command.NEXT)       # the choice: the session begins
+    assert e.stage == "running" and e.confirm_until is None
+    out = e.handle(Command.END)  # asks again, does not end at once
+    assert not e.ended and "confirm_end" in marks(out)
+
+
+def test_accepts_forgets_an_end_question_whose_time_ran_out_during_a_pause():
+    clock = FakeClock()
+    e = Engine(method(phase("a", 10), phase("b", 10)), clock)
+    e.start()
+    e.handle(Command.PAUSE)
+    e.handle(Command.END)
+    assert e.accepts(Command.BACK)          # would take the question back
+    clock.advance(CONFIRM_END_WINDOW + 1)
+    assert not e.accepts(Command.BACK) and e.handle(Command.BACK) == []

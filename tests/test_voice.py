@@ -473,23 +473,27 @@ def test_a_command_is_followed_by_a_refractory_time(data, sphinx):
 
 
 def test_digital_silence_does_not_make_the_room_count_as_speech():
-    # A stretch of zeros inside room noise (a file, a stream reopened): the
-    # noise after it is still the room, not speech.
+    # Zeros (a file, a stream's first blocks, a reopened stream) say nothing
+    # about the room: the noise around them is the room, not speech.
     from intervisor.voice import EnergyDetector
 
     rng = np.random.default_rng(3)
-    room = lambda: (rng.normal(0, 80, 480)).astype(np.int16)   # about 38 dB
-    d = EnergyDetector(VoiceSettings())
-    frames = [room() for _ in range(60)] + [np.zeros(480, np.int16)] * 30 + [room() for _ in range(60)]
-    assert not any(d.is_speech(f, 0.03) for f in frames)
-    assert d.is_speech((np.sin(np.arange(480)) * 8000).astype(np.int16), 0.03)
-    # A stream that starts with zeros: its room is found at once, and a
-    # file's speech after zeros is still speech.
-    d = EnergyDetector(VoiceSettings())
-    assert not any(d.is_speech(f, 0.03) for f in [np.zeros(480, np.int16)] * 10 + [room() for _ in range(60)])
-    d = EnergyDetector(VoiceSettings())
-    assert not d.is_speech(np.zeros(480, np.int16), 0.03)
-    assert d.is_speech((np.sin(np.arange(480)) * 8000).astype(np.int16), 0.03)
+    zeros = [np.zeros(480, np.int16)] * 30
+    room = lambda sd: [rng.normal(0, sd, 480).astype(np.int16) for _ in range(200)]  # noqa: E731
+    tone = lambda amp: (np.sin(np.arange(480)) * amp).astype(np.int16)  # noqa: E731
+    for sd in (80, 300):   # about 38 and 50 dB
+        # Zeros inside the room: none of it speech.
+        d = EnergyDetector(VoiceSettings())
+        assert not any(d.is_speech(f, 0.03) for f in room(sd) + zeros + room(sd))
+        # A start in zeros: the room is learned within half a second.
+        d = EnergyDetector(VoiceSettings())
+        judged = [d.is_speech(f, 0.03) for f in zeros + room(sd)]
+        assert not any(judged[30 + 17:]), sd
+        assert d.is_speech(tone(8000), 0.03)
+    # A file's speech after zeros is speech, soft or loud.
+    for amp in (80, 8000):   # about 35 and 75 dB
+        d = EnergyDetector(VoiceSettings())
+        assert [d.is_speech(f, 0.03) for f in zeros + [tone(amp)] * 10] == [False] * 30 + [True] * 10
 
 
 def test_a_command_the_device_would_not_act_on_is_dropped_unanswered(data, sphinx):

@@ -39,7 +39,7 @@ from intervisor.phrases import MAX_COUNT, Phrases
 
 #: How long the chair has to confirm "end" with a second end signal.
 CONFIRM_END_WINDOW = 15.0
-# What a paused session still answers; anything else waits for the resume.
+# What a paused session still answers; anything else is not acted on.
 WHILE_PAUSED = frozenset({Command.PAUSE, Command.RESUME, Command.NEXT, Command.END, Command.TIME,
                           Command.REPEAT})
 #: How long an offer to shorten the rest stays open at a phase start.
@@ -189,12 +189,12 @@ class Engine:
             return command is Command.NEXT
         if self.stage == "ended":
             return False
+        if self.confirm_until is not None and self.clock.monotonic() < self.confirm_until:
+            return True   # any command takes back the question "really end?"
         if command is Command.REPEAT:
             return self.last_say is not None
         if self.stage == "choosing":
             return command in (Command.STEP, Command.NEXT, Command.END)
-        if self.confirm_until is not None:
-            return True   # any command takes back the question "really end?"
         if self.paused:
             return command in WHILE_PAUSED
         return command not in (Command.RESUME, Command.STEP)
@@ -268,6 +268,10 @@ class Engine:
         return [Hush(), self._say(parts), Mark("choice", None, title), Show(Light.IDLE)]
 
     def _handle_choosing(self, command: Command) -> list[Action]:
+        if command is not Command.END:
+            # As while running: anything else takes back "really end?", so
+            # that a later END asks again instead of ending at once.
+            self.confirm_until = None
         ch = self._choosing
         cid = ch.pending[0]
         options = self._choice_options(cid)

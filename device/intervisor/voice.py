@@ -165,18 +165,21 @@ class EnergyDetector:
     RISE_DB_PER_SECOND = 1.0
     # A frame this quiet (RMS under about two steps of 16 bits) is digital
     # silence: a file's, a muted source's, a stream's first blocks; no room
-    # is that quiet through a microphone. Once the room is known it says
-    # nothing about it, so the floor stays: dropping to it made the room's
-    # noise after it count as speech for half a minute while the floor
-    # rose again (a reopened stream that starts with zeros). A stream that
-    # starts with zeros starts from a quiet room; its first sound too quiet
-    # to be speech is then taken as the room at once.
+    # is that quiet through a microphone, so it says nothing about the
+    # room and never moves the floor. (Dropping the floor to it made the
+    # room's noise after it count as speech for half a minute while the
+    # floor rose again.)
     DIGITAL_SILENCE_DB = 6.0
+    # Sound that follows a start in digital silence is judged against
+    # floor_db alone this long, while the floor settles on its quietest
+    # frame: it may be the room (found in that time) or speech (heard).
+    LEARN_SECONDS = 0.5
 
     def __init__(self, settings: VoiceSettings):
         self.settings = settings
         self.noise_db: float | None = None
         self.last_db = 0.0   # the level of the frame last judged
+        self._learn_left: float | None = None   # set by a start in digital silence
 
     @staticmethod
     def level_db(frame: np.ndarray) -> float:
@@ -187,17 +190,15 @@ class EnergyDetector:
         """``going``: speech was heard just before, so a softer frame
         still counts (hysteresis)."""
         db = self.last_db = self.level_db(frame)
-        if self.noise_db is None:
-            # A file that starts in digital silence: a quiet room.
-            self.noise_db = db
-        elif db < self.DIGITAL_SILENCE_DB:
-            pass
-        elif db < self.noise_db:
-            self.noise_db = db
-        elif (self.noise_db < self.DIGITAL_SILENCE_DB
-              and db < self.settings.floor_db + self.settings.margin_db):
-            # The floor came from digital silence (a stream's first
-            # blocks) and this first sound is too quiet to be speech: the room.
+        if db < self.DIGITAL_SILENCE_DB:
+            if self.noise_db is None and self._learn_left is None:
+                self._learn_left = self.LEARN_SECONDS
+            return False
+        if self._learn_left is not None and self._learn_left > 0:
+            self._learn_left -= seconds
+            self.noise_db = db if self.noise_db is None else min(self.noise_db, db)
+            return db > self.settings.floor_db
+        if self.noise_db is None or db < self.noise_db:
             self.noise_db = db
         else:
             self.noise_db += self.RISE_DB_PER_SECOND * seconds
