@@ -1304,6 +1304,25 @@ def test_voice_recognise_says_what_is_wrong(tmp_path):
 
 def test_voice_selftest_with_pocketsphinx():
     r = run_cli("voice", "selftest", "--backend", "pocketsphinx", "--lang", "en")
-    assert "understood" in r.stdout.splitlines()[-1]
-    understood = int(r.stdout.splitlines()[-1].split()[0])
-    assert understood >= 10
+    last = r.stdout.splitlines()[-1]
+    understood, of = int(last.split()[0]), int(last.split()[2])
+    assert of == 14 and understood >= 12, r.stdout
+    # A minute and more of talk full of the command words: none heard.
+    assert "; 0 false in" in last and int(last.split(" in ")[1].split()[0]) >= 60, r.stdout
+    assert not [line for line in r.stdout.splitlines() if " talk " in line]
+    assert r.returncode == (0 if understood == of else 1)
+
+
+def test_voice_selftest_names_a_false_command_in_the_talk(monkeypatch, capsys):
+    import argparse
+
+    from intervisor import commands_voice
+
+    # A turn that is a command said alone: the self-test must catch it.
+    monkeypatch.setitem(commands_voice.SELFTEST_TALK, "en", ["Thank you.", "Go back.", "Okay."])
+    monkeypatch.setitem(commands_voice.ESPEAK_VOICES, "en", ["en-us"])
+    args = argparse.Namespace(backend="pocketsphinx", lang="en", model=None, wake_word=None)
+    assert commands_voice._selftest(args) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert "FAIL en-us    talk 'Go back.' -> back" in out
+    assert out[-1].startswith("7 of 7 understood; 1 false in ")

@@ -67,6 +67,40 @@ def _recognise(args) -> int:
     return 0
 
 
+# Talk for the self-test: the command words inside sentences, as a group
+# uses them, and short replies said alone. None of it is a command, so
+# every command heard in it is a false one. Our own sentences, spoken by
+# espeak-ng: the microphone is not used and nothing of the room is heard.
+SELFTEST_TALK = {
+    "nl": [
+        "De volgende keer wil ik eerst even terug naar wat ze vorige week zei.",
+        "Ik moest haar nog een keer vragen hoeveel tijd ze eigenlijk had.",
+        "Na een korte pauze ging ze verder met haar verhaal.",
+        "Als volgende stap wil ik het gesprek met haar moeder afronden.",
+        "Hoeveel tijd hebben we nog voor de pauze?",
+        "Oké, dank je wel.",
+        "Goed punt. Daar kom ik straks op terug.",
+        "Zij wilde niet terug, ze wilde juist verder.",
+        "Dat was de volgende stap in haar behandeling.",
+        "Prima, ga maar door.",
+        "Ik ben er nog lang niet klaar mee.",
+    ],
+    "en": [
+        "Next time I would go back to what she told me the week before.",
+        "I had to ask her again how much time she really had.",
+        "After a short pause she went on with her story.",
+        "As a next step I want to end the talks with her mother.",
+        "How much time do we have left before the break?",
+        "Okay, thank you.",
+        "Good point. I will come back to that later.",
+        "She did not want to go back, she wanted to move on.",
+        "That was the next step in her treatment.",
+        "Fair enough, go on.",
+        "I am not done with it yet.",
+    ],
+}
+
+
 def as_heard(speech, rate: int, snr_db: float = 45.0):
     """A second of quiet before and after ``speech``, with the faint noise
     floor a microphone in a quiet room always has: digital silence is
@@ -78,6 +112,22 @@ def as_heard(speech, rate: int, snr_db: float = 45.0):
     level = float(np.sqrt(np.mean(speech.astype(np.float64) ** 2))) or 1.0
     x += np.random.default_rng(1).normal(0.0, level * 10 ** (-snr_db / 20), len(x))
     return np.clip(x, -32768, 32767).astype(np.int16).tobytes()
+
+
+def _espeak(text: str, voice: str):
+    """espeak-ng's samples (22050 Hz mono); raises OSError or
+    CalledProcessError when it cannot speak."""
+    import subprocess
+
+    import numpy as np
+
+    wav = subprocess.run(["espeak-ng", "-v", voice, "--stdout", text],
+                         check=True, capture_output=True).stdout
+    # espeak-ng's WAV header is for a stream; the samples follow 44 bytes in.
+    return np.frombuffer(wav[44:], np.int16)
+
+
+ESPEAK_RATE = 22050
 
 
 def _selftest(args) -> int:
@@ -93,23 +143,39 @@ def _selftest(args) -> int:
     except VoiceUnavailable as e:
         print(f"intervisor voice: {e}", file=sys.stderr)
         return 2
+    rate = ESPEAK_RATE
+    voices = ESPEAK_VOICES[args.lang]
     failed = 0
-    rate = 22050
-    for voice in ESPEAK_VOICES[args.lang]:
-        for phrase, command in rec.table.spoken().items():
-            try:
-                wav = subprocess.run(["espeak-ng", "-v", voice, "--stdout", phrase],
-                                     check=True, capture_output=True).stdout
-            except (OSError, subprocess.CalledProcessError) as e:
-                print(f"intervisor voice: espeak-ng cannot speak ({e})", file=sys.stderr)
-                return 2
-            # espeak-ng's WAV header is for a stream; the samples follow 44 bytes in.
-            speech = np.frombuffer(wav[44:], np.int16)
-            found = commands_in_pcm(as_heard(speech, rate), rate, rec)
-            ok = [c for _, c in found] == [command]
-            failed += not ok
-            heard = ", ".join(c.value for _, c in found) or "nothing"
-            print(f"{'ok  ' if ok else 'FAIL'} {voice:8s} {phrase!r:18s} -> {heard}")
-    total = len(ESPEAK_VOICES[args.lang]) * len(rec.table.spoken())
-    print(f"{total - failed} of {total} understood")
-    return 0 if failed == 0 else 1
+    try:
+        for voice in voices:
+            for phrase, command in rec.table.spoken().items():
+                found = commands_in_pcm(as_heard(_espeak(phrase, voice), rate), rate, rec)
+                ok = [c for _, c in found] == [command]
+                failed += not ok
+                heard = ", ".join(c.value for _, c in found) or "nothing"
+                print(f"{'ok  ' if ok else 'FAIL'} {voice:8s} {phrase!r:18s} -> {heard}")
+        # Then the talk, one voice at a time as one stretch of conversation:
+        # a second between turns, as in a group, so the gate judges each
+        # turn after the last as it would in the room.
+        false = 0
+        seconds = 0.0
+        for voice in voices:
+            gap = np.zeros(rate, np.int16)
+            pieces, turns, t = [], [], 0.0
+            for text in SELFTEST_TALK[args.lang]:
+                speech = _espeak(text, voice)
+                pieces += [speech, gap]
+                turns.append((t + 1.0, t + 1.0 + len(speech) / rate, text))
+                t += (len(speech) + len(gap)) / rate
+            track = as_heard(np.concatenate(pieces), rate)
+            seconds += len(track) / 2 / rate
+            for at, command in commands_in_pcm(track, rate, rec):
+                false += 1
+                said = next((text for a, b, text in turns if a - 0.2 <= at <= b + 1.0), "?")
+                print(f"FAIL {voice:8s} talk {said!r} -> {command.value}")
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"intervisor voice: espeak-ng cannot speak ({e})", file=sys.stderr)
+        return 2
+    total = len(voices) * len(rec.table.spoken())
+    print(f"{total - failed} of {total} understood; {false} false in {seconds:.0f} s of talk")
+    return 0 if failed == 0 and false == 0 else 1
