@@ -347,6 +347,9 @@ do_install() {
     install_model
     install_units
     say "done. Check it with: intervisor status; journalctl -u intervisor"
+    if [ "$WANT_MODEL" = 1 ]; then
+        say "before turning voice on (voice.enabled): intervisor voice selftest"
+    fi
 }
 
 # --- uninstall -----------------------------------------------------------------

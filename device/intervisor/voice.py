@@ -58,6 +58,7 @@ from intervisor.recognise import (
     Recogniser,
     RecogniserSpec,
     VoiceUnavailable,
+    approximate_phones,
 )
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,10 @@ class VoiceSettings:
     join_silence: float = 0.6
     min_speech: float = 0.12
     max_speech: float = 1.5      # "hoeveel tijd", slowly, fits
-    wake_allowance: float = 1.0  # more speech allowed when a wake word comes first
+    # More speech allowed when a wake word comes first; None: as long as a
+    # slow speaker takes for it, 0.125 s per sound of its spelling (1.0 s
+    # for "computer", which the bench uses; 1.25 s for "intervisor").
+    wake_allowance: float | None = None
     min_confidence: float = 0.6
     # Of the speech, the command's words must fill this much; None: the
     # recogniser's own (alignments differ: PocketSphinx 0.8, Vosk 0.7).
@@ -148,6 +152,25 @@ class VoiceSettings:
             if v is not None:
                 out[f.name] = float(v) if f.default is None else type(f.default)(v)
         return cls(**out)
+
+
+WAKE_SECONDS_PER_SOUND = 0.125
+
+
+def wake_allowance(wake_word: str | None, settings: VoiceSettings) -> float:
+    """How much longer an utterance may be when it must start with
+    ``wake_word``: the setting when given, else the wake word's length.
+
+    >>> wake_allowance("computer", VoiceSettings()), wake_allowance(None, VoiceSettings())
+    (1.0, 0.0)
+    >>> wake_allowance("computer", VoiceSettings(wake_allowance=0.6))
+    0.6
+    """
+    if not wake_word:
+        return 0.0
+    if settings.wake_allowance is not None:
+        return settings.wake_allowance
+    return WAKE_SECONDS_PER_SOUND * sum(approximate_phones(w) for w in wake_word.split())
 
 
 class EnergyDetector:
@@ -234,8 +257,7 @@ class CommandGate:
         self.is_device_speaking = is_device_speaking or (lambda: False)
         self.acts_on = acts_on
         self.detector = EnergyDetector(self.settings)
-        self.max_speech = self.settings.max_speech + (
-            self.settings.wake_allowance if self.table.wake_word else 0.0)
+        self.max_speech = self.settings.max_speech + wake_allowance(self.table.wake_word, self.settings)
         self.frame = int(round(FRAME_SECONDS * recogniser.sample_rate))
         self.frame_seconds = self.frame / recogniser.sample_rate
         self.rejections: collections.Counter[str] = collections.Counter()
