@@ -572,3 +572,165 @@ def test_accepts_forgets_an_end_question_whose_time_ran_out_during_a_pause():
     assert e.accepts(Command.BACK)          # would take the question back
     clock.advance(CONFIRM_END_WINDOW + 1)
     assert not e.accepts(Command.BACK) and e.handle(Command.BACK) == []
+
+# --- found in review (session 8): undo, restarts, choosing -------------------
+
+QS = (Question("Een?", hint="Denk aan gisteren."), Question("Twee?"))
+
+
+def begun(m, **clock):
+    c = FakeClock(**clock)
+    e = Engine(m, c)
+    e.start()
+    return e, c
+
+
+def restart(m, engine, clock, away, mono=0.0):
+    """Snapshot (through JSON, as the state file does), then restore on a
+    fresh clock `away` seconds later (monotonic restarts at `mono`)."""
+    snap = json.loads(json.dumps(engine.snapshot()))
+    new_clock = FakeClock(wall=clock.time() + away, mono=mono)
+    return Engine.restore(m, new_clock, snap), new_clock
+
+
+def test_back_after_a_pause_does_not_count_the_pause_as_phase_time():
+    m = method(phase("a", 10, questions=QS), phase("b", 5))
+    e, clock = begun(m)
+    clock.set(60)
+    e.handle(Command.NEXT)                 # question 2, one minute in
+    clock.set(120)
+    e.handle(Command.PAUSE)                # a 30-minute break
+    clock.set(120 + 1800)
+    e.handle(Command.PAUSE)                # resumed: 2 active minutes so far
+    assert e.status()["elapsed"] == 120
+    e.handle(Command.BACK)                 # back to question 1
+    assert e.status()["elapsed"] == 120, "the break became phase time after BACK"
+    assert e.status()["light"] == Light.RUNNING.value
+    assert marks(e.handle(Command.TICK)) == []   # no warning/time-up/overtime burst
+
+
+def test_back_after_a_restart_on_a_new_boot_keeps_the_phase_time():
+    m = method(phase("a", 10, questions=QS), phase("b", 5))
+    e, clock = begun(m, mono=100_000.0)    # the first boot had been up a while
+    clock.advance(60)
+    e.handle(Command.NEXT)                 # question 2
+    # Power cut; the Pi is back 60 s later, its monotonic clock from 10 s.
+    e2, clock2 = restart(m, e, clock, away=60, mono=10.0)
+    e2.resumed()
+    assert e2.status()["elapsed"] == 120
+    e2.handle(Command.BACK)                # back to question 1
+    st = e2.status()
+    assert st["question"] == 1
+    assert 0 <= st["elapsed"] <= 600, f"elapsed after BACK is {st['elapsed']}"
+
+
+def test_an_end_question_does_not_survive_a_restart_minutes_later():
+    m = method(phase("a", 10), phase("b", 5))
+    e, clock = begun(m)
+    clock.set(100)
+    e.handle(Command.END)                  # "really end?" (15 s to confirm)
+    e2, _ = restart(m, e, clock, away=300)  # down for five minutes
+    e2.resumed()
+    out = e2.handle(Command.END)           # the chair's first END after the restart
+    assert not e2.ended, "one END after a 5-minute outage ended the session unasked"
+    assert "confirm_end" in marks(out)
+
+
+def test_an_offer_to_shorten_does_not_survive_a_restart_minutes_later():
+    m = method(phase("a", 10), phase("b", 10), phase("c", 10))
+    e, clock = begun(m)
+    clock.set(14 * M)
+    assert "offer" in marks(e.handle(Command.NEXT))   # b starts; offer open 30 s
+    e2, _ = restart(m, e, clock, away=600)           # down for ten minutes
+    e2.resumed()
+    out = e2.handle(Command.NEXT)
+    assert "shorten" not in marks(out), "a press 10 minutes later still accepted the offer"
+    assert e2.status()["phase"] == "c"
+
+
+def test_back_one_question_in_overtime_keeps_the_cues_already_given():
+    m = method(phase("a", 10, questions=QS), phase("b", 5))
+    e, clock = begun(m)
+    clock.set(60)
+    e.handle(Command.NEXT)                 # question 2
+    heard = []
+    for t in (9 * M, 10 * M, 12 * M):      # warning, time-up, first overtime reminder
+        clock.set(t)
+        heard += marks(e.handle(Command.TICK))
+    assert heard == ["warning", "time_up", "overtime"]
+    clock.set(12 * M + 30)
+    e.handle(Command.BACK)                 # back to question 1; the time goes on
+    assert e.status()["light"] == Light.OVERTIME.value, "light went back to green"
+    assert marks(e.handle(Command.TICK)) == [], "the cues already heard are played again"
+
+
+def test_a_restart_during_a_pause_does_not_use_up_the_phase():
+    m = method(phase("a", 10), phase("b", 5))
+    e, clock = begun(m)
+    clock.set(100)
+    e.handle(Command.PAUSE)                # paused with 500 s to go
+    clock.set(100 + 1200)                  # a 20-minute break...
+    e2, clock2 = restart(m, e, clock, away=5)   # ...and the service restarts
+    e2.resumed()
+    clock2.advance(10)
+    out = e2.handle(Command.PAUSE)         # resume
+    assert e2.status()["remaining"] == 500
+    assert Light.RUNNING in [a.light for a in out if hasattr(a, "light")], \
+        "light after resuming shows overtime with 500 s left"
+    clock2.advance(440)                    # 60 s before time-up
+    assert marks(e2.handle(Command.TICK)) == ["warning"]
+    clock2.advance(60)
+    assert marks(e2.handle(Command.TICK)) == ["time_up"]
+
+
+def test_an_auto_advance_phase_resumed_after_its_time_up_still_moves_on():
+    m = method(phase("a", 10, cues=Cues(auto_advance=True)), phase("b", 5))
+    e, clock = begun(m)
+    clock.set(599)                         # crash one second before a's time-up
+    e2, clock2 = restart(m, e, clock, away=10)
+    e2.resumed()
+    # Either it has moved on, or it still has a deadline that moves it on.
+    assert e2.status()["phase"] == "b" or e2.next_due() is not None, \
+        "stuck in a past-time auto-advance phase with nothing due"
+
+
+def test_repeat_after_a_restart_does_not_say_a_hint_without_its_question():
+    m = method(phase("a", 10, questions=QS), phase("b", 5))
+    clock = FakeClock()
+    e = Engine(m, clock)
+    e.start()                              # question 1, with a hint
+    clock.set(60)
+    e2, _ = restart(m, e, clock, away=30)
+    e2.resumed()
+    text = said(e2.handle(Command.REPEAT))
+    assert "Denk aan gisteren." not in text or "Een?" in text, text
+
+
+def test_back_into_the_phase_before_counts_what_fell_due_meanwhile_as_given():
+    m = method(phase("a", 10), phase("b", 5))
+    e, clock = begun(m)
+    clock.set(8 * M)
+    e.handle(Command.NEXT)                 # b, two minutes early
+    clock.set(11 * M)
+    out = e.handle(Command.BACK)           # a again: 11 active minutes, past its time-up
+    assert e.status()["phase"] == "a" and e.status()["elapsed"] == 11 * M
+    assert Light.TIME_UP in lights(out)
+    assert marks(e.handle(Command.TICK)) == []          # no warning and time-up in a row
+    clock.set(12 * M)
+    assert marks(e.handle(Command.TICK)) == ["overtime"]  # two minutes over, as always
+
+
+def test_back_into_a_silent_phase_that_ran_out_starts_it_over():
+    m = method(phase("a", 5), phase("stil", 1, cues=Cues(auto_advance=True)), phase("c", 5))
+    e, clock = begun(m)
+    clock.set(5 * M)
+    e.handle(Command.NEXT)                 # the silent minute
+    clock.set(5 * M + 20)
+    e.handle(Command.NEXT)                 # c, by mistake
+    clock.set(7 * M)
+    e.handle(Command.BACK)                 # the silent minute would be over at once
+    assert e.status()["phase"] == "stil" and e.status()["elapsed"] == 0
+    assert marks(e.handle(Command.TICK)) == []
+    clock.set(8 * M)
+    assert "phase_start" in marks(e.handle(Command.TICK))   # and moves on after its minute
+    assert e.status()["phase"] == "c"

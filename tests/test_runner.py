@@ -214,3 +214,24 @@ def test_accepts_says_what_a_command_would_do_now_idle_or_in_session():
     assert device.accepts(Command.PAUSE) and not device.accepts(Command.RESUME)
     device.handle(Command.PAUSE)
     assert device.accepts(Command.RESUME) and not device.accepts(Command.BACK)
+
+
+def test_end_while_choosing_can_be_confirmed_on_the_device_loop():
+    # While choosing nothing is due, so the loop ticks every max_wait; those
+    # ticks must not take back "really end?" (found in review).
+    from intervisor.model import Choice, Option
+
+    c = Choice("vragen", "Welke?", (Option("a", "A"), Option("b", "B")))
+    m = Method("proef", "Proef", "nl", (Phase("x", "X", Duration(300, 300)),), choices=(c,))
+    clock = FakeClock()
+    d = Device({"proef": m}, clock, [ActionLog()])
+    d.put(Command.NEXT)
+    d.step(0)
+    assert d.session.stage == "choosing"
+    d.put(Command.END)
+    d.step(0)                              # "really end?"
+    clock.advance(2)
+    d.step(0)                              # nothing pressed: the loop's idle TICK
+    d.put(Command.END)                     # the confirmation, 2 s later
+    d.step(0)
+    assert d.session is None, "the second END asked again instead of ending"

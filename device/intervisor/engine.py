@@ -110,6 +110,10 @@ class Engine:
         self.offer_until: float | None = None
         self.confirm_until: float | None = None
         self.last_say: Say | None = None
+        # The session's own clock: monotonic time less every pause, so that
+        # an undo step can say how much active time has passed since it,
+        # across pauses and restarts (see _push_history).
+        self._active_anchor = clock.monotonic()
         self._history: list[dict] = []
         self._choosing: _Choosing | None = None
 
@@ -268,9 +272,10 @@ class Engine:
         return [Hush(), self._say(parts), Mark("choice", None, title), Show(Light.IDLE)]
 
     def _handle_choosing(self, command: Command) -> list[Action]:
-        if command is not Command.END:
-            # As while running: anything else takes back "really end?", so
-            # that a later END asks again instead of ending at once.
+        if command not in (Command.END, Command.TICK):
+            # As while running: any other command of the chair takes back
+            # "really end?", so that a later END asks again instead of
+            # ending at once. The loop's TICK is no command of the chair's.
             self.confirm_until = None
         ch = self._choosing
         cid = ch.pending[0]
@@ -404,6 +409,11 @@ class Engine:
         ref = self.paused_at if self.paused else now
         return ref - self.run.start
 
+    def _active(self, now: float) -> float:
+        """Active seconds of the whole session (pauses excluded)."""
+        ref = self.paused_at if self.paused else now
+        return ref - self._active_anchor
+
     def _session_remaining(self, now: float) -> float:
         """Planned seconds left: this phase's rest plus the phases to come."""
         if self.run is None:
@@ -532,9 +542,12 @@ class Engine:
 
     def _push_history(self) -> None:
         state = self._state(include_history=False)
-        # Undo keeps the clock running: the time spent since the step counts
-        # for the phase we return to, as it did in the room.
-        state["run_start"], state["turn_anchor"] = self.run.start, self.run.turn_anchor
+        # Undo keeps the clock running: the active time spent since the
+        # step counts for the phase we return to, as it did in the room.
+        # Kept as the session's active time, not a monotonic instant: a
+        # pause since does not count, and a restart (a new boot starts the
+        # monotonic clock again) does not change it.
+        state["active_at"] = self._active(self.clock.monotonic())
         self._history.append(state)
         del self._history[:-50]  # a long evening needs no deeper undo
 
@@ -599,12 +612,30 @@ class Engine:
     def _back(self) -> list[Action]:
         if not self._history:
             return [Hush(), self._say([self.words["back_at_start"]])]
-        now = self.clock.monotonic()
+        now = self.clock.monotonic()   # never paused here: BACK waits for the resume
+        left, anchor = self.run, self._active_anchor
         state = self._history.pop()
+        since = max(0.0, self._active(now) - state["active_at"])
         self._load_state(state, now)
+        self._active_anchor = anchor
         self.offer_until = self.confirm_until = None
-        self.run.start, self.run.turn_anchor = state["run_start"], state["turn_anchor"]
-        phase = self.plan[self.run.index]
+        run = self.run
+        run.turn_anchor = now - (state["run"]["turn_elapsed"] + since)
+        phase = self.plan[run.index]
+        if run.index == left.index:
+            # Back a question or a turn: the phase's clock runs on, and the
+            # cues the group has heard are not heard again.
+            run.start, run.fired = left.start, set(left.fired)
+            run.overtime_count, run.paused_total = left.overtime_count, left.paused_total
+        elif phase.cues.auto_advance and since + state["run"]["elapsed"] >= run.hi:
+            # Back into a phase that would move on by itself at once (the
+            # silent minute, run out): it starts over instead.
+            run.start = run.turn_anchor = now
+            run.fired, run.overtime_count = set(), 0
+        else:
+            run.start = now - (state["run"]["elapsed"] + since)
+            # What fell due in the meantime counts as given: no burst of cues.
+            self._catch_up_silently()
         questions = self._questions(phase)
         parts = [phase.title + "."]
         if questions and self.run.question >= 0:
@@ -642,6 +673,7 @@ class Engine:
         now = self.clock.monotonic()
         gap = now - self.paused_at
         self.paused_at = None
+        self._active_anchor += gap
         run = self.run
         run.start += gap
         run.turn_anchor += gap
@@ -693,6 +725,7 @@ class Engine:
             "last_say": list(self.last_say.parts) if self.last_say else None,
             "offer_left": (self.offer_until - now) if self.offer_until is not None else None,
             "confirm_left": (self.confirm_until - now) if self.confirm_until is not None else None,
+            "active": now - self._active_anchor,   # includes a pause that is still on
         }
         if run is not None:
             state["run"] = {
@@ -723,6 +756,8 @@ class Engine:
         self.offer_until = now + state["offer_left"] if state.get("offer_left") is not None else None
         self.confirm_until = now + state["confirm_left"] if state.get("confirm_left") is not None else None
         r = state.get("run")
+        # A snapshot from before the session clock: its run's time stands in.
+        self._active_anchor = now - state.get("active", r["elapsed"] if r is not None else 0.0)
         if r is None:
             self.run = None
             return
@@ -733,7 +768,8 @@ class Engine:
             paused_total=r["paused_total"],
         )
         if "history" in state:
-            self._history = copy.deepcopy(state["history"])
+            # Steps saved before the session clock cannot be undone exactly.
+            self._history = [h for h in copy.deepcopy(state["history"]) if "active_at" in h]
 
     def snapshot(self) -> dict:
         """The whole session as JSON-able data, with the wall time it was
@@ -767,8 +803,19 @@ class Engine:
             if state.get("run") is not None:
                 state["run"]["elapsed"] += away
                 state["run"]["turn_elapsed"] += away
+            if state.get("active") is not None:
+                state["active"] += away
             if state.get("paused_for") is not None:
                 state["paused_for"] += away
+            # The windows ran out while the device was down as they would
+            # have in the room: "really end?" and the offer to shorten are
+            # not answered minutes later by a press meant for something else.
+            # (A paused offer runs on again by the pause's length at resume.)
+            for window in ("confirm_left", "offer_left"):
+                if state.get(window) is not None:
+                    state[window] -= away
+                    if state[window] <= 0 and (window == "confirm_left" or state.get("paused_for") is None):
+                        state[window] = None
             engine._load_state(state, clock.monotonic())
             engine._check_restored()
             return engine
@@ -782,7 +829,8 @@ class Engine:
         run = self.run
         if run is None or not (0 <= run.index < len(self.plan)):
             raise ValueError("the saved phase is not in this method")
-        numbers = [run.start, run.lo, run.hi, run.turn_anchor, run.paused_total, self.scale, self.overrun]
+        numbers = [run.start, run.lo, run.hi, run.turn_anchor, run.paused_total, self.scale, self.overrun,
+                   self._active_anchor]
         if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in numbers) \
                 or run.hi < 0 or not 0 < self.scale <= 1:
             raise ValueError("the saved times are not numbers a session can have")
@@ -797,18 +845,23 @@ class Engine:
     def _catch_up_silently(self) -> None:
         """Count what fell due while the device was down as done, without a
         sound: a group that comes back wants one sentence, not every cue it
-        missed in a row."""
-        now = self.clock.monotonic()
+        missed in a row. A phase that moves on by itself has moved on."""
+        # While paused the phase's time stands still at the pause.
+        now = self.paused_at if self.paused else self.clock.monotonic()
         for _ in range(10_000):
             due = sorted(d for d in self._deadlines() if d[0] <= now)
             if not due:
                 return
             at, kind = due[0]
+            phase = self.plan[self.run.index]
             if kind == "overtime":
                 self.run.overtime_count += 1
             elif kind == "turn":
                 self.run.turn += 1
                 self.run.turn_anchor = at
+            elif kind == "time_up" and phase.cues.auto_advance and self.run.index + 1 < len(self.plan):
+                self._enter_phase(self.run.index + 1, at)   # its words are not said now
+                self.offer_until = None   # an offer nobody heard cannot be taken up
             else:
                 self.run.fired.add(kind)
 
@@ -826,6 +879,10 @@ class Engine:
             parts += [w["left_phase"], w.duration(left), w["in_phase"]]
         else:
             parts += [w["over_phase"], w.duration(-left) if -left >= 60 else w.minutes(1)]
+        questions = self._questions(phase)
+        if questions and not phase.silent and self.run.question >= 0:
+            # Which question the group was on: "say again" adds its hint.
+            parts.append(questions[self.run.question].text)
         if phase.rounds is not None:
             parts.append(w.turn(self.run.turn + 1, self._turns(phase)))
         return [Show(self._light(self._elapsed(now))), self._say(parts),
