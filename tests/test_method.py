@@ -762,3 +762,13 @@ phases:
     assert result.method is None
     assert [str(p) for p in result.errors] == [
         "leeg.yaml:10: when dag = dag-2, no phase runs at all: give every option at least one phase"]
+
+
+def test_an_empty_language_is_named_with_its_line():
+    # Found in review: the file was refused with no message at all.
+    for written, message in (("", "the language is empty"), (" ''", 'language should be "nl" or "en", not empty')):
+        text = f"id: m\ntitle: T\nlanguage:{written}\nphases:\n  - id: a\n    title: A\n    duration: 5m\n"
+        result = load_method_text(text, "m.yaml")
+        assert not result.ok
+        assert [str(p) for p in result.errors] == [f"m.yaml:3: {message}" + (
+            '; write "language: nl" or "language: en"' if not written else "")]

@@ -1016,3 +1016,113 @@ def test_voice_that_cannot_start_is_a_fault_and_its_notice_joins_the_greeting():
     greeting = [Show(Light.IDLE), Say(("Ready.", "Short meeting"))]
     assert with_notices(greeting, parts.voice_notices) == [
         Show(Light.IDLE), Say(("Ready.", "Short meeting", "Voice commands are off. The button still works."))]
+
+
+# --- found in review (session 8): input that stopped the service -------------
+
+def test_a_damaged_record_does_not_stop_the_resumed_session(serve):
+    s = serve().start()
+    s.send("next")
+    s.wait_state(running)
+    s.stop(signal.SIGKILL)
+    edit_state(s, lambda st: st["record"].pop("restarts"))   # was a crash loop (KeyError)
+    s.start()
+    st = s.wait_state(lambda st: st["service"]["pid"] == s.proc.pid)
+    assert running(st) and st["status"]["phase"] == "een"
+    assert "its record starts again" in s.read_log() and "Traceback" not in s.read_log()
+    s.send("next", "next", "next", "next")
+    s.wait_state(lambda st: st["status"]["stage"] == "idle")
+    assert s.stop() == 0
+    assert [r["method"] for r in RecordBook(s.state_dir / "records").list()] == ["kort"]
+
+
+def test_a_saved_time_too_big_for_a_float_is_set_aside(serve):
+    s = serve().start()
+    s.send("next")
+    s.wait_state(running)
+    s.stop(signal.SIGKILL)
+
+    def damaged(st):
+        st["clock"]["boot_id"] = "another-boot"
+        st["session"]["saved_wall"] = 10 ** 400             # was an OverflowError at start
+    edit_state(s, damaged)
+    s.start()
+    st = s.wait_state(lambda st: st["service"]["pid"] == s.proc.pid)
+    assert st["status"]["stage"] == "idle" and "cannot resume" in s.read_log()
+    assert len(list(s.state_dir.glob("state.json.bad-*"))) == 1
+    assert s.stop() == 0
+
+
+def test_an_unusable_state_dir_is_one_clear_line_not_a_traceback(tmp_path):
+    (tmp_path / "methods").mkdir()
+    (tmp_path / "methods" / "kort.yaml").write_text(KORT)
+    config = tmp_path / "config.yaml"
+    config.write_text(textwrap.dedent(f"""\
+        methods_dir: {tmp_path / 'methods'}
+        state_dir: /proc/no-such-intervisor-state
+        cache_dir: {tmp_path / 'cache'}
+        audio: {{enabled: false}}
+        panel: {{pin_factory: mock}}
+        """))
+    r = subprocess.run([str(PROGRAM), "serve", "--config", str(config)], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert f"state_dir /proc/no-such-intervisor-state cannot be used" in r.stderr
+    assert f"set state_dir in {config}" in r.stderr
+
+
+def test_a_stray_big_file_in_the_methods_folder_is_not_read(tmp_path):
+    import tracemalloc
+
+    from intervisor.service import folder_fingerprint
+
+    (tmp_path / "kort.yaml").write_text(KORT)
+    with open(tmp_path / "backup.img", "wb") as f:   # sparse: no disk used
+        f.truncate(1024 ** 3)
+    tracemalloc.start()
+    try:
+        before = folder_fingerprint(tmp_path / "config.yaml", tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024 ** 2, f"{peak} bytes read for a fingerprint"   # was the whole gigabyte
+    with open(tmp_path / "backup.img", "r+b") as f:
+        f.truncate(2 * 1024 ** 3)
+    assert folder_fingerprint(tmp_path / "config.yaml", tmp_path) != before   # still seen to change
+
+
+def test_methods_remove_removes_a_file_that_was_refused(tmp_path):
+    methods = tmp_path / "methods"
+    methods.mkdir()
+    (methods / "casus.yaml").write_text("id: casus\ntitle: [\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"methods_dir: {methods}\nstate_dir: {tmp_path / 'state'}\n")
+    r = cli("methods", "remove", "casus", "--config", str(config))
+    assert not (methods / "casus.yaml").exists()
+    assert "a file that was refused" in r.stdout
+
+
+def test_status_ignores_a_state_file_of_the_wrong_shape(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"methods_dir: {tmp_path / 'methods'}\nstate_dir: {tmp_path / 'state'}\n")
+    StateStore(tmp_path / "state").save({"session": ["not", "a", "session"], "service": {}, "status": {}})
+    r = cli("status", "--config", str(config), ok=False)
+    assert "Traceback" not in r.stderr and "not one the service wrote" in r.stderr
+    assert "Intervisor is not running." in r.stdout
+
+
+def test_a_config_refused_for_a_typo_still_names_the_folders(tmp_path):
+    # Found in review: a typo anywhere sent the service to the default
+    # folders, where the session saved before it was killed is not.
+    from intervisor.service import load_settings
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"state_dir: {tmp_path / 'state'}\nmethods_dir: {tmp_path / 'm'}\n"
+                      "audio: {volum: 80}\nlanguage: fr\n")
+    settings, problems = load_settings(config)
+    assert len(problems) == 2 and problems[0].startswith(f"{config}:3:")
+    assert (settings.state_dir, settings.methods_dir) == (str(tmp_path / "state"), str(tmp_path / "m"))
+    assert settings.language == settings.default().language and settings.audio == settings.default().audio
+    StateStore(tmp_path / "state").save({"session": {"method": "kort"}, "service": {}, "status": {}})
+    r = cli("status", "--config", str(config), ok=False)
+    assert "A session of kort is saved" in r.stdout

@@ -124,9 +124,16 @@ class _Place:
         from intervisor.state import StateStore
 
         try:
-            return StateStore(self.state_dir).read()
+            doc = StateStore(self.state_dir).read()
         except (ValueError, OSError):
             return None
+        # Only the service writes it; anything else there is not believed.
+        if not isinstance(doc, dict) or any(
+                not isinstance(doc.get(key), (dict, type(None))) for key in ("session", "service", "status")):
+            print(f"intervisor: {self.state_dir}: the state file is not one the service wrote; ignored",
+                  file=sys.stderr)
+            return None
+        return doc
 
 
 # --- serve, status ------------------------------------------------------------------------------
@@ -386,15 +393,21 @@ def methods_remove_command(args: argparse.Namespace) -> int:
         return _fail(f"{mid!r} is not a method id (small letters, digits and hyphens)")
     library = Library(place.methods_dir)
     method = library.methods.get(mid)
-    if method is None or not method.path:
+    path = method.path if method is not None else None
+    if path is None:
+        # A file the library refused is still the admin's to remove
+        # (its stem is the id it was meant to have).
+        path = next((Path(f) for f in library.refused
+                     if Path(f).stem == mid and Path(f).parent == Path(place.methods_dir)), None)
+    if path is None:
         known = ", ".join(sorted(library.methods)) or "none"
         return _fail(f"there is no method {mid!r} in {place.methods_dir} (known: {known})")
     try:
-        os.unlink(method.path)
+        os.unlink(path)
         fsync_dir(place.methods_dir)
     except OSError as e:
-        return _fail(f"cannot remove {method.path}: {e.strerror or e}")
-    print(f"removed {mid} ({method.path})")
+        return _fail(f"cannot remove {path}: {e.strerror or e}")
+    print(f"removed {mid} ({path})" + ("" if method is not None else ", a file that was refused"))
     chosen = read_selection(place.methods_dir)
     if chosen and chosen.get("method") == mid:
         print(f"note: {mid} was selected; a press at idle now starts another method "

@@ -308,8 +308,12 @@ class Config:
 class ConfigError(Exception):
     """The config file was refused; ``problems`` say why, each with its line."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], partial: "Config | None" = None):
         self.problems = problems
+        # Every value that was accepted, the defaults for the rest (None when
+        # the file is no set of settings at all): the service still finds
+        # its folders in a config refused for a typo elsewhere.
+        self.partial = partial
         super().__init__("\n".join(str(p) for p in problems))
 
 
@@ -357,7 +361,7 @@ def _build(root: YNode | None, filename: str) -> Config:
             _check_mic_light(config, lines, check)
     errors, _ = check.finish()
     if errors:
-        raise ConfigError(errors)
+        raise ConfigError(errors, config)
     return config
 
 

@@ -196,6 +196,12 @@ class _Reader:
         else:
             method = self.method(root)
         errors, warnings = self.check.finish()
+        if method is None and not errors:
+            # Never refuse a file without saying why: a check that gave up
+            # without a message is our bug, and the admin still gets a line.
+            errors = [Problem(self.file, getattr(root, "line", 1) or 1,
+                              "cannot be read as a method (no reason was found; this is a bug "
+                              "in the device's checks, please report it with the file)")]
         return LoadResult(None if errors else method, errors, warnings)
 
     # --- the method ---
@@ -242,6 +248,9 @@ class _Reader:
         node = m.get("language")
         if node is None:
             self.err(m.line, 'the method has no language; add "language: nl" or "language: en"')
+            return None
+        if isinstance(node, YScalar) and node.value is None:
+            self.err(node.line, 'the language is empty; write "language: nl" or "language: en"')
             return None
         return self.check.one_of(node, "language", LANGUAGES)
 

@@ -26,11 +26,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 import time
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from intervisor.events import Mark
 from intervisor.model import Method
@@ -71,7 +72,15 @@ class Recorder:
         return cls(data, clock)
 
     @classmethod
-    def from_dict(cls, data: dict, clock) -> "Recorder":
+    def from_dict(cls, data: Any, clock) -> "Recorder":
+        """The record saved in the state file. Raises ``ValueError`` when it
+        is not one :meth:`begin` could have made: the state file is input.
+
+        >>> Recorder.from_dict({"method": "kort"}, None)
+        Traceback (most recent call last):
+        ValueError: the saved record has no id
+        """
+        _check_record(data)
         return cls(data, clock)
 
     def to_dict(self) -> dict:
@@ -136,6 +145,36 @@ def _plan(method: Method, choices: Mapping[str, str]) -> list[dict]:
         {"id": p.id, "title": p.title, "lo": p.duration.lo, "hi": p.duration.hi}
         for p in method.plan(choices)
     ]
+
+
+def _check_record(data: Any) -> None:
+    def number(x: Any, none_ok: bool = False) -> bool:
+        if x is None:
+            return none_ok
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+    if not isinstance(data, dict):
+        raise ValueError("the saved record is not a record")
+    for key, kind in (("id", str), ("method", str), ("title", str), ("language", str),
+                      ("completed", bool), ("choices", dict), ("plan", list), ("segments", list),
+                      ("pauses", list), ("restarts", list)):
+        if not isinstance(data.get(key), kind):
+            raise ValueError(f"the saved record has no {key}")
+    if not number(data.get("started")) or not number(data.get("ended"), none_ok=True):
+        raise ValueError("the saved record's times are not times")
+    if not (data.get("participants") is None or isinstance(data["participants"], int)):
+        raise ValueError("the saved record's participants are not a number")
+    def row(r: Any, texts: tuple[str, ...], times: tuple[str, ...], ends: bool) -> bool:
+        return (isinstance(r, dict) and all(isinstance(r.get(k), str) for k in texts)
+                and all(number(r.get(k)) for k in times)
+                and (not ends or ("end" in r and number(r["end"], none_ok=True))))
+
+    if not (all(row(r, ("id", "title"), ("hi",), False) for r in data["plan"])
+            and all(row(r, ("phase",), ("start",), True) for r in data["segments"])
+            and all(row(r, (), ("start",), True) for r in data["pauses"])):
+        raise ValueError("the saved record has a damaged phase, segment or pause")
+    if not all(number(t) for t in data["restarts"]):
+        raise ValueError("the saved record's restarts are not times")
 
 
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:

@@ -88,15 +88,24 @@ def setting(config: Any, dotted: str, default: Any = None) -> Any:
     return default if node is None else node
 
 
+FOLDERS = ("state_dir", "methods_dir", "cache_dir")
+
+
 def load_settings(path: str | os.PathLike | None) -> tuple[Any, list[str]]:
     """The validated config and its problems (``FILE:LINE: message``).
-    A refused config gives the defaults, so the device still comes up."""
+    A refused config gives the defaults, so the device still comes up; but
+    the folders it names, where those lines were right, are kept: the
+    session saved there and the methods installed there are the device's,
+    whatever typo sits elsewhere in the file."""
     from intervisor.config import Config, ConfigError, load_config
 
     try:
         return load_config(path if path is not None else DEFAULT_CONFIG), []
     except ConfigError as e:
-        return Config.default(), [str(p) for p in e.problems]
+        config = Config.default()
+        if e.partial is not None:
+            config = dataclasses.replace(config, **{k: getattr(e.partial, k) for k in FOLDERS})
+        return config, [str(p) for p in e.problems]
     except OSError as e:
         return Config.default(), [f"{path}:1: cannot read it: {e.strerror or e}"]
 
@@ -177,13 +186,25 @@ def folder_fingerprint(config_path: str | os.PathLike | None, methods_dir: str |
     folder (method files and the selection). Equal fingerprints mean a
     reload would change nothing; `methods add` waits for the service to
     report the fingerprint of the folder it has just written."""
+    from intervisor.method import SUFFIXES as METHOD_SUFFIXES
+    from intervisor.yamlsafe import MAX_BYTES
+
     digest = hashlib.sha256()
     config = Path(config_path if config_path else DEFAULT_CONFIG)
     for path in [config] + sorted(Path(methods_dir).glob("*")):
         if path.name.startswith(".") and path.name != SELECTION_FILE:
             continue  # editors' and installers' temporary files
         try:
-            data = path.read_bytes() if path.is_file() else b"?"
+            # Only what a reload reads, and no more of it than it would read:
+            # any other file (a stray disk image) by its size and time alone.
+            read = path.is_file() and (path == config or path.name == SELECTION_FILE
+                                       or path.suffix in METHOD_SUFFIXES)
+            if read:
+                with open(path, "rb") as f:
+                    data = f.read(MAX_BYTES + 1)
+            else:
+                st = path.stat()
+                data = f"{path.is_file()} {st.st_size} {st.st_mtime_ns}".encode()
         except OSError as e:
             data = f"unreadable {e.errno}".encode()
         digest.update(f"{path.name}\0{len(data)}\0".encode())
@@ -587,10 +608,11 @@ class Service:
         for problem in self.config_problems:
             log.error("config: %s", problem)
         if self.config_problems:
-            log.error("config: refused; running on the defaults")
+            log.error("config: refused; running on the defaults, in the folders it names "
+                      "(state %s, methods %s)", setting(self.config, "state_dir", "?"),
+                      setting(self.config, "methods_dir", "?"))
         self.state_dir = Path(setting(self.config, "state_dir", "/var/lib/intervisor"))
         self.methods_dir = Path(setting(self.config, "methods_dir", self.state_dir / "methods"))
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         self.store = StateStore(self.state_dir)
         self.book = RecordBook(self.state_dir / RECORDS)
 
@@ -812,14 +834,23 @@ class Service:
             # here (monotonic where it can be) is handed to it as that.
             snap = {**snap, "saved_wall": self.clock.time() - away}
             if saved.get("record"):
-                self.recorder = Recorder.from_dict(saved["record"], self.clock)
+                try:
+                    self.recorder = Recorder.from_dict(saved["record"], self.clock)
+                except ValueError as e:
+                    # The session matters more than its record: it goes on,
+                    # and a new record starts with it now.
+                    log.warning("state: %s; the session goes on and its record starts again", e)
             self.device.resume(snap)
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
+        except Exception as e:
+            # The state file is input like any other: whatever is wrong with
+            # it, the device comes up idle, never in a loop of crashes.
             self.recorder = None
             self.device.session = None
             self._method_copy = None
             self.device.methods = self.library.methods
-            log.warning("state: cannot resume the saved session: %s", e)
+            unexpected = not isinstance(e, (ValueError, KeyError, TypeError, AttributeError, ArithmeticError))
+            log.warning("state: cannot resume the saved session: %s: %s", type(e).__name__, e,
+                        exc_info=unexpected)
             set_aside(self.store.path, f"cannot resume: {e}")
             return
         if self.recorder is not None:
@@ -908,12 +939,24 @@ class Service:
             return False  # commands pile up: the loop is not keeping up
         return True
 
+    def _unusable_state_dir(self, e: OSError) -> None:
+        # Without its state folder the service cannot keep a session safe
+        # from a power cut; it says which setting to mend and stops.
+        log.error("state_dir %s cannot be used: %s; set state_dir in %s to a folder the "
+                  "service may write (the default is /var/lib/intervisor)",
+                  self.state_dir, e.strerror or e, self.config_path or DEFAULT_CONFIG)
+
     def _lock(self) -> bool:
         """One service per state folder: two would overwrite each other's
         state. The lock lives as long as the process, even after kill -9."""
         import fcntl
 
-        self._lock_file = open(self.state_dir / LOCK_FILE, "a")
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self._lock_file = open(self.state_dir / LOCK_FILE, "a")
+        except OSError as e:
+            self._unusable_state_dir(e)
+            return False
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -930,7 +973,11 @@ class Service:
         self._configure()
         if not self._lock():
             return 1
-        write_atomic(self.state_dir / PID_FILE, f"{os.getpid()}\n".encode())
+        try:
+            write_atomic(self.state_dir / PID_FILE, f"{os.getpid()}\n".encode())
+        except OSError as e:   # a folder it may open but not write (read-only)
+            self._unusable_state_dir(e)
+            return 1
         # Before the files are read: a change meanwhile makes the next reload real.
         self._fingerprint = folder_fingerprint(self.config_path, self.methods_dir)
         self.library = self._load_methods()

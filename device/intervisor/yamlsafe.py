@@ -528,7 +528,12 @@ class Checker:
         return None
 
     def one_of(self, node: YNode | None, what: str, choices: tuple[str, ...]) -> str | None:
+        """One of ``choices``; null gives ``None`` (the caller decides what
+        a missing value means), and so does anything else, with an error."""
         value = self.text(node, what)
+        if value is None and isinstance(node, YScalar) and not _is_null(node):
+            self.error(node.line, f"{what} should be {_or(choices)}, not empty")
+            return None
         if value is None or value in choices:
             return value
         self.error(node.line, f"{what} should be {_or(choices)}, not \"{_short(value)}\"")
