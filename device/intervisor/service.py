@@ -1006,8 +1006,10 @@ class Service:
         if self._stop.is_set():
             return self._shutdown()   # before the resume: the saved session stays as it is
         self._note_render_faults()
-        self.parts.start_voice(commands, acts_on=self.device.accepts)
+        # The saved session first: voice asks the device whether it would
+        # act on a command, and must not judge one against an idle device.
         self._resume()
+        self.parts.start_voice(commands, acts_on=self.device.accepts)
         self._up = True
         if self.device.session is not None:
             # (A resumed session's announcement is what the room needs now;
