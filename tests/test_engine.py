@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -734,3 +735,105 @@ def test_back_into_a_silent_phase_that_ran_out_starts_it_over():
     clock.set(8 * M)
     assert "phase_start" in marks(e.handle(Command.TICK))   # and moves on after its minute
     assert e.status()["phase"] == "c"
+
+
+# --- found in the review of those mends ------------------------------------------
+
+def _local(h, mi):
+    lt = time.localtime(1_767_258_000)
+    return time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday, h, mi, 0, 0, 0, -1))
+
+
+def test_back_one_turn_stays_on_that_turn_without_its_chime():
+    m = method(phase("ronde", 30, rounds=Rounds(count=3)), phase("b", 5))
+    e, clock = begun(m)
+    clock.set(2 * M)
+    e.handle(Command.NEXT)                 # turn 2, early
+    clock.set(12 * M)
+    e.handle(Command.BACK)                 # turn 1 again, after its share of the time had gone
+    assert e.status()["turn"] == 1
+    assert cues(e.handle(Command.TICK)) == [] and e.status()["turn"] == 1
+    clock.set(18 * M - 1)                  # what is left (18 min) is shared by the 3 turns to go
+    assert marks(e.handle(Command.TICK)) == []
+    clock.set(18 * M)
+    assert "turn" in marks(e.handle(Command.TICK)) and e.status()["turn"] == 2
+
+
+def test_a_restart_across_a_block_boundary_keeps_the_next_block_to_its_clock():
+    auto = Cues(auto_advance=True)
+    m = method(phase("b1", 30, at=9 * 3600, cues=auto), phase("b2", 30, at=9 * 3600 + 1800, cues=auto),
+               phase("b3", 30, at=10 * 3600, cues=auto))
+    e, clock = begun(m, wall=_local(9, 20))
+    e2, _ = restart(m, e, clock, away=20 * M)   # down from 09:20 to 09:40
+    e2.resumed()
+    assert e2.status()["phase"] == "b2" and e2.status()["remaining"] == 20 * M   # ends at 10:00
+
+
+def test_a_last_phase_that_ends_by_itself_and_ran_out_while_down_closes_the_session():
+    m = method(phase("a", 5), phase("stil", 2, cues=Cues(auto_advance=True)))
+    e, clock = begun(m)
+    clock.set(5 * M)
+    e.handle(Command.NEXT)
+    e2, _ = restart(m, e, clock, away=10 * M)
+    out = e2.resumed()
+    assert e2.ended and "session_end" in marks(out)
+
+
+def test_the_device_closes_a_session_whose_last_phase_ran_out_while_down():
+    from intervisor.runner import ActionLog, Device
+
+    m = method(phase("a", 5), phase("stil", 2, cues=Cues(auto_advance=True)))
+    e, clock = begun(m)
+    clock.set(5 * M)
+    e.handle(Command.NEXT)
+    snap = json.loads(json.dumps(e.snapshot()))
+    ended, changed = [], []
+    d = Device({"proef": m}, FakeClock(wall=clock.time() + 600), [ActionLog()],
+               on_session_end=ended.append, on_change=changed.append)
+    d.resume(snap)
+    assert d.session is None and len(ended) == 1 and changed == [d]
+
+
+def test_back_into_a_programme_block_whose_time_has_passed_does_not_run_it_again():
+    auto = Cues(auto_advance=True)
+    m = method(phase("lunch", 60, at=12 * 3600, silent=True, cues=auto), phase("s2", 120, at=13 * 3600),
+               phase("s3", 60, at=15 * 3600))
+    e, clock = begun(m, wall=_local(12, 0))
+    clock.advance(55 * M)
+    e.handle(Command.NEXT)
+    clock.advance(15 * M)
+    e.handle(Command.BACK)                 # a stray back at 13:10: lunch is over all the same
+    st = e.status()
+    assert st["phase"] == "s2" and st["remaining"] == 110 * M
+
+
+def test_back_after_resuming_a_snapshot_of_the_previous_version_still_undoes():
+    m = method(phase("a", 5), phase("b", 10, questions=QS))
+    e, clock = begun(m)
+    clock.set(4 * M)
+    e.handle(Command.NEXT)
+    clock.set(6 * M)
+    e.handle(Command.NEXT)
+    snap = json.loads(json.dumps(e.snapshot()))
+    state = snap["state"]
+    del state["active"]                    # as the previous version wrote it
+    for h in state["history"]:
+        h.pop("active", None)
+        at = h.pop("active_at")
+        h["run_start"], h["turn_anchor"] = at - h["run"]["elapsed"], at - h["run"]["turn_elapsed"]
+    e2 = Engine.restore(m, FakeClock(wall=clock.time() + 5), snap)
+    e2.resumed()
+    e2.handle(Command.BACK)
+    assert e2.status()["phase"] == "b" and e2.status()["question"] == 1
+
+
+@pytest.mark.parametrize("step", [{"active_at": 0.0}, "not a step", {"active_at": "x", "stage": "running"}])
+def test_a_damaged_undo_step_is_refused_at_restore_not_at_the_chairs_back(step):
+    m = method(phase("a", 5), phase("b", 5))
+    e, clock = begun(m)
+    clock.set(60)
+    e.handle(Command.NEXT)
+    snap = json.loads(json.dumps(e.snapshot()))
+    snap["state"]["history"] = [step]
+    with pytest.raises(ValueError, match="undo step"):
+        Engine.restore(m, FakeClock(wall=clock.time()), snap)

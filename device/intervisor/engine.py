@@ -329,13 +329,15 @@ class Engine:
         """The phase's lower end and time-up in seconds from now."""
         if phase.at is not None:
             # A clock-time block ends when the next block begins, whenever
-            # this one started: a late start shortens it.
+            # this one started: a late start shortens it. ``now`` may lie in
+            # the past (a block entered at the moment it began, caught up
+            # after a restart): the wall time then is what counts.
             nxt = self.plan[index + 1] if index + 1 < len(self.plan) else None
             if nxt is not None and nxt.at is not None:
                 end_wall = self._wall_today(nxt.at)
             else:
                 end_wall = self._wall_today(phase.at) + phase.duration.hi
-            hi = max(0.0, end_wall - self.clock.time())
+            hi = max(0.0, end_wall - (self.clock.time() - (self.clock.monotonic() - now)))
             return min(phase.duration.lo, hi), hi
         d = phase.duration.scaled(self.scale)
         return d.lo, d.hi
@@ -620,22 +622,26 @@ class Engine:
         self._active_anchor = anchor
         self.offer_until = self.confirm_until = None
         run = self.run
-        run.turn_anchor = now - (state["run"]["turn_elapsed"] + since)
         phase = self.plan[run.index]
         if run.index == left.index:
             # Back a question or a turn: the phase's clock runs on, and the
-            # cues the group has heard are not heard again.
+            # cues the group has heard are not heard again. A turn returned
+            # to shares what is left of the round anew, as a press does.
             run.start, run.fired = left.start, set(left.fired)
             run.overtime_count, run.paused_total = left.overtime_count, left.paused_total
-        elif phase.cues.auto_advance and since + state["run"]["elapsed"] >= run.hi:
+            run.turn_anchor = now
+        elif phase.cues.auto_advance and phase.at is None and since + state["run"]["elapsed"] >= run.hi:
             # Back into a phase that would move on by itself at once (the
-            # silent minute, run out): it starts over instead.
+            # silent minute, run out): it starts over instead. A block of a
+            # programme keeps to the clock and is simply over.
             run.start = run.turn_anchor = now
             run.fired, run.overtime_count = set(), 0
         else:
             run.start = now - (state["run"]["elapsed"] + since)
+            run.turn_anchor = now - (state["run"]["turn_elapsed"] + since)
             # What fell due in the meantime counts as given: no burst of cues.
             self._catch_up_silently()
+            phase = self.plan[self.run.index]
         questions = self._questions(phase)
         parts = [phase.title + "."]
         if questions and self.run.question >= 0:
@@ -768,8 +774,12 @@ class Engine:
             paused_total=r["paused_total"],
         )
         if "history" in state:
-            # Steps saved before the session clock cannot be undone exactly.
-            self._history = [h for h in copy.deepcopy(state["history"]) if "active_at" in h]
+            self._history = copy.deepcopy(state["history"])
+            for h in self._history:
+                # A step saved before the session clock (its instants are of
+                # another boot's clock): undone as if taken at the restore.
+                if isinstance(h, dict) and "active_at" not in h:
+                    h["active_at"] = now - self._active_anchor
 
     def snapshot(self) -> dict:
         """The whole session as JSON-able data, with the wall time it was
@@ -841,6 +851,18 @@ class Engine:
             raise ValueError("the saved turn is not in this phase")
         if not set(run.fired) <= {"min_reached", "warning", "time_up"}:
             raise ValueError("the saved cues are not ones a phase has")
+        for step in self._history:
+            # Each undo step must make a session too, or the chair's BACK
+            # would fail in the room instead of the file failing here.
+            probe = Engine(self.method, self.clock)
+            try:
+                probe._load_state({k: v for k, v in step.items() if k != "history"}, 0.0)
+                probe._check_restored()
+                numbers = [step["active_at"], step["run"]["elapsed"], step["run"]["turn_elapsed"]]
+            except (KeyError, TypeError, AttributeError, IndexError, OverflowError, ValueError) as exc:
+                raise ValueError(f"a saved undo step is damaged ({exc.__class__.__name__}: {exc})") from exc
+            if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in numbers):
+                raise ValueError("a saved undo step's times are not numbers")
 
     def _catch_up_silently(self) -> None:
         """Count what fell due while the device was down as done, without a
@@ -872,6 +894,10 @@ class Engine:
         self._catch_up_silently()
         now = self.clock.monotonic()
         phase = self.plan[self.run.index]
+        if phase.cues.auto_advance and "time_up" in self.run.fired and not self.paused:
+            # The last phase ran out while the device was down: in the room
+            # the session would have closed by itself, so it closes now.
+            return self._finish()
         w = self.words
         left = self.run.hi - self._elapsed(now)
         parts = [w["picks_up"], phase.title + "."]

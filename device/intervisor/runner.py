@@ -214,6 +214,12 @@ class Device:
         self.session = Engine.restore(method, self.clock, snapshot)
         actions = self.session.resumed()
         self.dispatch(actions)
+        if self.session.ended:   # its last phase ran out while the device was down
+            finished, self.session = self.session, None
+            if self.on_session_end is not None:
+                self.on_session_end(finished)
+            if self.on_change is not None:
+                self.on_change(self)
         return actions
 
     # ---------------------------------------------------------------- loop

@@ -853,6 +853,10 @@ class Service:
                         exc_info=unexpected)
             set_aside(self.store.path, f"cannot resume: {e}")
             return
+        if self.device.session is None:
+            log.info("session resumed and closed method=%s away=%.1fs (its last phase ran out meanwhile)",
+                     mid, away)
+            return
         if self.recorder is not None:
             self.recorder.restarted()
         phase = self.device.session.status().get("phase")
