@@ -306,6 +306,28 @@ def test_a_key_held_down_is_one_gesture_not_a_burst():
         sim.key(" ")               # and a quick second one: a finger can
         sim.key("2")
         assert queued == [0, 0, 0, 2]
+        # The terminal's first repeat comes after its delay (here 0.5 s),
+        # as late as a quick tap: the repeats after it tell it apart.
+        queued.clear()
+        keys_at.advance(1.0)
+        sim.key(" ")
+        keys_at.advance(0.5)
+        for _ in range(10):
+            sim.key(" ")
+            keys_at.advance(0.033)
+        sim.settle()
+        assert queued == [0]
+        # A quick second tap with nothing after it is a tap, once the loop
+        # has seen a moment of quiet.
+        keys_at.advance(1.0)
+        sim.key(" ")
+        keys_at.advance(0.3)
+        sim.key(" ")
+        sim.settle()
+        assert queued == [0, 0]
+        keys_at.advance(0.15)
+        sim.settle()
+        assert queued == [0, 0, 0]
     finally:
         sim.finger.close()
         panel.close()

@@ -424,3 +424,26 @@ def test_a_whole_session_through_the_mock_pins(factory):
     assert marks[0] == "choice" and "pause" in marks and "resume" in marks
     assert marks[-1] == "session_end" and "confirm_end" in marks
     panel.close()
+
+
+def test_a_session_resumed_paused_flashes_in_the_colour_time_stood_at(factory):
+    # Found in review: a panel that has just started flashed green.
+    from intervisor.engine import Engine
+    from intervisor.model import Duration, Method, Phase
+    from intervisor.runner import Device as Runner
+
+    method = Method("m", "M", "nl", (Phase("a", "A", Duration(600, 600)),))
+    clock = FakeClock()
+    engine = Engine(method, clock)
+    engine.start()
+    clock.advance(590)
+    engine.handle(Command.TICK)
+    engine.handle(Command.PAUSE)           # paused in the warning
+    snap = engine.snapshot()
+    panel = Panel(queue.Queue(), clock=clock, pin_factory=factory)   # the device restarts
+    try:
+        Runner({"m": method}, clock, [panel]).resume(snap)
+        assert panel.time_light.shown is Light.PAUSED
+        assert panel.time_light.colour == "amber"
+    finally:
+        panel.close()

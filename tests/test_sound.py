@@ -558,3 +558,36 @@ def test_after_a_silence_the_stream_rests_and_the_next_sound_wakes_it(pulse_serv
         assert not out.faulted
     finally:
         out.close()
+
+
+def test_a_restart_after_silence_never_drops_a_cue_already_taken_in():
+    # Found in review: a cue taken into the buffer, then its words posted,
+    # and the restart meant for silence cut the cue's start (a click).
+    class Stream:
+        aborted = 0
+
+        def abort(self, ignore_errors=True):
+            self.aborted += 1
+
+        def start(self):
+            pass
+
+    class NoSpeech:
+        language, sample_rate = "nl", 48000
+
+        def render(self, text):
+            return np.zeros(4800, dtype=np.float32)
+
+    sound = SoundOutput(NoSpeech(), start=False, standby_after=None)
+    stream = Stream()
+    out = np.zeros((480, 1), dtype=np.float32)
+    sound.mixer.fill(out)                  # silence so far
+    sound.play(Cue.PAUSED)
+    sound._kicked(stream)                  # only silence is queued: restart, heard at once
+    assert stream.aborted == 1
+    sound.mixer.fill(out)                  # the callback takes the cue in
+    sound.say("Gepauzeerd.")               # and its words come
+    sound._kick = True
+    sound._kicked(stream)
+    assert stream.aborted == 1 and not sound._kick
+    assert np.abs(out).max() > 0           # the cue is in the buffer, and stays there

@@ -119,7 +119,7 @@ def test_a_damaged_cache_file_is_rendered_again(nl):
     good = nl.render("Nog een vraag?")
     nl.path_for("Nog een vraag?").write_bytes(b"RIFF\x00garbage")
     again = nl.render("Nog een vraag?")
-    assert abs(len(again) - len(good)) < 0.01 * len(good)
+    assert abs(len(again) - len(good)) < 0.05 * len(good)    # whole, not half (espeak-ng varies a little)
     assert same_voice(again, good) > 0.995
 
 
@@ -245,7 +245,11 @@ class LosesSaves:
     def runAndWait(self):
         self.saves += 1
         if self.saves > self.lost:
-            Path(self._job).write_bytes(b"RIFF" + bytes(100))
+            import wave
+
+            with wave.open(self._job, "wb") as f:   # a whole WAV: a hundred frames of sound
+                f.setnchannels(1), f.setsampwidth(2), f.setframerate(22050)
+                f.writeframes(bytes(200))
 
     def getProperty(self, name):
         return "nl"
@@ -263,3 +267,39 @@ def test_a_save_that_never_writes_audio_is_an_error_and_leaves_nothing(tmp_path)
     with pytest.raises(SpeechError, match="no audio"):
         save_speech(engine, engine, "nl", "Welkom.", str(tmp_path / "a.wav"))
     assert engine.saves == 3 and list(tmp_path.iterdir()) == []
+
+
+# --- found in review (session 8): a cache file that is not whole ------------------------
+
+LONG = "Dit is een wat langere zin, zodat het bestand een flink aantal kilobytes groot wordt."
+
+
+@pytest.mark.parametrize("odd", [0, 1])
+def test_a_cached_prompt_cut_short_is_rendered_again(tmp_path, odd):
+    nl = Speech("nl", rate=150, volume=1.0, cache_dir=tmp_path / "cache")
+    good = nl.render(LONG)
+    path = nl.path_for(LONG)
+    data = path.read_bytes()
+    path.write_bytes(data[: 44 + 2 * ((len(data) - 44) // 4) + odd])   # the header and half the samples
+    with pytest.raises(SpeechError, match="header promises"):
+        read_wav(path)
+    again = nl.render(LONG)     # was half the prompt for good, or a ValueError every time
+    assert abs(len(again) - len(good)) < 0.05 * len(good)    # whole, not half (espeak-ng varies a little)
+
+
+def test_a_prompt_rendered_on_a_full_disk_never_enters_the_cache(tmp_path):
+    import resource
+
+    nl = Speech("nl", rate=150, volume=1.0, cache_dir=tmp_path / "cache")
+    whole = len(Speech("nl", rate=150, volume=1.0, cache_dir=tmp_path / "ref").render(LONG))
+    speech_mod.close_worker()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))   # the new worker's disk is "full"
+    try:
+        with pytest.raises(SpeechError):                       # was: 0 samples, kept in the cache
+            nl.render(LONG)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        speech_mod.close_worker()
+    assert not nl.path_for(LONG).exists()
+    assert abs(len(nl.render(LONG)) - whole) < 0.05 * whole   # room again: the whole prompt

@@ -531,8 +531,10 @@ class Engine:
         return say
 
     def _light(self, elapsed: float) -> Light:
-        if self.paused:
-            return Light.PAUSED
+        return Light.PAUSED if self.paused else self._time_light()
+
+    def _time_light(self) -> Light:
+        """The light of the time itself, paused or not."""
         run = self.run
         if "time_up" in run.fired:
             return Light.OVERTIME if run.overtime_count else Light.TIME_UP
@@ -911,8 +913,10 @@ class Engine:
             parts.append(questions[self.run.question].text)
         if phase.rounds is not None:
             parts.append(w.turn(self.run.turn + 1, self._turns(phase)))
-        return [Show(self._light(self._elapsed(now))), self._say(parts),
-                Mark("resume_after_restart", phase.id)]
+        # Paused: the lights flash in the colour time stood at, which a
+        # panel that has just started has not seen yet.
+        shows = [Show(self._time_light()), Show(Light.PAUSED)] if self.paused else [Show(self._time_light())]
+        return shows + [self._say(parts), Mark("resume_after_restart", phase.id)]
 
     # ------------------------------------------------------------ rendering
 

@@ -416,6 +416,10 @@ class Simulator:
 
     # A key held down repeats every 30-50 ms; no finger taps that fast.
     AUTOREPEAT = 0.1
+    # But the first repeat comes only after the terminal's delay (250 to
+    # 660 ms), as late as a quick second tap: such a key waits for the
+    # next event (or AUTOREPEAT of quiet) to tell which it was.
+    REPEAT_DELAY = 0.7
 
     def __init__(self, device: Device, panel: Panel, factory: MockFactory, *, out: TextIO | None = None,
                  now: Callable[[], float] = time.monotonic):
@@ -423,6 +427,8 @@ class Simulator:
         self.panel = panel
         self._now = now
         self._last_key = ("", -1.0)
+        self._maybe: str | None = None   # a second tap, or the start of a repeat
+        self._keys = threading.Lock()
         self.out = out or sys.stdout
         self.view = View(device, panel, self.out, colour=self.out.isatty())
         device.adapters.append(self.view)
@@ -434,14 +440,36 @@ class Simulator:
         (the terminal repeats it) is one gesture, not a burst of presses
         that would race through the session."""
         ch = ch.lower()
-        now = self._now()
-        last, self._last_key = self._last_key, (ch, now)
-        if ch == last[0] and now - last[1] < self.AUTOREPEAT:
-            return
+        with self._keys:
+            now = self._now()
+            last, self._last_key = self._last_key, (ch, now)
+            maybe, self._maybe = self._maybe, None
+            if ch == last[0] and now - last[1] < self.AUTOREPEAT:
+                return   # a repeat; a key waiting before it was its start
+            if maybe is not None:
+                self._act(maybe)   # it was a tap of its own
+            if ch == last[0] and now - last[1] < self.REPEAT_DELAY:
+                self._maybe = ch
+                return
+            self._act(ch)
+
+    def settle(self) -> None:
+        """The loop calls it every turn: a key that waited and was not
+        followed by a repeat was a tap."""
+        with self._keys:
+            if self._maybe is not None and self._now() - self._last_key[1] >= self.AUTOREPEAT:
+                ch, self._maybe = self._maybe, None
+                self._act(ch)
+
+    def _act(self, ch: str) -> None:
         if ch in QUIT:
             self.stop.set()
         elif ch in KEYS:
             self.finger.gesture(KEYS[ch])
+
+    def _turn(self) -> None:
+        self.settle()
+        self.view.draw()
 
     def run(self, start: str | None = None, choices=None) -> None:
         """Run until ``q``; ``start`` begins that method at once."""
@@ -452,7 +480,7 @@ class Simulator:
             else:
                 self.device.dispatch(self.device.greeting())
             self.view.draw()
-            self.device.run(self.stop, max_wait=0.1, each_turn=self.view.draw)
+            self.device.run(self.stop, max_wait=0.1, each_turn=self._turn)
         finally:
             keyboard.close()
             self.finger.close()

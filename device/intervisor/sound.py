@@ -515,6 +515,16 @@ class SoundOutput:
             self._kick = True
             self._wake.set()
 
+    def _kicked(self, stream) -> None:
+        """A sound was posted after a silence: restart the stream, so that
+        it is heard at once, but only while all it has queued is silence.
+        Once the callback has taken a sound in (a cue, then its words
+        posted a moment later), dropping the buffer would cut its start:
+        it is then heard a buffer later instead, whole."""
+        if self.mixer.pending and not (self.mixer.speech_left or self.mixer.cues_left):
+            self._restart(stream)
+        self._kick = False
+
     def _restart(self, stream) -> None:
         # Dropping the queued buffer drops silence only: nothing is cut.
         self._kick = False
@@ -561,9 +571,7 @@ class SoundOutput:
                     self._resume(stream)
                 continue
             if stream is not None and self._kick:
-                if self.mixer.pending:
-                    self._restart(stream)
-                self._kick = False
+                self._kicked(stream)
                 continue
             if stream is not None:
                 if (self.standby_after is not None and self._can_rest and now - self._last_sound > self.standby_after

@@ -67,7 +67,12 @@ def read_wav(path: str | os.PathLike | io.BytesIO) -> tuple[np.ndarray, int]:
         if f.getsampwidth() != 2:
             raise SpeechError(f"{path}: not 16-bit PCM")
         rate, channels = f.getframerate(), f.getnchannels()
-        data = np.frombuffer(f.readframes(f.getnframes()), dtype="<i2")
+        frames = f.getnframes()
+        raw = f.readframes(frames)
+        if len(raw) != frames * 2 * channels:
+            # Cut short (a power cut before it reached the card, a full disk).
+            raise SpeechError(f"{path}: {len(raw)} bytes where the header promises {frames * 2 * channels}")
+        data = np.frombuffer(raw, dtype="<i2")
     if channels > 1:
         data = data.reshape(-1, channels).mean(axis=1)
     return (data.astype(np.float32) / 32768.0), rate
@@ -202,6 +207,18 @@ def _worker_main() -> int:
             answer(ok=False, kind="error", error=f"{type(e).__name__}: {e}")
 
 
+def _whole_wav(path: str) -> bool:
+    """A WAV with sound in it, every frame its header names there: a disk
+    that fills up mid-write leaves a header that says nothing (or more
+    than was written), and such a file must never enter the cache."""
+    try:
+        with wave.open(path, "rb") as f:
+            frames = f.getnframes()
+            return frames > 0 and len(f.readframes(frames)) == frames * f.getsampwidth() * f.getnchannels()
+    except (OSError, EOFError, wave.Error):
+        return False
+
+
 def save_speech(engine, driver, vid: str, text: str, path: str) -> None:
     """One text to ``path`` through pyttsx3 ``engine`` and its espeak
     ``driver`` (in the worker, voice ``vid`` already set), written beside
@@ -220,7 +237,7 @@ def save_speech(engine, driver, vid: str, text: str, path: str) -> None:
         if current != vid.lower():
             Path(tmp).unlink(missing_ok=True)
             raise VoiceMissing(f"espeak-ng kept voice {current!r} instead of {vid!r}")
-        if Path(tmp).exists() and Path(tmp).stat().st_size > 44:
+        if _whole_wav(tmp):
             os.replace(tmp, path)
             return
         Path(tmp).unlink(missing_ok=True)
