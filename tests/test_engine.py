@@ -837,3 +837,13 @@ def test_a_damaged_undo_step_is_refused_at_restore_not_at_the_chairs_back(step):
     snap["state"]["history"] = [step]
     with pytest.raises(ValueError, match="undo step"):
         Engine.restore(m, FakeClock(wall=clock.time()), snap)
+
+
+def test_rounds_that_leave_out_the_case_bringer_have_a_turn_fewer():
+    m = method(phase("advies", 20, rounds=Rounds(leave_out=1)))
+    clock = FakeClock()
+    e = Engine(m, clock, participants=6)
+    e.start()
+    assert e.status()["turns"] == 5
+    clock.set(4 * M)                       # 20 minutes over five turns
+    assert "turn" in marks(e.handle(Command.TICK))

@@ -772,3 +772,15 @@ def test_an_empty_language_is_named_with_its_line():
         assert not result.ok
         assert [str(p) for p in result.errors] == [f"m.yaml:3: {message}" + (
             '; write "language: nl" or "language: en"' if not written else "")]
+
+
+def test_rounds_may_leave_out_the_case_bringer():
+    text = ("id: m\ntitle: T\nlanguage: nl\nparticipants: 6\nphases:\n  - id: a\n    title: Advies\n"
+            "    duration: 20m\n    rounds: {leave_out: 1, say: Volgende.}\n")
+    result = load_method_text(text, "m.yaml")
+    assert result.ok and result.method.phases[0].rounds.leave_out == 1
+    bad = text.replace("{leave_out: 1,", "{count: 5, leave_out: 1,")
+    assert [str(p) for p in load_method_text(bad, "m.yaml").errors] == [
+        "m.yaml:9: the rounds of phase \"a\" have a fixed count, so nobody is left out of them: "
+        "remove leave_out, or count"]
+    assert "m.yaml:9:" in str(load_method_text(text.replace("leave_out: 1", "leave_out: 5"), "m.yaml").errors[0])

@@ -404,7 +404,10 @@ class Engine:
     def _turns(self, phase: Phase) -> int:
         if phase.rounds is None:
             return 0
-        return phase.rounds.count or self.participants or self.method.participants
+        if phase.rounds.count:
+            return phase.rounds.count
+        everyone = self.participants or self.method.participants
+        return max(1, everyone - phase.rounds.leave_out)
 
     def _elapsed(self, now: float) -> float:
         """Active seconds in the current phase (pauses excluded)."""

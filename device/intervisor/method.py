@@ -64,7 +64,7 @@ PHASE_KEYS = ("id", "title", "duration", "say", "questions", "silent", "rounds",
 CHOICE_KEYS = ("id", "title", "default", "options")
 OPTION_KEYS = ("id", "title", "say", "questions")
 QUESTION_KEYS = ("text", "hint")
-ROUNDS_KEYS = ("count", "say")
+ROUNDS_KEYS = ("count", "say", "leave_out")
 
 # Dutch admins write Dutch field names first; point them at the English one.
 _DUTCH = {
@@ -75,6 +75,7 @@ _DUTCH = {
     "vraag": "questions", "tekst": "text", "zeg": "say", "stil": "silent", "rondes": "rounds",
     "ronde": "rounds", "opties": "options", "aantal": "count", "standaard": "default", "tip": "hint",
     "wanneer": "when", "om": "at", "begin": "at", "start": "at", "waarschuwing": "warn_before",
+    "behalve": "leave_out", "zonder": "leave_out",
 }
 
 
@@ -532,7 +533,13 @@ class _Reader:
             self.check.keys(node, ROUNDS_KEYS, "of rounds", _DUTCH)
             count = self.check.integer(node.get("count"), f"the number of rounds (count) of {where}", 2, 12)
             say = self.check.text(node.get("say"), f"say of the rounds of {where}")
-            return Rounds(count, say)
+            leave_out = self.check.integer(node.get("leave_out"),
+                                           f"the participants left out of the rounds (leave_out) of {where}", 0, 2)
+            if count is not None and leave_out:
+                self.err(node.get("leave_out").line,
+                         f"the rounds of {where} have a fixed count, so nobody is left out of them: "
+                         f"remove leave_out, or count")
+            return Rounds(count, say, leave_out or 0)
         self.err(node.line, f"rounds of {where} should be true, or count: and say: fields, not {describe(node)}")
         return None
 

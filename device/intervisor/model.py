@@ -91,11 +91,14 @@ class Rounds:
     """Each participant in turn inside a phase (e.g. the advice round).
 
     ``count`` fixes the number of turns; ``None`` takes the session's
-    participant count. ``say`` is spoken at each turn change.
+    participant count, less ``leave_out`` (the case-bringer, who gives no
+    advice in the advice round; the chair, where the chair takes no turn).
+    ``say`` is spoken at each turn change.
     """
 
     count: int | None = None
     say: str | None = None
+    leave_out: int = 0
 
 
 @dataclass(frozen=True)
