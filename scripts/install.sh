@@ -183,8 +183,15 @@ EOF
 # Shipped methods: new ones are added; one the admin has not changed since
 # it was shipped is updated; one the admin edited is left alone.
 install_methods() {
-    local manifest="$ROOT$PREFIX/shipped-methods.sha256" f name dest new old have
-    [ "$DRY" = 1 ] || touch "$manifest"
+    # The manifest lives beside the methods, not the program: an uninstall
+    # keeps both, so a reinstall still knows which methods nobody edited.
+    local manifest="$ROOT$STATE/shipped-methods.sha256" f name dest new old have
+    if [ "$DRY" = 0 ]; then
+        if [ ! -e "$manifest" ] && [ -e "$ROOT$PREFIX/shipped-methods.sha256" ]; then
+            mv -f "$ROOT$PREFIX/shipped-methods.sha256" "$manifest"   # where older versions kept it
+        fi
+        touch "$manifest"
+    fi
     for f in "$SRC"/methods/*.yaml; do
         [ -e "$f" ] || continue
         name="$(basename "$f")"

@@ -87,7 +87,7 @@ def test_install_is_idempotent_and_keeps_what_the_admin_changed(root):
     assert own.read_text() == "id: eigen\n"
     # an unchanged shipped method is brought up to date
     stale = root / "var/lib/intervisor/methods" / SHIPPED[1]
-    manifest = root / "opt/intervisor/shipped-methods.sha256"
+    manifest = root / "var/lib/intervisor/shipped-methods.sha256"
     stale.write_text("old shipped version\n")
     old = hashlib.sha256(b"old shipped version\n").hexdigest()
     manifest.write_text("".join(
@@ -137,7 +137,8 @@ def test_uninstall_keeps_records_methods_and_edited_config_unless_purged(root):
     r = run("--root", str(root), "--uninstall")
     assert "+ systemctl disable --now intervisor-methods.path intervisor.service" in r.stdout
     left = {p for p in tree(root) if not (root / p).is_dir()}
-    assert left == {"var/lib/intervisor/records/20260101-090000.json"} | {
+    assert left == {"var/lib/intervisor/records/20260101-090000.json",
+                    "var/lib/intervisor/shipped-methods.sha256"} | {   # kept with the methods
         f"var/lib/intervisor/methods/{n}" for n in SHIPPED}
     # an edited config stays; --purge takes everything
     run("--root", str(root), "--no-model")
@@ -291,3 +292,26 @@ def test_push_method_passes_on_a_refusal_and_installs_nothing(device, tmp_path):
     r = push(env, "pi@intervisor.local", str(tmp_path / "missing.yaml"))
     assert r.returncode == 1 and "no such file" in r.stderr
     assert push(env, "pi@intervisor.local").returncode == 2
+
+
+def test_a_shipped_method_is_updated_after_an_uninstall_and_a_reinstall(tmp_path):
+    # Found in review: the manifest of shipped methods went with the program
+    # on uninstall, so after a reinstall every method counted as edited.
+    src = tmp_path / "src"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", ".library"))
+    root = tmp_path / "root"
+    env = {k: v for k, v in os.environ.items() if k != "SUDO_USER"}
+
+    def install(*args):
+        r = subprocess.run(["bash", str(src / "scripts/install.sh"), "--root", str(root), *args],
+                           capture_output=True, text=True, env=env, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout
+
+    install("--no-model")
+    install("--uninstall")                     # keeps the methods, as the README says
+    shipped = src / "methods" / SHIPPED[0]
+    shipped.write_text(shipped.read_text() + "# the next release\n")
+    out = install("--no-model")                # the admin never touched it
+    assert f"keeping the edited method {SHIPPED[0]}" not in out
+    assert (root / "var/lib/intervisor/methods" / SHIPPED[0]).read_text() == shipped.read_text()

@@ -127,6 +127,8 @@ class _Place:
             doc = StateStore(self.state_dir).read()
         except (ValueError, OSError):
             return None
+        if doc is None:
+            return None   # not written yet, or set aside
         # Only the service writes it; anything else there is not believed.
         if not isinstance(doc, dict) or any(
                 not isinstance(doc.get(key), (dict, type(None))) for key in ("session", "service", "status")):

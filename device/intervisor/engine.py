@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
 from intervisor.clock import Clock
@@ -110,6 +110,7 @@ class Engine:
         self.offer_until: float | None = None
         self.confirm_until: float | None = None
         self.last_say: Say | None = None
+        self._moved_on: list[tuple[str, float]] = []   # phases a catch-up entered, and when
         # The session's own clock: monotonic time less every pause, so that
         # an undo step can say how much active time has passed since it,
         # across pauses and restarts (see _push_history).
@@ -889,6 +890,7 @@ class Engine:
             elif kind == "time_up" and phase.cues.auto_advance and self.run.index + 1 < len(self.plan):
                 self._enter_phase(self.run.index + 1, at)   # its words are not said now
                 self.offer_until = None   # an offer nobody heard cannot be taken up
+                self._moved_on.append((self.plan[self.run.index].id, at))
             else:
                 self.run.fired.add(kind)
 
@@ -896,13 +898,20 @@ class Engine:
         """What to say and show after :meth:`restore`."""
         if self.stage != "running" or self.run is None:
             return []
+        self._moved_on = []
         self._catch_up_silently()
         now = self.clock.monotonic()
+        # For the record: the phases that began while the device was down,
+        # at the time they began.
+        moved = [Mark("phase_start", pid, ago=now - at) for pid, at in self._moved_on]
         phase = self.plan[self.run.index]
         if phase.cues.auto_advance and "time_up" in self.run.fired and not self.paused:
             # The last phase ran out while the device was down: in the room
-            # the session would have closed by itself, so it closes now.
-            return self._finish()
+            # the session would have closed by itself, so it closes now, and
+            # the record ends when it ran out.
+            ran_out = now - (self.run.start + self.run.hi)
+            return moved + [replace(a, ago=ran_out) if isinstance(a, Mark) else a
+                            for a in self._finish()]
         w = self.words
         left = self.run.hi - self._elapsed(now)
         parts = [w["picks_up"], phase.title + "."]
@@ -919,7 +928,7 @@ class Engine:
         # Paused: the lights flash in the colour time stood at, which a
         # panel that has just started has not seen yet.
         shows = [Show(self._time_light()), Show(Light.PAUSED)] if self.paused else [Show(self._time_light())]
-        return shows + [self._say(parts), Mark("resume_after_restart", phase.id)]
+        return moved + shows + [self._say(parts), Mark("resume_after_restart", phase.id)]
 
     # ------------------------------------------------------------ rendering
 

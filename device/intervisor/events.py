@@ -106,6 +106,9 @@ class Mark:
     kind: str
     phase: str | None = None
     text: str | None = None
+    # Seconds before now at which it happened: what a restart found had
+    # happened while the device was down (a phase that moved on by itself).
+    ago: float = 0.0
 
 
 Action = Say | Play | Show | Hush | Mark

@@ -98,10 +98,16 @@ class Recorder:
         self.data["restarts"].append(self._clock.time())
 
     def mark(self, mark: Mark) -> None:
-        now = self._clock.time()
+        now = self._clock.time() - max(0.0, getattr(mark, "ago", 0.0))
         segs = self.data["segments"]
         moved_back = mark.kind == "back" and mark.phase and segs and segs[-1]["phase"] != mark.phase
-        if (mark.kind == "phase_start" and mark.phase) or moved_back:
+        # A session picked up after a restart in a phase the record has not
+        # opened (a new record, the old one damaged): it opens now.
+        picked_up = (mark.kind == "resume_after_restart" and mark.phase
+                     and not (segs and segs[-1]["phase"] == mark.phase and segs[-1]["end"] is None))
+        if moved_back and self._undo_step(mark.phase):
+            pass
+        elif (mark.kind == "phase_start" and mark.phase) or moved_back or picked_up:
             if segs and segs[-1]["end"] is None:
                 segs[-1]["end"] = now
             segs.append({"phase": mark.phase, "start": now, "end": None})
@@ -114,6 +120,20 @@ class Recorder:
                 pause["end"] = now
         elif mark.kind == "session_end":
             self._close(now)
+
+    def _undo_step(self, phase: str) -> bool:
+        """Back into the phase just left: the step is undone, and its
+        minutes count for the phase returned to, as the engine counts them
+        (and the README promises). True when that is what happened."""
+        segs = self.data["segments"]
+        if len(segs) < 2 or segs[-1]["end"] is not None:
+            return False
+        before, undone = segs[-2], segs[-1]
+        if before["phase"] != phase or before["end"] != undone["start"]:
+            return False
+        segs.pop()
+        before["end"] = None
+        return True
 
     def _open_pause(self) -> dict | None:
         pauses = self.data["pauses"]
@@ -251,9 +271,13 @@ class RecordBook:
             if not _ID.match(path.stem):
                 continue
             try:
-                out.append(json.loads(path.read_text("utf-8")))
+                record = json.loads(path.read_text("utf-8"))
+                _check_record(record)
+                if not isinstance(record.get("phases"), list):
+                    raise ValueError("not finished")
             except (OSError, ValueError):
-                continue
+                continue   # not a record this device wrote: skipped, never a crash
+            out.append(record)
         out.sort(key=lambda r: (r.get("started", 0), r.get("id", "")))
         return out
 
@@ -385,9 +409,9 @@ def markdown(record: dict) -> str:
     for p in r["plan"]:
         v = visited.get(p["id"])
         if v is None:
-            out.append(f"| {p['title']} | – | {minutes(p['hi'])} | not reached | | |")
+            out.append(f"| {_md_cell(p['title'])} | – | {minutes(p['hi'])} | not reached | | |")
         else:
-            out.append(f"| {v['title']} | {_clock(v['start'])} | {minutes(p['hi'])} | "
+            out.append(f"| {_md_cell(v['title'])} | {_clock(v['start'])} | {minutes(p['hi'])} | "
                        f"{minutes(v['actual'])} | {minutes(v['paused'])} | {minutes(v['overrun'])} |")
     if r["pauses"]:
         out += ["", f"## Pauses ({len(r['pauses'])})", ""]
@@ -408,10 +432,28 @@ def _m(seconds: float | None) -> str:
     return "" if seconds is None else f"{seconds / 60:.1f}"
 
 
+def _md_cell(text: str) -> str:
+    """Text in a Markdown table cell: a ``|`` in a title must not split it."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+class _SafeWriter:
+    """A csv writer whose text cells never start a spreadsheet formula: an
+    admin opens these files in a spreadsheet, and a method's title is
+    written by whoever wrote the method file (OWASP: prefix a quote)."""
+
+    def __init__(self, buf):
+        self._w = csv.writer(buf, lineterminator="\n")
+
+    def writerow(self, row) -> None:
+        self._w.writerow([f"'{c}" if isinstance(c, str) and c[:1] in ("=", "+", "-", "@", "\t", "\r")
+                          else c for c in row])
+
+
 def csv_sessions(records: Iterable[dict]) -> str:
     """One row per session: what a group needs for attendance and duration."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = _SafeWriter(buf)
     w.writerow(_SESSION_FIELDS)
     for r in records:
         w.writerow([
@@ -427,7 +469,7 @@ def csv_sessions(records: Iterable[dict]) -> str:
 def csv_phases(record: dict) -> str:
     """One row per phase of one session."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = _SafeWriter(buf)
     w.writerow(_PHASE_FIELDS)
     for p in record["phases"]:
         w.writerow([record["id"], p["id"], p["title"], _clock(p["start"]), _m(p["planned"]),
