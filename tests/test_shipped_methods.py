@@ -26,9 +26,10 @@ MIN = 60
 # Phase start times (s since the session started) and the session end, for a
 # punctual chair who closes each phase at its time-up (a range's upper end).
 TIMINGS = {
-    # CBO: inbrengen 5-10, verhelderen 5-10, denkpauze 5, adviesronde 20, evaluatie 5.
-    "vijf-stappen": ([0, 600, 1200, 1500, 2700], 3000),
-    "five-steps": ([0, 600, 1200, 1500, 2700], 3000),
+    # CBO: inbrengen 5-10, verhelderen 5-10, denkpauze 5, adviesronde 20, evaluatie 5;
+    # step 4 split into the round itself (15) and the case-bringer's choice (5).
+    "vijf-stappen": ([0, 600, 1200, 1500, 2400, 2700], 3000),
+    "five-steps": ([0, 600, 1200, 1500, 2400, 2700], 3000),
     # GGZ handout: inleiding 5, presentatie 5, discussie 30, afronding 10.
     "beeldbellen-eigen-casus": ([0, 300, 600, 2400], 3000),
     "beeldbellen-verhalen": ([0, 300, 600, 2400], 3000),
@@ -49,8 +50,11 @@ PROGRAMME = {
     "dag-1": [("sessie-1", "09:30"), ("lunch", "12:00"), ("sessie-2", "13:00"),
               ("pauze-dag-1", "15:00"), ("sessie-3", "15:30")],
     "dag-2": [("sessie-4", "09:30"), ("pauze-dag-2", "11:30"), ("sessie-5", "11:45")],
+    # The seed allows day 2 in the afternoon but gives no times: ours.
+    "dag-2-middag": [("sessie-4-middag", "13:00"), ("pauze-dag-2-middag", "15:00"),
+                     ("sessie-5-middag", "15:15")],
 }
-PROGRAMME_END = {"dag-1": "17:30", "dag-2": "13:45"}
+PROGRAMME_END = {"dag-1": "17:30", "dag-2": "13:45", "dag-2-middag": "17:15"}
 
 
 def _clock(hhmm: str) -> int:
@@ -141,7 +145,7 @@ def test_ggz_five_questions_are_the_handouts():
     (choice,) = RAW["beeldbellen-eigen-casus"]["choices"]
     five = [q["text"] for q in choice["options"][0]["questions"]]
     assert five[1:] == ["Is dat gelukt?", "Hoe weet je dat?", "Kun je dat verklaren?",
-                        "Wat leer je daarvan voor de volgende keer?"]
+                        "Wat neem je hieruit mee naar een volgende keer?"]
     alternative = [q["text"] for q in choice["options"][1]["questions"]]
     assert alternative[:2] == ["Wat heb je gedaan?", "Wat gebeurde er vervolgens?"]
 
@@ -161,9 +165,10 @@ def test_ggz_stories_are_the_six_with_their_questions():
 @pytest.mark.parametrize("mid", ["vijf-stappen", "five-steps"])
 def test_five_steps_have_a_silent_pause_and_an_advice_round(mid):
     phases = RAW[mid]["phases"]
-    assert [p.get("silent", False) for p in phases] == [False, False, True, False, False]
-    assert [bool(p.get("rounds")) for p in phases] == [False, False, False, True, False]
-    assert [p["duration"] for p in phases] == ["5-10m", "5-10m", "5m", "20m", "5m"]
+    assert [p.get("silent", False) for p in phases] == [False, False, True, False, False, False]
+    assert [bool(p.get("rounds")) for p in phases] == [False, False, False, True, False, False]
+    assert [p["duration"] for p in phases] == ["5-10m", "5-10m", "5m", "15m", "5m", "5m"]
+    assert phases[3]["rounds"]["leave_out"] == 1  # the case-bringer listens
 
 
 def test_training_blocks_keep_the_seed_clock_times():
@@ -171,7 +176,7 @@ def test_training_blocks_keep_the_seed_clock_times():
     for day, blocks in PROGRAMME.items():
         mine = [(p["id"], p["at"]) for p in phases if p["when"] == {"dag": day}]
         assert mine == blocks
-    assert sum(1 for p in phases if p.get("silent")) == 3  # lunch and two breaks
+    assert sum(1 for p in phases if p.get("silent")) == 4  # the lunch and three breaks
 
 
 # ------------------------------------------- the loader and the rehearsal
@@ -255,10 +260,11 @@ def test_every_question_is_asked_once_in_order(path):
                                  "incident-method", "intervisie-met-clienten"])
 @pytest.mark.parametrize("participants", [4, 8])
 def test_rounds_give_every_participant_a_turn(mid, participants):
+    """Every participant but those the round leaves out (the case-bringer)."""
     method = _load(METHODS / f"{mid}.yaml")
     events = _rehearse(method, participants=participants)
     for phase in method.phases:
         if phase.rounds is None:
             continue
         turns = [e for e in events if e["kind"] == "turn" and e["phase"] == phase.id]
-        assert len(turns) == participants
+        assert len(turns) == participants - phase.rounds.leave_out

@@ -1,10 +1,10 @@
 """Commands of the method library and the engine: check, methods, rehearse.
 
     $ intervisor check methods/vijf-stappen.yaml
-    methods/vijf-stappen.yaml: ok (Intervisie in vijf stappen, 5 phases, 40m-50m)
+    methods/vijf-stappen.yaml: ok (Intervisie in vijf stappen, 6 phases, 40m-50m)
     $ intervisor methods
     id            title                       language  length   phases
-    vijf-stappen  Intervisie in vijf stappen  nl        40m-50m  5
+    vijf-stappen  Intervisie in vijf stappen  nl        40m-50m  6
 """
 
 from __future__ import annotations

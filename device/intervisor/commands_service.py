@@ -182,7 +182,9 @@ def status_command(args: argparse.Namespace) -> int:
         if st.get("phase"):
             line = f"Phase {st.get('phase_number')}/{st.get('phases')}: {st.get('phase_title')}"
             # Positions only, as the engine reports them (its plan, its
-            # choices): the state file never holds a text the room hears.
+            # choices): status never prints a prompt. (The state file holds
+            # the method's own texts, for a restart: the prompt said last
+            # and a copy of the method file; never anything said in the room.)
             if st.get("question"):
                 line += f", question {st['question']}/{st.get('questions')}"
             if st.get("turn"):
