@@ -134,8 +134,20 @@ class Phrases:
         return self._t["phase"].format(n=n, of=of)
 
     def clock(self, seconds_after_midnight: int) -> str:
+        """A time of day as it is said, not as it is written: espeak-ng reads
+        "13:00" as "dertien nul nul".
+
+        >>> Phrases("nl").clock(13 * 3600), Phrases("nl").clock(15 * 3600 + 1800)
+        ('13 uur', '15 uur 30')
+        >>> Phrases("en").clock(13 * 3600), Phrases("en").clock(9 * 3600 + 1800)
+        ('1 pm', '9:30 am')
+        """
         h, m = divmod(int(seconds_after_midnight) // 60, 60)
-        return f"{h}:{m:02d}"
+        h %= 24
+        if self.language == "nl":
+            return f"{h} uur" + (f" {m}" if m else "")
+        h12 = h % 12 or 12
+        return f"{h12}" + (f":{m:02d}" if m else "") + (" am" if h < 12 else " pm")
 
 
 def dynamic_parts(language: str) -> list[str]:
