@@ -186,12 +186,11 @@ install_methods() {
     # The manifest lives beside the methods, not the program: an uninstall
     # keeps both, so a reinstall still knows which methods nobody edited.
     local manifest="$ROOT$STATE/shipped-methods.sha256" f name dest new old have
-    if [ "$DRY" = 0 ]; then
-        if [ ! -e "$manifest" ] && [ -e "$ROOT$PREFIX/shipped-methods.sha256" ]; then
-            mv -f "$ROOT$PREFIX/shipped-methods.sha256" "$manifest"   # where older versions kept it
-        fi
-        touch "$manifest"
+    local older="$ROOT$PREFIX/shipped-methods.sha256"   # where older versions kept it
+    if [ ! -e "$manifest" ] && [ -e "$older" ]; then
+        if [ "$DRY" = 0 ]; then mv -f "$older" "$manifest"; else manifest="$older"; fi
     fi
+    [ "$DRY" = 1 ] || touch "$manifest"
     for f in "$SRC"/methods/*.yaml; do
         [ -e "$f" ] || continue
         name="$(basename "$f")"

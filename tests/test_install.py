@@ -315,3 +315,20 @@ def test_a_shipped_method_is_updated_after_an_uninstall_and_a_reinstall(tmp_path
     out = install("--no-model")                # the admin never touched it
     assert f"keeping the edited method {SHIPPED[0]}" not in out
     assert (root / "var/lib/intervisor/methods" / SHIPPED[0]).read_text() == shipped.read_text()
+
+
+def test_a_dry_run_after_an_older_install_agrees_with_the_real_run(root):
+    run("--root", str(root), "--no-model")
+    new = root / "var/lib/intervisor/shipped-methods.sha256"
+    older = root / "opt/intervisor/shipped-methods.sha256"        # where older versions kept it
+    stale = root / "var/lib/intervisor/methods" / SHIPPED[1]
+    stale.write_text("old shipped version\n")
+    h = hashlib.sha256(b"old shipped version\n").hexdigest()
+    older.write_text("".join(line if not line.endswith(f"  {SHIPPED[1]}\n") else f"{h}  {SHIPPED[1]}\n"
+                             for line in new.read_text().splitlines(keepends=True)))
+    new.unlink()
+    dry = run("--root", str(root), "--dry-run", "--no-model").stdout
+    real = run("--root", str(root), "--no-model").stdout
+    assert f"keeping the edited method {SHIPPED[1]}" not in dry + real
+    assert stale.read_text() == (REPO / "methods" / SHIPPED[1]).read_text()
+    assert new.exists() and not older.exists()

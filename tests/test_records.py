@@ -141,3 +141,45 @@ def test_status_without_a_state_file_does_not_call_it_foreign(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 3
     assert "not one the service wrote" not in r.stderr
+
+
+def test_back_into_a_silent_minute_that_starts_over_is_a_new_visit():
+    auto = Cues(auto_advance=True)
+    m = Method("m", "M", "nl", (Phase("a", "A", Duration(300, 300)),
+                                Phase("stil", "Stil", Duration(60, 60), cues=auto),
+                                Phase("c", "C", Duration(300, 300))))
+    clock = FakeClock()
+    e = Engine(m, clock)
+    rec = Recorder.begin(m, clock, {}, 5)
+    feed(rec, e.start())
+    clock.advance(300); feed(rec, e.handle(Command.NEXT))
+    clock.advance(20); feed(rec, e.handle(Command.NEXT))     # c, by mistake
+    clock.advance(100); feed(rec, e.handle(Command.BACK))    # the silent minute starts over
+    assert e.status()["phase"] == "stil" and e.status()["elapsed"] == 0
+    clock.advance(60); feed(rec, e.handle(Command.TICK))
+    assert e.status()["phase"] == "c"
+    clock.advance(300)
+    phases = {p["id"]: p for p in rec.finish(True)["phases"]}
+    # Both visits of the silent minute (20 s, then its whole minute) and both
+    # of c: c's minutes are not taken for the silent minute's.
+    assert phases["stil"]["actual"] == 80 and phases["c"]["actual"] == 400
+
+
+def test_a_session_closed_on_resume_with_a_new_record_still_has_its_phase():
+    import json
+
+    m = Method("m", "M", "nl", (Phase("a", "A", Duration(300, 300)),
+                                Phase("stil", "Stil", Duration(120, 120), cues=Cues(auto_advance=True))))
+    clock = FakeClock()
+    e = Engine(m, clock)
+    e.start()
+    clock.set(300)
+    e.handle(Command.NEXT)
+    snap = json.loads(json.dumps(e.snapshot()))
+    later = FakeClock(wall=clock.time() + 600)
+    again = Engine.restore(m, later, snap)
+    rec = Recorder.begin(m, later, {}, 5)      # the saved record was damaged: a new one
+    feed(rec, again.resumed())
+    assert again.ended
+    assert [s["phase"] for s in rec.data["segments"]] == ["stil"]
+    assert rec.finish(True)["phases"][0]["actual"] == 120   # from its start to when it ran out

@@ -1146,3 +1146,38 @@ def test_a_session_resumed_with_a_damaged_record_is_still_recorded(serve):
     records = RecordBook(s.state_dir / "records").list()
     assert [r["method"] for r in records] == ["kort"]
     assert [p["id"] for p in records[0]["phases"]] == ["drie"]
+
+
+EEN = textwrap.dedent("""\
+    id: een
+    title: Een fase
+    language: nl
+    phases:
+      - id: stil
+        title: Stil
+        duration: 10m
+        auto_advance: true
+    """)
+
+
+def test_a_session_that_ran_out_while_down_is_recorded_and_cleared(serve):
+    s = serve(methods=(("een.yaml", EEN),)).start()
+    s.send("next")
+    s.wait_state(running)
+    s.stop(signal.SIGKILL)
+
+    def an_hour_ago(st):                      # another boot, an hour later
+        st["clock"]["boot_id"] = "another-boot"
+        st["session"]["saved_wall"] -= 3600
+        st["record"]["started"] -= 3600
+        for seg in st["record"]["segments"]:
+            seg["start"] -= 3600
+    edit_state(s, an_hour_ago)
+    s.start()
+    st = s.wait_state(lambda st: st["service"]["pid"] == s.proc.pid)
+    assert st["status"]["stage"] == "idle" and st["session"] is None and st["record"] is None
+    assert "session resumed and closed" in s.read_log()
+    assert s.stop() == 0
+    records = RecordBook(s.state_dir / "records").list()
+    assert len(records) == 1 and records[0]["completed"] is True
+    assert abs(records[0]["duration"] - 600) < 5      # its ten minutes, not the hour away

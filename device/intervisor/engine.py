@@ -358,7 +358,7 @@ class Engine:
         parts.append(self.words.phase(index + 1, len(self.plan)))
         parts.append(phase.title + ".")
         if phase.at is not None:
-            parts += [self.words["block_at"], self.words.clock(self._block_end_clock(index))]
+            parts += [self.words["block_at"], self.words.clock(self._block_end_clock(index)) + "."]
         else:
             parts.append(self.words.length(lo, hi))
         if phase.say:
@@ -622,6 +622,7 @@ class Engine:
             return [Hush(), self._say([self.words["back_at_start"]])]
         now = self.clock.monotonic()   # never paused here: BACK waits for the resume
         left, anchor = self.run, self._active_anchor
+        over: list[Action] = []
         state = self._history.pop()
         since = max(0.0, self._active(now) - state["active_at"])
         self._load_state(state, now)
@@ -642,6 +643,7 @@ class Engine:
             # programme keeps to the clock and is simply over.
             run.start = run.turn_anchor = now
             run.fired, run.overtime_count = set(), 0
+            over = [Mark("phase_start", phase.id)]   # for the record: a new visit, not the old one
         else:
             run.start = now - (state["run"]["elapsed"] + since)
             run.turn_anchor = now - (state["run"]["turn_elapsed"] + since)
@@ -654,8 +656,7 @@ class Engine:
             parts.append(questions[self.run.question].text)
         elif phase.rounds is not None:
             parts.append(self.words.turn(self.run.turn + 1, self._turns(phase)))
-        return [Hush(), self._say(parts), Show(self._light(self._elapsed(now))),
-                Mark("back", phase.id)]
+        return [Hush(), self._say(parts), Show(self._light(self._elapsed(now)))] + over + [Mark("back", phase.id)]
 
     def _repeat(self) -> list[Action]:
         if self.last_say is None:
@@ -910,8 +911,8 @@ class Engine:
             # the session would have closed by itself, so it closes now, and
             # the record ends when it ran out.
             ran_out = now - (self.run.start + self.run.hi)
-            return moved + [replace(a, ago=ran_out) if isinstance(a, Mark) else a
-                            for a in self._finish()]
+            return moved + [Mark("resume_after_restart", phase.id, ago=now - self.run.start)] + [
+                replace(a, ago=ran_out) if isinstance(a, Mark) else a for a in self._finish()]
         w = self.words
         left = self.run.hi - self._elapsed(now)
         parts = [w["picks_up"], phase.title + "."]
@@ -928,7 +929,10 @@ class Engine:
         # Paused: the lights flash in the colour time stood at, which a
         # panel that has just started has not seen yet.
         shows = [Show(self._time_light()), Show(Light.PAUSED)] if self.paused else [Show(self._time_light())]
-        return moved + shows + [self._say(parts), Mark("resume_after_restart", phase.id)]
+        # (A record started again, the saved one damaged, opens the phase
+        # when it began.)
+        return moved + shows + [self._say(parts),
+                                Mark("resume_after_restart", phase.id, ago=self._elapsed(now))]
 
     # ------------------------------------------------------------ rendering
 
@@ -962,8 +966,8 @@ class Engine:
                 texts.add(p.rounds.say)
             texts.add(w.length(p.duration.lo, p.duration.hi))
             if p.at is not None:
-                texts.add(w.clock(p.at))
-                texts.add(w.clock(int(p.at + p.duration.hi)))
+                texts.add(w.clock(p.at) + ".")
+                texts.add(w.clock(int(p.at + p.duration.hi)) + ".")
         for length in _plan_lengths(m):
             texts.update(w.phase(n, length) for n in range(1, length + 1))
         texts.update(fixed_parts(m.language))

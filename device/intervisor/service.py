@@ -588,6 +588,7 @@ class Service:
         self.device = None
         self.parts: Parts | None = None
         self.recorder: Recorder | None = None
+        self._closed_on_resume = False
         self._finished = None
         self.reloads = 0
         self.refused: dict[str, list[str]] = {}
@@ -856,6 +857,7 @@ class Service:
         if self.device.session is None:
             log.info("session resumed and closed method=%s away=%.1fs (its last phase ran out meanwhile)",
                      mid, away)
+            self._closed_on_resume = True   # its closing words are being said: no greeting over them
             return
         if self.recorder is not None:
             self.recorder.restarted()
@@ -1019,7 +1021,7 @@ class Service:
             # (A resumed session's announcement is what the room needs now;
             # a voice fault is on the lights and in the log.)
             self.parts.speak_in(self.device.session.method.language)
-        if self.device.session is None:
+        if self.device.session is None and not self._closed_on_resume:
             self.device.dispatch(with_notices(
                 self.device.greeting() if self.library.methods
                 else [Show(Light.IDLE), Say((NOTICES[self._language()]["no_methods"],))],
