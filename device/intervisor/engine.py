@@ -865,10 +865,10 @@ class Engine:
             try:
                 probe._load_state({k: v for k, v in step.items() if k != "history"}, 0.0)
                 probe._check_restored()
-                numbers = [step["active_at"], step["run"]["elapsed"], step["run"]["turn_elapsed"]]
+                times = [step["active_at"], step["run"]["elapsed"], step["run"]["turn_elapsed"]]
             except (KeyError, TypeError, AttributeError, IndexError, OverflowError, ValueError) as exc:
                 raise ValueError(f"a saved undo step is damaged ({exc.__class__.__name__}: {exc})") from exc
-            if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in numbers):
+            if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in times):
                 raise ValueError("a saved undo step's times are not numbers")
 
     def _catch_up_silently(self) -> None:
@@ -877,6 +877,7 @@ class Engine:
         missed in a row. A phase that moves on by itself has moved on."""
         # While paused the phase's time stands still at the pause.
         now = self.paused_at if self.paused else self.clock.monotonic()
+        self._moved_on = []
         for _ in range(10_000):
             due = sorted(d for d in self._deadlines() if d[0] <= now)
             if not due:
@@ -899,7 +900,6 @@ class Engine:
         """What to say and show after :meth:`restore`."""
         if self.stage != "running" or self.run is None:
             return []
-        self._moved_on = []
         self._catch_up_silently()
         now = self.clock.monotonic()
         # For the record: the phases that began while the device was down,
