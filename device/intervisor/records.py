@@ -98,16 +98,16 @@ class Recorder:
         self.data["restarts"].append(self._clock.time())
 
     def mark(self, mark: Mark) -> None:
-        now = self._clock.time() - max(0.0, getattr(mark, "ago", 0.0))
+        now = self._clock.time() - max(0.0, mark.ago)
         segs = self.data["segments"]
         moved_back = mark.kind == "back" and mark.phase and segs and segs[-1]["phase"] != mark.phase
         # A session picked up after a restart in a phase the record has not
-        # opened (a new record, the old one damaged): it opens now.
+        # opened (a new record, the old one damaged): it opens when the
+        # phase began (the mark's ago).
         picked_up = (mark.kind == "resume_after_restart" and mark.phase
                      and not (segs and segs[-1]["phase"] == mark.phase and segs[-1]["end"] is None))
-        if moved_back and self._undo_step(mark.phase):
-            pass
-        elif (mark.kind == "phase_start" and mark.phase) or moved_back or picked_up:
+        undone = moved_back and self._undo_step(mark.phase)
+        if not undone and ((mark.kind == "phase_start" and mark.phase) or moved_back or picked_up):
             if segs and segs[-1]["end"] is None:
                 segs[-1]["end"] = now
             segs.append({"phase": mark.phase, "start": now, "end": None})
