@@ -127,8 +127,6 @@ def _espeak(text: str, voice: str):
     return np.frombuffer(wav[44:], np.int16)
 
 
-ESPEAK_RATE = 22050
-
 
 def _selftest(args) -> int:
     import subprocess
@@ -136,6 +134,7 @@ def _selftest(args) -> int:
     import numpy as np
 
     from intervisor.recognise import VoiceUnavailable
+    from intervisor.speech import ESPEAK_RATE
     from intervisor.voice import commands_in_pcm
 
     try:
@@ -143,7 +142,7 @@ def _selftest(args) -> int:
     except VoiceUnavailable as e:
         print(f"intervisor voice: {e}", file=sys.stderr)
         return 2
-    rate = ESPEAK_RATE
+    rate = ESPEAK_RATE   # what espeak-ng --stdout gives
     voices = ESPEAK_VOICES[args.lang]
     failed = 0
     try:

@@ -132,10 +132,7 @@ class Device:
             # The session's last words are said while it is still the
             # session (in its own language), then the device is idle.
             self.dispatch(actions)
-            if self.session.ended:
-                finished, self.session = self.session, None
-                if self.on_session_end is not None:
-                    self.on_session_end(finished)
+            self._close_if_ended()
         if actions and self.on_change is not None:
             self.on_change(self)
         return actions
@@ -214,13 +211,19 @@ class Device:
         self.session = Engine.restore(method, self.clock, snapshot)
         actions = self.session.resumed()
         self.dispatch(actions)
-        if self.session.ended:   # its last phase ran out while the device was down
-            finished, self.session = self.session, None
-            if self.on_session_end is not None:
-                self.on_session_end(finished)
-            if self.on_change is not None:
-                self.on_change(self)
+        # Its last phase may have run out while the device was down.
+        if self._close_if_ended() and self.on_change is not None:
+            self.on_change(self)
         return actions
+
+    def _close_if_ended(self) -> bool:
+        """An ended session makes the device idle and is reported."""
+        if self.session is None or not self.session.ended:
+            return False
+        finished, self.session = self.session, None
+        if self.on_session_end is not None:
+            self.on_session_end(finished)
+        return True
 
     # ---------------------------------------------------------------- loop
 
