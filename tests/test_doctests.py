@@ -5,11 +5,11 @@ import doctest
 
 import pytest
 
-from intervisor import (clock, config, cues, engine, events, method, model, panel, phrases, portaudio,
+from intervisor import (cli, clock, config, cues, engine, events, method, model, panel, phrases, portaudio,
                         recognise, records, rehearse, runner, sound, state, voice)
 
 
-@pytest.mark.parametrize("module", [clock, engine, events, model, phrases, rehearse, runner,
+@pytest.mark.parametrize("module", [cli, clock, engine, events, model, phrases, rehearse, runner,
                                     config, cues, method, panel, portaudio, recognise, records,
                                     sound, state, voice],
                          ids=lambda m: m.__name__)

@@ -917,15 +917,15 @@ def test_methods_add_and_the_path_units_reload_make_one_reload(serve, tmp_path):
     assert s.stop() == 0
 
 
-def test_an_english_methods_wrap_up_is_said_in_english_on_a_dutch_device():
-    from intervisor.events import Command, Say
+def dutch_device_with_sound(clock, methods):
+    """A service on a Dutch device, in process, whose sound's fake notes
+    the language each text is said in (the voice switch the real one has)."""
+    from intervisor.events import Say
     from intervisor.runner import Device
     from intervisor.service import Parts, Service
     from intervisor.sound import FakeSound
 
     class Voiced(FakeSound):
-        """The sound's fake, with the voice switch the real one has."""
-
         def __init__(self):
             super().__init__()
             self.language = "nl"
@@ -939,14 +939,21 @@ def test_an_english_methods_wrap_up_is_said_in_english_on_a_dutch_device():
                 self.spoken.append((self.language, action.text))
             super().perform(action)
 
-    clock = FakeClock()
-    english = Method("short", "Short meeting", "en", (Phase("a", "Sharing", Duration(60, 60)),),
-                     closing="Thank you all, see you next time.")
     service = Service(clock=clock, environ={})
     service.parts = Parts({}, lambda command: None, "nl")
     service.parts.sound = sound = Voiced()
     service.device_language = "nl"
-    service.device = device = Device({"short": english}, clock, [service, sound], language="nl")
+    service.device = Device(methods, clock, [service, sound], language="nl")
+    return service.device, sound
+
+
+def test_an_english_methods_wrap_up_is_said_in_english_on_a_dutch_device():
+    from intervisor.events import Command
+
+    clock = FakeClock()
+    english = Method("short", "Short meeting", "en", (Phase("a", "Sharing", Duration(60, 60)),),
+                     closing="Thank you all, see you next time.")
+    device, sound = dutch_device_with_sound(clock, {"short": english})
     device.handle(Command.NEXT)                     # start
     device.handle(Command.NEXT)                     # the last phase done: the wrap-up
     assert device.session is None
@@ -954,6 +961,28 @@ def test_an_english_methods_wrap_up_is_said_in_english_on_a_dutch_device():
     assert wrap_up and all(lang == "en" for lang, _ in wrap_up), sound.spoken
     device.handle(Command.STEP)                     # idle again: the device's own language
     assert sound.spoken[-1] == ("nl", "Short meeting")
+
+
+def test_an_english_session_closed_on_resume_says_its_wrap_up_in_english():
+    # Its last silent minute ran out while the device was down: the
+    # resume closes it, in the method's language, not the device's.
+    from intervisor.events import Command
+    from intervisor.model import Cues
+
+    clock = FakeClock()
+    english = Method("short", "Short meeting", "en",
+                     (Phase("a", "Sharing", Duration(60, 60)),
+                      Phase("b", "Silence", Duration(60, 60), silent=True, cues=Cues(auto_advance=True))),
+                     closing="Thank you all, see you next time.")
+    device, _ = dutch_device_with_sound(clock, {"short": english})
+    device.handle(Command.NEXT)
+    device.handle(Command.NEXT)                     # into the silent minute
+    snapshot = device.session.snapshot()
+    device, sound = dutch_device_with_sound(clock, {"short": english})
+    device.resume({**snapshot, "saved_wall": clock.time() - 3600})
+    assert device.session is None
+    assert sound.spoken and all(lang == "en" for lang, _ in sound.spoken), sound.spoken
+    assert "Thank you all" in sound.spoken[0][1]
 
 
 def test_the_loop_acts_on_deadlines_early_enough_for_the_output_buffer(tmp_path):
@@ -1110,6 +1139,21 @@ def test_status_ignores_a_state_file_of_the_wrong_shape(tmp_path):
     r = cli("status", "--config", str(config), ok=False)
     assert "Traceback" not in r.stderr and "not one the service wrote" in r.stderr
     assert "Intervisor is not running." in r.stdout
+
+
+def test_status_says_not_running_to_a_reader_that_went_away(tmp_path):
+    # Found in review: `intervisor status | head -0` (or a dropped SSH
+    # session) turned "not running" (3) into 0 for a script that checks it.
+    config = tmp_path / "config.yaml"
+    config.write_text(f"methods_dir: {tmp_path / 'methods'}\nstate_dir: {tmp_path / 'state'}\n")
+    for args in (("status", "--config", str(config)), ("status", "--json", "--config", str(config))):
+        read, write = os.pipe()
+        os.close(read)
+        try:
+            r = subprocess.run([str(PROGRAM), *args], stdout=write, stderr=subprocess.PIPE, text=True, timeout=60)
+        finally:
+            os.close(write)
+        assert r.returncode == 3 and r.stderr == ""
 
 
 def test_a_config_refused_for_a_typo_still_names_the_folders(tmp_path):

@@ -63,6 +63,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Reader:
+    """Standard output that outlives its reader. When the reader goes away
+    (`intervisor status | head -1`, a dropped SSH session) the rest of the
+    output goes nowhere, and the command still finishes and returns its own
+    exit code: `status` says 3 for "not running" whether or not anyone read
+    the line that said so.
+
+    >>> import io
+    >>> class Gone(io.StringIO):
+    ...     def write(self, text): raise BrokenPipeError
+    >>> out = _Reader(Gone())
+    >>> out.write("read by no one")
+    14
+    >>> out.gone
+    True
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._leave()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._leave()
+
+    def _leave(self) -> None:
+        self.gone = True
+        # Python flushes sys.stdout once more at exit; point the descriptor
+        # at /dev/null so that flush finds no closed pipe either.
+        try:
+            import os
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     # A terminal or a pipe in a non-UTF-8 locale cannot show every character
     # of a method's title or a report's dash: a "?" instead, never a crash.
@@ -73,12 +125,14 @@ def main(argv: list[str] | None = None) -> int:
             pass
     parser = build_parser()
     args = parser.parse_args(argv)
+    stdout, sys.stdout = sys.stdout, _Reader(sys.stdout)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        return 0
+    finally:
+        sys.stdout.flush()
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

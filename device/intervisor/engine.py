@@ -243,7 +243,7 @@ class Engine:
                 elapsed=round(elapsed, 3),
                 remaining=round(self.run.hi - elapsed, 3),
                 session_remaining=round(self._session_remaining(now), 3),
-                light=self._light(elapsed).value,
+                light=self._light().value,
             )
         return st
 
@@ -534,7 +534,8 @@ class Engine:
         self.last_say = say
         return say
 
-    def _light(self, elapsed: float) -> Light:
+    def _light(self) -> Light:
+        """What the time light shows: the pause over the time's own colour."""
         return Light.PAUSED if self.paused else self._time_light()
 
     def _time_light(self) -> Light:
@@ -656,7 +657,7 @@ class Engine:
             parts.append(questions[self.run.question].text)
         elif phase.rounds is not None:
             parts.append(self.words.turn(self.run.turn + 1, self._turns(phase)))
-        return [Hush(), self._say(parts), Show(self._light(self._elapsed(now)))] + over + [Mark("back", phase.id)]
+        return [Hush(), self._say(parts), Show(self._light())] + over + [Mark("back", phase.id)]
 
     def _repeat(self) -> list[Action]:
         if self.last_say is None:
@@ -694,7 +695,7 @@ class Engine:
         if self.offer_until is not None:
             self.offer_until += gap
         phase = self.plan[run.index]
-        return [Hush(), Play(Cue.RESUMED), Show(self._light(self._elapsed(now))),
+        return [Hush(), Play(Cue.RESUMED), Show(self._light()),
                 Say((self.words["resumed"],)), Mark("resume", phase.id)]
 
     def _time(self) -> list[Action]:
