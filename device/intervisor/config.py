@@ -390,6 +390,8 @@ def _section(cls: type, node: YMap, prefix: str, check: Checker, lines: dict[str
                 values[name] = None
             continue
         value = f.metadata["check"](check, entry.node, label)
+        if value is None and "None" not in str(f.type):
+            continue  # empty text ("" or " "): the default, as for an empty value
         if value is not _BAD:
             values[name] = value
     return cls(**values)

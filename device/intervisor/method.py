@@ -49,9 +49,10 @@ ID_PATTERN = re.compile(r"[a-z0-9-]+\Z")
 SUFFIXES = (".yaml", ".yml")
 
 _UNIT = {"h": 3600, "m": 60, "s": 1}
-_SINGLE = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?\Z")
-_RANGE = re.compile(r"(\d+)-(\d+)([hms])\Z")
-_CLOCK = re.compile(r"(\d{1,2}):(\d{2})\Z")
+# re.ASCII: \d would also take "٥" or "５", which the format does not allow.
+_SINGLE = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?\Z", re.ASCII)
+_RANGE = re.compile(r"(\d+)-(\d+)([hms])\Z", re.ASCII)
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})\Z", re.ASCII)
 _MAX_NUMBER = 10 ** 6  # no real length has more digits; keeps the arithmetic small
 
 DURATION_HELP = "write it like 90s, 5m, 1h or 1h30m, or as a range like 5-10m"
@@ -748,7 +749,7 @@ class Library:
         are left out."""
         try:
             entries = sorted(self.folder.iterdir())
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL in the folder's name
             return []
         root = self.folder.resolve()
         out = []
@@ -757,6 +758,9 @@ class Library:
                 continue
             try:
                 real = path.resolve()
+            except RuntimeError:  # a symlink loop (Python < 3.13): refused when read, with its line
+                out.append(path)
+                continue
             except OSError:
                 continue
             if real.parent != root and root not in real.parents:

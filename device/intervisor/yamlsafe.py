@@ -26,6 +26,7 @@ not UTF-8.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from typing import Any, Iterator, NamedTuple
@@ -64,10 +65,21 @@ class Problem:
     warning: bool = False
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
+        return f"{_one_line(self.file)}:{self.line}: {_one_line(self.message)}"
 
     def marked(self) -> str:
-        return f"{self.file}:{self.line}: warning: {self.message}" if self.warning else str(self)
+        return (f"{_one_line(self.file)}:{self.line}: warning: {_one_line(self.message)}" if self.warning
+                else str(self))
+
+
+# A message quotes what the file says; a line break or a terminal control in
+# that quote would split the FILE:LINE: line (the journal stores each part
+# apart) or garble the terminal. Shown escaped instead, like \n.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _one_line(text: str) -> str:
+    return _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 class YScalar:
@@ -240,17 +252,41 @@ def _nul(filename: str, line: int) -> Problem:
 def _compose(text: str) -> YNode | None:
     loader = _Loader(text)
     try:
-        return _Composer(loader).run()
+        # The end of a stream with no last newline is marked a line past it.
+        return _Composer(loader, _line_map(text), len(re.split("\r\n|\r|\n", text))).run()
     finally:
         loader.dispose()
+
+
+_BREAKS = re.compile("\r\n|\r|\n|\x85|\u2028|\u2029")
+
+
+def _line_map(text: str) -> list[int] | None:
+    """YAML also ends a line at NEL, LS and PS (U+0085, U+2028, U+2029, as
+    pasted text may hold); an editor, grep and sed do not. The file's line
+    of each of YAML's lines (index: YAML's line - 1), or None when they agree."""
+    if not any(c in text for c in "\x85\u2028\u2029"):
+        return None
+    out, line = [1], 1
+    for m in _BREAKS.finditer(text):
+        if m.group() not in ("\x85", "\u2028", "\u2029"):
+            line += 1
+        out.append(line)
+    return out
+
+
+def _file_line(yaml_line: int, lines: list[int] | None) -> int:
+    return lines[min(yaml_line, len(lines)) - 1] if lines else yaml_line
 
 
 class _Composer:
     """Builds nodes from events without recursion, so depth and size are
     checked as the file is read, before anything can grow."""
 
-    def __init__(self, loader: Any):
+    def __init__(self, loader: Any, lines: list[int] | None = None, last: int = 1 << 62):
         self.loader = loader
+        self.lines = lines
+        self.last = last
         self.anchors: dict[str, YNode] = {}
         self.stack: list[list] = []  # [node, pending key (text, line) or None]
         self.root: YNode | None = None
@@ -261,7 +297,7 @@ class _Composer:
         loader = self.loader
         while loader.check_event():
             ev = loader.get_event()
-            line = ev.start_mark.line + 1 if ev.start_mark else 1
+            line = min(_file_line(ev.start_mark.line + 1, self.lines), self.last) if ev.start_mark else 1
             if isinstance(ev, yaml.DocumentStartEvent):
                 self.documents += 1
                 if self.documents > 1:
@@ -394,14 +430,16 @@ _PLAIN = (
 def _yaml_problem(filename: str, error: yaml.YAMLError, text: str) -> Problem:
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
     if mark is not None:
-        line = mark.line + 1
+        line = _file_line(mark.line + 1, _line_map(text))
     elif isinstance(getattr(error, "position", None), int):
         line = text.count("\n", 0, error.position) + 1
     else:
         line = 1
+    # At the end of a stream with no last newline YAML points past the last line.
+    line = min(line, len(re.split("\r\n|\r|\n", text)))
     raw = " ".join(str(x) for x in (getattr(error, "context", None), getattr(error, "problem", None)) if x)
     raw = raw or str(error).splitlines()[0]
-    lines = text.splitlines()
+    lines = re.split("\r\n|\r|\n", text)
     if 0 < line <= len(lines) and lines[line - 1][:1] == "\t" or "'\\t'" in raw:
         return Problem(filename, line, "a tab character is used here; YAML needs spaces for indentation")
     for needle, said in _PLAIN:
@@ -498,6 +536,11 @@ class Checker:
             return None
         if isinstance(node, YScalar):
             value = node.value if isinstance(node.value, str) else node.text
+            if "\x00" in value:
+                # A raw NUL is refused by parse(); this one was written \0 in quotes.
+                # No path, name or spoken text may hold it (open() raises ValueError).
+                self.error(node.line, f"{what} contains a NUL character (written \\0); remove it")
+                return None
             value = value.strip()
             return value or None
         self.error(node.line, f"{what} should be text, not {describe(node)}")
