@@ -62,6 +62,9 @@ def _recognise(args) -> int:
     except (VoiceUnavailable, ValueError, OSError) as e:
         print(f"intervisor voice: {e}", file=sys.stderr)
         return 2
+    except Exception as e:   # a model broken in a way of its own: one line, no traceback
+        print(f"intervisor voice: cannot recognise ({type(e).__name__}: {e})", file=sys.stderr)
+        return 2
     for seconds, command in found:
         print(f"{seconds:.2f} {command.value}")
     return 0
@@ -139,7 +142,7 @@ def _selftest(args) -> int:
 
     try:
         rec = _build(args)
-    except VoiceUnavailable as e:
+    except Exception as e:
         print(f"intervisor voice: {e}", file=sys.stderr)
         return 2
     rate = ESPEAK_RATE   # what espeak-ng --stdout gives

@@ -426,6 +426,9 @@ class PocketSphinxRecogniser:
             self._decoder = Decoder(**options)
         except Exception as e:
             raise VoiceUnavailable(f"broken PocketSphinx model ({e})") from None
+        # A folder with no dictionary of its own: the decoder took its
+        # default one, and the phone loop must read the same.
+        options.setdefault("dict", self._decoder.config["dict"])
         missing = [w for w in table.words() if self._decoder.lookup_word(w) is None]
         if missing:
             raise VoiceUnavailable(

@@ -442,6 +442,29 @@ class Parts:
                 except Exception:
                     log.exception("%s: close failed", type(part).__name__)
 
+    def reconfigure_voice(self, config: Any, commands: "queue.Queue[Command]",
+                          acts_on: Callable[[Command], bool] | None = None) -> bool:
+        """A reloaded config reaches voice too. When its voice section
+        changed, the listener stops (the microphone closes, its light goes
+        off) and, when voice is still on, starts again with the new
+        settings. Returns whether it did."""
+        before = setting(self.config, "voice", None)
+        self.config = config
+        if setting(config, "voice", None) == before:
+            return False
+        if self.voice is not None:
+            try:
+                self.voice.close()
+            except Exception:
+                log.exception("voice: close failed")
+            self.voice = None
+        self._follow("voice", None)
+        if setting(config, "voice.enabled", False):
+            self.start_voice(commands, acts_on)
+        else:
+            log.info("voice: off in the config")
+        return True
+
     @property
     def voice_on(self) -> bool:
         return self.voice is not None and "voice" not in self.faults
@@ -907,6 +930,9 @@ class Service:
             log.error("config: refused; keeping the one in use")
         else:
             self.config, self.config_problems = config, []
+            if self.parts.reconfigure_voice(config, self.device.queue, acts_on=self.device.accepts):
+                session = self.device.session
+                self.parts.speak_in(session.method.language if session is not None else self.device_language)
         change = self.library.reload()
         self._note_refused(change.refused)
         for kind in ("added", "changed", "removed"):
@@ -921,6 +947,7 @@ class Service:
         elif device.selected not in device.methods:
             device.selected = sorted(device.methods)[0] if device.methods else None
         device.preset_choices = choices
+        device.participants = setting(self.config, "participants", None)
         # Rendered on the render thread: the session in the room goes on.
         self._prepare_prompts(only=change.added + change.changed, label="reload")
         self.reloads += 1

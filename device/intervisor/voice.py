@@ -490,6 +490,8 @@ def read_wav(path: str | Path) -> tuple[bytes, int]:
             data = w.readframes(w.getnframes())
     except (wave.Error, EOFError) as e:
         raise ValueError(f"{path}: not a PCM WAV file ({e})") from None
+    # A file cut off inside a frame: its whole frames.
+    data = data[:len(data) - len(data) % (2 * channels)]
     if channels > 1:
         x = np.frombuffer(data, np.int16).reshape(-1, channels).astype(np.int32).mean(axis=1)
         data = x.astype(np.int16).tobytes()
@@ -561,11 +563,18 @@ class Microphone:
                  stall_after: float = 1.0, start_grace: float = 3.0):
         self.device = device
         self.rate = rate
+        self._given_rate = rate     # None: asked of the device at every open (another may be plugged in)
         self.block_seconds = block_seconds
         # 128 blocks of 30 ms: almost 4 s, room for the recogniser's one-off
         # adapt to the room (0.7 s of a core here, more on a Pi).
         self.light = light
-        self.blocks: queue.Queue[bytes] = queue.Queue(maxsize=queue_blocks)
+        self.blocks: queue.Queue[tuple[bytes, bool, bool]] = queue.Queue(maxsize=queue_blocks)
+        # Asked in the callback, as each block is heard: was the device
+        # itself making sound then? (The reader may be seconds behind.)
+        self.speaking: Callable[[], bool] | None = None
+        self.block_speaking = False  # of the block last read
+        self.gap_before = False      # blocks were lost just before the block last read
+        self._lost = False
         self.overflows = 0          # blocks we dropped: the reader fell behind
         self.input_overflows = 0    # blocks PortAudio lost before us
         self.reopens = 0            # streams that died and were opened again
@@ -596,11 +605,11 @@ class Microphone:
                 return
             stream = None
             try:
-                if self._stream_class is None or self.rate is None:
+                if self._stream_class is None or self._given_rate is None:
                     # Only now: PortAudio finds the sound server at its start.
                     import sounddevice as sd
                 cls = self._stream_class or sd.RawInputStream
-                if self.rate is None:
+                if self._given_rate is None:
                     info = sd.query_devices(self.device, "input")
                     self.rate = int(info["default_samplerate"])
                 stream = cls(samplerate=self.rate, channels=1, dtype="int16", device=self.device,
@@ -633,16 +642,26 @@ class Microphone:
         self.delivered += 1
         if status and getattr(status, "input_overflow", False):
             self.input_overflows += 1
+            self._lost = True
+        spoke = False
+        if self.speaking is not None:
+            try:
+                spoke = bool(self.speaking())
+            except Exception:
+                spoke = False
         try:
-            self.blocks.put_nowait(bytes(indata))
+            self.blocks.put_nowait((bytes(indata), spoke, self._lost))
+            self._lost = False
         except queue.Full:
             self.overflows += 1
+            self._lost = True
 
     def read(self, timeout: float) -> bytes | None:
         try:
-            return self.blocks.get(timeout=timeout)
+            block, self.block_speaking, self.gap_before = self.blocks.get(timeout=timeout)
         except queue.Empty:
             return None
+        return block
 
     def alive(self) -> bool:
         """Open, delivering, and active as PortAudio sees it."""
@@ -754,8 +773,9 @@ class Listener:
         self.on_command = on_command  # e.g. heard_cue(sound): the chair hears it was taken
         self.acts_on = acts_on          # e.g. Device.accepts: commands that would do nothing drop
         self.microphone = microphone or Microphone(device=device, light=mic_light)
+        self.microphone.speaking = is_device_speaking
         self.gate = CommandGate(recogniser, self._emit, settings=settings, table=table,
-                                is_device_speaking=is_device_speaking, acts_on=acts_on)
+                                is_device_speaking=self._speaking, acts_on=acts_on)
         self.retry_every = retry_every
         self.language = language or getattr(getattr(recogniser, "table", None), "language", None)
         self._recognisers = recognisers
@@ -772,7 +792,14 @@ class Listener:
         self._running = False   # started and not stopped: only then is the microphone opened
         self.failed: str | None = None   # why the voice thread stopped for good
         self.mic_missing: str | None = None  # why the microphone cannot be opened now
-        self.heard: list[tuple[float, Command]] = []  # commands only, for status
+        # The last commands only, for status.
+        self.heard: collections.deque[tuple[float, Command]] = collections.deque(maxlen=100)
+
+    def _speaking(self) -> bool:
+        # The device made sound when the block being judged was heard, or
+        # makes sound now.
+        return self.microphone.block_speaking or bool(
+            self.is_device_speaking is not None and self.is_device_speaking())
 
     def _emit(self, t: float, command: Command) -> None:
         self.heard.append((t, command))
@@ -861,7 +888,7 @@ class Listener:
             self.recogniser = rec
             old = self.gate
             self.gate = CommandGate(rec, self._emit, settings=self.settings,
-                                    is_device_speaking=self.is_device_speaking,
+                                    is_device_speaking=self._speaking,
                                     acts_on=self.acts_on)
             self.gate.rejections = old.rejections
             self.gate.accepted = old.accepted
@@ -913,6 +940,11 @@ class Listener:
                         if not self._open_microphone(again=True):
                             next_try = time.monotonic() + self.retry_every
                     continue
+                if mic.gap_before:
+                    # Blocks were lost just before this one: what came before
+                    # and what follows are not one stretch of audio (a
+                    # sentence with its middle lost is not an isolated word).
+                    self.gate.reset()
                 if resampler is None:
                     resampler = Resampler(mic.rate, self.recogniser.sample_rate)
                 pcm = resampler.process(block)
@@ -1033,7 +1065,11 @@ def from_config(config: Any, commands: "queue.Queue[Command]", *, language: str 
                             language=language, recognisers=build, acts_on=acts_on)
         listener.start()
         return listener
-    except VoiceUnavailable:
+    except Exception as e:
+        # Whatever stopped it (a model may break in ways of its own), the
+        # room hears the one notice and the log gets one clear reason.
         if say is not None:
             say(Say((unavailable_notice(language),)))
-        raise
+        if isinstance(e, VoiceUnavailable):
+            raise
+        raise VoiceUnavailable(f"voice cannot start ({type(e).__name__}: {e})") from None
