@@ -177,7 +177,7 @@ def test_second_button_repeats_and_goes_back(factory):
 
 
 def test_gestures_are_explained_in_both_languages():
-    assert "vier tikken" in gesture_text("nl")
+    assert "vier is afronden" in gesture_text("nl")
     assert "second button" in gesture_text("en", second_button=True)
 
 

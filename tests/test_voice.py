@@ -1090,7 +1090,7 @@ def test_from_config_says_why_voice_is_off_and_the_rest_goes_on():
     config = {"voice": {"backend": "vosk", "model": "/nonexistent/model"}}
     with pytest.raises(VoiceUnavailable, match="/nonexistent/model"):
         from_config(config, queue.Queue(), language="nl", say=said.append)
-    assert said == [Say(("Spraakbediening staat uit. De knop werkt gewoon.",))]
+    assert said == [Say(("Spraakbediening werkt nu niet. De knop werkt wel.",))]
     performed = []
     with pytest.raises(VoiceUnavailable, match="'fr'"):
         from_config({"voice": {"backend": "pocketsphinx", "language": "fr"}}, queue.Queue(),

@@ -248,7 +248,7 @@ def test_from_config_turns_any_failure_into_the_notice_and_voice_unavailable(mon
     with pytest.raises(VoiceUnavailable, match="RuntimeError"):
         from_config({"voice": {"backend": "vosk", "model": "/opt/m"}}, queue.Queue(), language="nl",
                     say=said.append)
-    assert said == [Say(("Spraakbediening staat uit. De knop werkt gewoon.",))]
+    assert said == [Say(("Spraakbediening werkt nu niet. De knop werkt wel.",))]
 
 
 def test_voice_recognise_with_such_a_model_is_no_traceback(sphinx_model_without_dict, tmp_path):

@@ -302,7 +302,7 @@ class Engine:
             now = self.clock.monotonic()
             if self.confirm_until is not None and now < self.confirm_until:
                 self.stage = "ended"
-                return [Hush(), Mark("session_end"), Show(Light.IDLE)]
+                return [Hush(), Say((self.words["ended"],)), Mark("session_end"), Show(Light.IDLE)]
             self.confirm_until = now + CONFIRM_END_WINDOW
             return [Hush(), Say((self.words["confirm_end"],))]
         return []
@@ -351,30 +351,30 @@ class Engine:
         return midnight + seconds_after_midnight
 
     def _enter_phase(self, index: int, now: float, lead: Iterable[str] = ()) -> list[Action]:
+        lead = list(lead)
         phase = self.plan[index]
         lo, hi = self._effective(phase, index, now)
         self.run = _PhaseRun(index=index, start=now, lo=lo, hi=hi, turn_anchor=now)
-        parts = list(lead)
-        parts.append(self.words.phase(index + 1, len(self.plan)))
-        parts.append(phase.title + ".")
+        head = lead + [self.words.phase(index + 1, len(self.plan)), phase.title + "."]
         if phase.at is not None:
-            parts += [self.words["block_at"], self.words.clock(self._block_end_clock(index)) + "."]
+            head += [self.words["block_at"], self.words.clock(self._block_end_clock(index)) + "."]
         else:
-            parts.append(self.words.length(lo, hi))
-        if phase.say:
-            parts.append(phase.say)
+            head.append(self.words.length(lo, hi))
         option = self._option(phase)
-        if option is not None and option.say:
-            parts.append(option.say)
+        own = [text for text in (phase.say, option.say if option is not None else None) if text]
         actions: list[Action] = [Play(Cue.PHASE_START), Show(Light.RUNNING)]
-        marks: list[Action] = [Mark("phase_start", phase.id, " ".join(parts))]
+        marks: list[Action] = [Mark("phase_start", phase.id, " ".join(head + own))]
+        offer: list[str] = []
         if self.overrun >= OFFER_FROM and index > 0 and not self.method.is_programme:
-            parts += [self.words["running_over"], self.words.duration(self.overrun),
-                      self.words["offer_shorten"]]
+            # Said right after the title and the length, before the phase's
+            # own text: after a long text the window had closed, and the
+            # press meant for the offer moved on a phase instead.
+            offer = [self.words["running_over"], self.words.duration(self.overrun), self.words["offer_shorten"]]
             self.offer_until = now + OFFER_WINDOW
             marks.append(Mark("offer", phase.id))
         else:
             self.offer_until = None
+        parts = head + offer + own
         questions = self._questions(phase)
         if questions and not phase.silent:
             self.run.question = 0
@@ -384,7 +384,12 @@ class Engine:
             n = self._turns(phase)
             parts.append(self.words.turn(1, n))
             marks.append(Mark("turn", phase.id, self.words.turn(1, n)))
-        return actions + [self._say(parts)] + marks
+        say = self._say(parts)
+        if lead:
+            # "Say again" in the first phase repeats the phase, not the
+            # whole introduction and its rules.
+            self.last_say = Say(tuple(parts[len(lead):]))
+        return actions + [say] + marks
 
     def _block_end_clock(self, index: int) -> int:
         phase = self.plan[index]
@@ -508,7 +513,7 @@ class Engine:
         text = self.words.turn(self.run.turn + 1, self._turns(phase))
         out: list[Action] = [Play(Cue.TURN), Mark("turn", phase.id, text)]
         if not quiet:
-            parts = [phase.rounds.say, text] if phase.rounds.say else [text]
+            parts = [text, phase.rounds.say] if phase.rounds.say else [text]
             out.append(self._say(parts))
         return out
 
@@ -615,12 +620,21 @@ class Engine:
         run.hi = elapsed + max(0.0, run.hi - elapsed) * factor
         self.overrun = max(0.0, self.overrun - (remaining - target))
         self.offer_until = None
-        return [Hush(), Play(Cue.HEARD), Say((self.words["shortened"],)),
-                Mark("shorten", self.plan[run.index].id)]
+        # The press cut short the phase's own words, which follow the offer:
+        # they are said again after the answer (and are what "say again"
+        # repeats from now on).
+        said = list(self.last_say.parts) if self.last_say is not None else []
+        offer = self.words["offer_shorten"]
+        rest = said[said.index(offer) + 1:] if offer in said else []
+        done = [self.words["shortened"]] + ([self.words["on_time"]] if self.overrun < 30 else [])
+        if rest:
+            self.last_say = Say(tuple(rest))
+        return [Hush(), Play(Cue.HEARD), Say(tuple(done + rest)), Mark("shorten", self.plan[run.index].id)]
 
     def _back(self) -> list[Action]:
         if not self._history:
-            return [Hush(), self._say([self.words["back_at_start"]])]
+            # Not kept as last_say: "say again" still repeats the prompt.
+            return [Hush(), Say((self.words["back_at_start"],))]
         now = self.clock.monotonic()   # never paused here: BACK waits for the resume
         left, anchor = self.run, self._active_anchor
         over: list[Action] = []

@@ -25,34 +25,35 @@ _TEXT = {
         "hour": "1 uur",
         "hours": "{n} uur",
         "under_a_minute": "minder dan een minuut",
+        "minute_and_half": "anderhalve minuut",
+        "hours_minutes": "{h} en {m}",
+        "90m": "anderhalf uur",
+        "150m": "tweeënhalf uur",
         "range": "{lo} tot {hi}",
         "phase": "Fase {n} van {of}.",
-        "left_phase": "Nog",
-        "in_phase": "in deze fase.",
-        "left_session": "Voor de hele sessie nog",
-        "session_over": "De sessie loopt over de geplande tijd.",
-        "over_phase": "Deze fase is over tijd met",
+        "left_phase": "In deze fase nog,",
+        "in_phase": "",
+        "left_session": "Voor de hele sessie nog,",
+        "session_over": "De sessie duurt langer dan gepland.",
+        "over_phase": "Deze fase is over tijd:",
         "paused": "Gepauzeerd. Druk om verder te gaan.",
         "resumed": "We gaan verder.",
-        "back_at_start": "We staan aan het begin.",
-        "confirm_end": "Wil je de sessie afronden? Geef het teken voor afronden nog een keer om te bevestigen.",
-        "end_cancelled": "We gaan door.",
+        "back_at_start": "We zijn al bij het begin.",
+        "confirm_end": "Wil je de sessie afronden? Geef het teken dan nog een keer.",
         "ended": "De sessie is afgerond.",
-        "running_over": "We lopen uit met",
-        "offer_shorten": "Druk nu om de rest van de sessie naar verhouding in te korten.",
-        "shortened": "De rest van de sessie is ingekort. We eindigen op tijd.",
-        "choose": "Kies met het teken voor verder bladeren, en druk om te kiezen.",
-        "participants": "Met hoeveel deelnemers zijn jullie?",
+        "running_over": "We lopen achter op het schema:",
+        "offer_shorten": "Wil je de rest van de sessie inkorten? Druk dan nu kort op de knop.",
+        "shortened": "De rest van de sessie is ingekort.",
+        "on_time": "Zo eindigen we op tijd.",
+        "choose": "Houd de knop vast tot één tik om verder te bladeren. Druk kort om te kiezen.",
+        "participants": "Met hoeveel mensen zijn jullie, jezelf en de inbrenger meegeteld?",
         "count": "{n}",
         "turn": "Beurt {n} van {of}.",
-        "picks_up": "Na een onderbreking gaan we verder bij",
-        "welcome": "Welkom.",
+        "picks_up": "Na de onderbreking gaan we verder waar we waren:",
         "rules": "De spelregels.",
-        "last_phase": "Dit is de laatste fase.",
-        "no_more": "Er zijn geen vragen meer in deze fase. Druk om naar de volgende fase te gaan.",
-        "block_at": "Dit blok loopt tot",
-        "ready": "Klaar voor de start met",
-        "press_to_start": "Druk op de knop om te beginnen.",
+        "block_at": "Dit duurt tot",
+        "ready": "Gekozen methode:",
+        "press_to_start": "Druk kort om te beginnen, of houd vast tot één tik voor een andere methode.",
     },
     "en": {
         "minute": "1 minute",
@@ -60,6 +61,10 @@ _TEXT = {
         "hour": "1 hour",
         "hours": "{n} hours",
         "under_a_minute": "less than a minute",
+        "minute_and_half": "a minute and a half",
+        "hours_minutes": "{h} and {m}",
+        "90m": "an hour and a half",
+        "150m": "two and a half hours",
         "range": "{lo} to {hi}",
         "phase": "Phase {n} of {of}.",
         "left_phase": "",
@@ -69,25 +74,22 @@ _TEXT = {
         "over_phase": "This phase is over time by",
         "paused": "Paused. Press to continue.",
         "resumed": "Let's continue.",
-        "back_at_start": "We are at the beginning.",
-        "confirm_end": "Do you want to end the session? Give the end signal once more to confirm.",
-        "end_cancelled": "We carry on.",
+        "back_at_start": "We are already at the beginning.",
+        "confirm_end": "Do you want to end the session? Then give the signal once more.",
         "ended": "The session has ended.",
         "running_over": "We are running over by",
-        "offer_shorten": "Press now to shorten the rest of the session in proportion.",
-        "shortened": "The rest of the session has been shortened. We will finish on time.",
-        "choose": "Step through with the browse signal, and press to choose.",
-        "participants": "How many participants are you?",
+        "offer_shorten": "Do you want to shorten the rest of the session? Then press briefly now.",
+        "shortened": "The rest of the session has been shortened.",
+        "on_time": "We will finish on time.",
+        "choose": "Hold the button to the first tick for the next option. Press briefly to choose.",
+        "participants": "How many of you are there, counting yourself and the case presenter?",
         "count": "{n}",
         "turn": "Turn {n} of {of}.",
-        "picks_up": "After an interruption we pick up at",
-        "welcome": "Welcome.",
+        "picks_up": "After the interruption we pick up where we were:",
         "rules": "The ground rules.",
-        "last_phase": "This is the last phase.",
-        "no_more": "There are no more questions in this phase. Press to go to the next phase.",
         "block_at": "This block runs until",
-        "ready": "Ready to start with",
-        "press_to_start": "Press the button to begin.",
+        "ready": "Selected method:",
+        "press_to_start": "Press briefly to begin, or hold to the first tick for another method.",
     },
 }
 
@@ -104,25 +106,51 @@ class Phrases:
     def __getitem__(self, key: str) -> str:
         return self._t[key]
 
-    def minutes(self, n: int) -> str:
-        """A whole number of minutes as spoken; hours beyond three hours."""
-        n = max(1, int(n))
-        if n > MAX_MINUTES:
-            h = min(MAX_HOURS, round(n / 60))
-            return self._t["hour"] if h == 1 else self._t["hours"].format(n=h)
+    def _m(self, n: int) -> str:
         return self._t["minute"] if n == 1 else self._t["minutes"].format(n=n)
 
+    def _h(self, h: int) -> str:
+        return self._t["hour"] if h == 1 else self._t["hours"].format(n=h)
+
+    def minutes(self, n: int) -> str:
+        """A whole number of minutes as spoken; whole hours only beyond
+        three hours.
+
+        >>> nl = Phrases("nl")
+        >>> [nl.minutes(n) for n in (1, 45, 60, 80, 90, 150, 240)]
+        ['1 minuut', '45 minuten', '1 uur', '1 uur en 20 minuten', 'anderhalf uur', 'tweeënhalf uur', '4 uur']
+        >>> Phrases("en").minutes(80)
+        '1 hour and 20 minutes'
+        """
+        n = max(1, int(n))
+        if n > MAX_MINUTES:
+            return self._h(min(MAX_HOURS, int(n / 60 + 0.5)))
+        if n < 60:
+            return self._m(n)
+        if f"{n}m" in self._t:
+            return self._t[f"{n}m"]
+        h, m = divmod(n, 60)
+        return self._h(h) if m == 0 else self._t["hours_minutes"].format(h=self._h(h), m=self._m(m))
+
     def duration(self, seconds: float) -> str:
-        """A span of time as spoken, rounded to whole minutes."""
+        """A span of time as spoken, to the nearest minute (half up, not
+        Python's half to even: 150 s is 3 minutes, as 210 s is 4).
+
+        >>> nl = Phrases("nl")
+        >>> [nl.duration(s) for s in (30, 60, 90, 150, 210)]
+        ['minder dan een minuut', '1 minuut', 'anderhalve minuut', '3 minuten', '4 minuten']
+        """
         if seconds < 60:
             return self._t["under_a_minute"]
-        return self.minutes(round(seconds / 60))
+        if 75 <= seconds < 105:
+            return self._t["minute_and_half"]
+        return self.minutes(int(seconds / 60 + 0.5))
 
     def length(self, lo: float, hi: float) -> str:
         """A phase's planned length: '5 minuten' or '5 tot 10 minuten'."""
-        if round(lo / 60) == round(hi / 60) or lo < 60:
+        if int(lo / 60 + 0.5) == int(hi / 60 + 0.5) or lo < 60 or hi >= 3600:
             return self.duration(hi)
-        return self._t["range"].format(lo=round(lo / 60), hi=self.minutes(round(hi / 60)))
+        return self._t["range"].format(lo=int(lo / 60 + 0.5), hi=self.minutes(int(hi / 60 + 0.5)))
 
     def count(self, n: int) -> str:
         return self._t["count"].format(n=n)
@@ -155,7 +183,7 @@ def dynamic_parts(language: str) -> list[str]:
     p = Phrases(language)
     parts = [p.minutes(n) for n in range(1, MAX_MINUTES + 1)]
     parts += [p.minutes(h * 60) for h in range(4, MAX_HOURS + 1)]
-    parts += [p.duration(0)]
+    parts += [p.duration(0), p.duration(90)]
     parts += [p.count(n) for n in range(2, MAX_COUNT + 1)]
     parts += [p.turn(n, of) for of in range(1, MAX_COUNT + 1) for n in range(1, of + 1)]
     # "Fase 2 van 5" depends on the method: the engine lists those itself.
@@ -174,11 +202,11 @@ def gesture_text(language: str, second_button: bool = False) -> str:
         text = (
             "Druk kort op de knop voor de volgende vraag of fase. "
             "Houd de knop vast en tel de tikken: "
-            "één tik herhaalt, twee tikken gaan terug, drie tikken pauzeren, "
-            "vier tikken beëindigen de sessie. Blijf vasthouden om te annuleren."
+            "één tik is herhalen, twee is terug, drie is pauze, "
+            "vier is afronden. Blijf langer vasthouden om te annuleren."
         )
         if second_button:
-            text += " De tweede knop herhaalt; vasthouden gaat terug."
+            text += " Kort op de tweede knop is herhalen, vasthouden is terug."
         return text
     text = (
         "Press the button briefly for the next question or phase. "

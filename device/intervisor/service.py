@@ -70,8 +70,8 @@ FINISH_CUE = 1.2
 STALE_AFTER = 12 * 3600
 
 NOTICES = {
-    "nl": {"refused": "Een methodebestand is geweigerd. Zie het logboek.",
-           "no_methods": "Er zijn geen methodes geïnstalleerd."},
+    "nl": {"refused": "Een van de methodes is afgekeurd en niet geladen. De beheerder vindt de reden in het logboek.",
+           "no_methods": "Er staan nog geen methodes op het apparaat."},
     "en": {"refused": "A method file was refused. See the log.",
            "no_methods": "No methods are installed."},
 }

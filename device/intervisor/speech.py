@@ -31,6 +31,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import selectors
 import subprocess
 import sys
@@ -45,6 +46,53 @@ import numpy as np
 
 CACHE_FORMAT = 1
 """Bumped when the way prompts are rendered changes, so old files are not reused."""
+
+#: Words espeak-ng's Dutch voice stresses or sounds wrongly, respelled for
+#: the synthesiser only (espeak-ng, and Piper, whose phonemes come from
+#: espeak-ng): what is shown and logged keeps its spelling. Found with
+#: ``espeak-ng -v nl -x``: "intervisie" came out in-ter-vi-ZIE (as does
+#: "visie": the dictionary's -ie), "spelregels" spel-re-GELS, "koffie"
+#: kof-FIE, "Annie" an-NIE, "lunchpauze" with the ch of "lach", "weekend"
+#: in the English voice, "feedback" as feed-bak, "een voor een" with a schwa.
+ESPEAK_RESPELL: dict[str, tuple[tuple[str, str], ...]] = {
+    "nl": (
+        (r"(\w*)intervisie(s?)\b", r"\1inter-vizi\2"),
+        (r"\bspelregels\b", "spel-regels"),
+        (r"\bkoffie\b", "koffi"),
+        (r"\bAnnie\b", "Anny"),
+        (r"\blunchpauze\b", "lunsjpauze"),
+        (r"\bweekend\b", "weekeinde"),
+        (r"\bfeedback\b", "fiedbek"),
+        (r"\bnachtmerries\b", "nachtmerry's"),
+        (r"\bassocieert\b", "assosjeert"),
+        (r"\bhetzelfde\b", "het zelfde"),
+        (r"\bincidentmethode\b", "in-cident-methode"),
+        (r"\bincident\b", "in-cident"),
+        (r"\broddelmethode\b", "roddel-methode"),
+        (r"\badviesronde\b", "advies-ronde"),
+        (r"\bintroductie\b", "intro-ductie"),
+        (r"\brichtlijn\b", "richt-lijn"),
+        (r"\been voor een\b", "één voor één"),
+    ),
+}
+
+
+def spoken_form(language: str, text: str) -> str:
+    """``text`` as the synthesiser should read it (:data:`ESPEAK_RESPELL`);
+    a capital at the start of a word is kept.
+
+    >>> spoken_form("nl", "Intervisie in vijf stappen. De spelregels.")
+    'Inter-vizi in vijf stappen. De spel-regels.'
+    >>> spoken_form("en", "Peer intervisie")
+    'Peer intervisie'
+    """
+    for pattern, respelled in ESPEAK_RESPELL.get(language, ()):
+        def sub(m: "re.Match[str]", respelled: str = respelled) -> str:
+            out = m.expand(respelled)
+            return out[:1].upper() + out[1:] if m.group(0)[:1].isupper() else out
+        text = re.sub(pattern, sub, text, flags=re.IGNORECASE)
+    return text
+
 
 ESPEAK_RATE = 22050
 """espeak-ng's output rate (pyttsx3 writes its WAV at this rate)."""
@@ -452,8 +500,9 @@ class Speech:
         return f"Speech({self.language!r}, engine={self.engine}, voice={self.voice!r}, rate={self.rate})"
 
     def path_for(self, text: str) -> Path:
-        """The cache file for ``text``: a hash, never the words (no transcript on disk)."""
-        digest = hashlib.sha256(f"{self._settings}\n{text}".encode()).hexdigest()[:32]
+        """The cache file for ``text``: a hash, never the words (no transcript
+        on disk); of what is said, so a new respelling renders anew."""
+        digest = hashlib.sha256(f"{self._settings}\n{spoken_form(self.language, text)}".encode()).hexdigest()[:32]
         return self.cache_dir / f"{digest}.wav"
 
     def cached(self, text: str) -> bool:
@@ -473,14 +522,16 @@ class Speech:
             raise SpeechError(f"{self.cache_dir}: cannot keep the prompt cache there ({e.strerror})") from None
         if self._piper is not None:
             for text in todo:
-                write_wav(self.path_for(text), self._piper.render(text, self.rate, self.volume), self.sample_rate)
+                write_wav(self.path_for(text), self._piper.render(spoken_form(self.language, text), self.rate, self.volume),
+                          self.sample_rate)
             return len(todo)
         # Batches keep one request small enough to time out sensibly.
         step = 50 * max(1, workers)
         for i in range(0, len(todo), step):
             batch = todo[i : i + step]
             _worker.render_spread(self.voice, self.rate, self.volume,
-                                  [(t, str(self.path_for(t))) for t in batch], workers)
+                                  [(spoken_form(self.language, t), str(self.path_for(t))) for t in batch],
+                                  workers)
         return len(todo)
 
     def render(self, text: str) -> np.ndarray:

@@ -69,7 +69,7 @@ FRAME_SECONDS = 0.03
 DEFAULT_VOSK_MODEL = "/var/lib/intervisor/vosk-model"
 
 UNAVAILABLE_NOTICE = {
-    "nl": "Spraakbediening staat uit. De knop werkt gewoon.",
+    "nl": "Spraakbediening werkt nu niet. De knop werkt wel.",
     "en": "Voice commands are off. The button still works.",
 }
 
