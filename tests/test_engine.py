@@ -371,12 +371,17 @@ def test_clock_time_programme_ends_blocks_at_fixed_times():
     start = time.mktime((2026, 1, 5, 9, 40, 0, 0, 0, -1))  # ten minutes late
     clock = FakeClock(wall=start)
     d = Driver(Engine(m, clock), clock)
-    assert "tot 12 uur" in said(d.start())   # as it is said, not "twaalf nul nul"
+    opening = said(d.start())
+    assert "tot 12 uur" in opening   # as it is said, not "twaalf nul nul"
+    # A training day's blocks are parts (its sessions are blocks of their own).
+    assert "Onderdeel 1 van 3." in opening and "Fase" not in opening
     assert d.engine.status()["remaining"] == 140 * M, "a late start shortens the block, not the day"
     d.until(140 * M)
     assert d.kinds("time_up") == [140 * M]
     d.press()
     assert d.engine.status()["remaining"] == 60 * M
+    d.press()
+    assert said(d.press()) == "Het programma is afgerond."
 
 
 def test_no_drift_over_a_two_hour_programme_of_short_phases():

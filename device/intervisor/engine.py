@@ -302,7 +302,7 @@ class Engine:
             now = self.clock.monotonic()
             if self.confirm_until is not None and now < self.confirm_until:
                 self.stage = "ended"
-                return [Hush(), Say((self.words["ended"],)), Mark("session_end"), Show(Light.IDLE)]
+                return [Hush(), Say((self._ended(),)), Mark("session_end"), Show(Light.IDLE)]
             self.confirm_until = now + CONFIRM_END_WINDOW
             return [Hush(), Say((self.words["confirm_end"],))]
         return []
@@ -355,7 +355,7 @@ class Engine:
         phase = self.plan[index]
         lo, hi = self._effective(phase, index, now)
         self.run = _PhaseRun(index=index, start=now, lo=lo, hi=hi, turn_anchor=now)
-        head = lead + [self.words.phase(index + 1, len(self.plan)), phase.title + "."]
+        head = lead + [self.words.phase(index + 1, len(self.plan), self.method.is_programme), phase.title + "."]
         if phase.at is not None:
             head += [self.words["block_at"], self.words.clock(self._block_end_clock(index)) + "."]
         else:
@@ -604,9 +604,14 @@ class Engine:
         parts = []
         if self.method.closing:
             parts.append(self.method.closing)
-        parts.append(self.words["ended"])
+        parts.append(self._ended())
         text = " ".join(parts)
         return [Play(Cue.PHASE_START), self._say(parts), Show(Light.IDLE), Mark("session_end", None, text)]
+
+    def _ended(self) -> str:
+        # A training's blocks are themselves called sessions: the end of the
+        # day is the programme's.
+        return self.words["programme_ended" if self.method.is_programme else "ended"]
 
     def _accept_offer(self, now: float) -> list[Action]:
         run = self.run
@@ -984,7 +989,7 @@ class Engine:
                 texts.add(w.clock(p.at) + ".")
                 texts.add(w.clock(int(p.at + p.duration.hi)) + ".")
         for length in _plan_lengths(m):
-            texts.update(w.phase(n, length) for n in range(1, length + 1))
+            texts.update(w.phase(n, length, m.is_programme) for n in range(1, length + 1))
         texts.update(fixed_parts(m.language))
         texts.update(dynamic_parts(m.language))
         return sorted(t for t in texts if t)

@@ -31,6 +31,7 @@ _TEXT = {
         "150m": "tweeënhalf uur",
         "range": "{lo} tot {hi}",
         "phase": "Fase {n} van {of}.",
+        "part": "Onderdeel {n} van {of}.",
         "left_phase": "In deze fase nog,",
         "in_phase": "",
         "left_session": "Voor de hele sessie nog,",
@@ -41,6 +42,7 @@ _TEXT = {
         "back_at_start": "We zijn al bij het begin.",
         "confirm_end": "Wil je de sessie afronden? Geef het teken dan nog een keer.",
         "ended": "De sessie is afgerond.",
+        "programme_ended": "Het programma is afgerond.",
         "running_over": "We lopen achter op het schema:",
         "offer_shorten": "Wil je de rest van de sessie inkorten? Druk dan nu kort op de knop.",
         "shortened": "De rest van de sessie is ingekort.",
@@ -67,6 +69,7 @@ _TEXT = {
         "150m": "two and a half hours",
         "range": "{lo} to {hi}",
         "phase": "Phase {n} of {of}.",
+        "part": "Part {n} of {of}.",
         "left_phase": "",
         "in_phase": "left in this phase.",
         "left_session": "For the whole session,",
@@ -77,6 +80,7 @@ _TEXT = {
         "back_at_start": "We are already at the beginning.",
         "confirm_end": "Do you want to end the session? Then give the signal once more.",
         "ended": "The session has ended.",
+        "programme_ended": "The programme has ended.",
         "running_over": "We are running over by",
         "offer_shorten": "Do you want to shorten the rest of the session? Then press briefly now.",
         "shortened": "The rest of the session has been shortened.",
@@ -158,8 +162,10 @@ class Phrases:
     def turn(self, n: int, of: int) -> str:
         return self._t["turn"].format(n=n, of=of)
 
-    def phase(self, n: int, of: int) -> str:
-        return self._t["phase"].format(n=n, of=of)
+    def phase(self, n: int, of: int, programme: bool = False) -> str:
+        """'Fase 2 van 5.'; in a clock-time programme (a training day of
+        sessions, lunch and breaks) 'Onderdeel 2 van 5.'"""
+        return self._t["part" if programme else "phase"].format(n=n, of=of)
 
     def clock(self, seconds_after_midnight: int) -> str:
         """A time of day as it is said, not as it is written: espeak-ng reads
