@@ -10,6 +10,7 @@ import pytest
 from intervisor.clock import FakeClock
 from intervisor.engine import CONFIRM_END_WINDOW, OFFER_WINDOW, Engine
 from intervisor.events import Command, Cue, Hush, Light, Mark, Play, Say, Show
+from intervisor.phrases import Phrases
 from intervisor.model import Choice, Cues, Duration, Method, Option, Phase, Question, Rounds
 
 M = 60.0
@@ -893,3 +894,63 @@ def test_rounds_that_leave_out_the_case_bringer_have_a_turn_fewer():
     assert e.status()["turns"] == 5
     clock.set(4 * M)                       # 20 minutes over five turns
     assert "turn" in marks(e.handle(Command.TICK))
+
+
+OFFER = Phrases("nl")["offer_shorten"]
+
+
+# --- the offer to shorten: said again never, taken with the phase's words (review, session 9) ---
+
+@pytest.mark.parametrize("repeat_at", [25.0, OFFER_WINDOW + 60])
+def test_say_again_never_asks_for_a_press_it_will_not_take_as_the_answer(repeat_at):
+    # Phase b is entered five minutes late: the offer is said, not (yet) taken.
+    # Later the chair asks to hear the phase again (for its question).
+    d = run(method(phase("a", 10), phase("b", 10, say="Stel je vragen.", questions=(Question("Een?"),)),
+                   phase("c", 10)))
+    d.start()
+    d.until(15 * M)
+    assert OFFER in said(d.press())
+    d.until(15 * M + repeat_at)
+    again = said(d.press(Command.REPEAT))
+    if OFFER in again:
+        # "...inkorten? Druk dan nu kort op de knop." The chair, who had
+        # let it pass, now wants it and presses once the sentence is over.
+        d.until(15 * M + repeat_at + 10)
+        out = d.press()
+        assert marks(out) == ["shorten"], (
+            f"say again offered to shorten; the press it asked for did {marks(out)} instead")
+
+
+def test_say_again_after_taking_the_offer_in_a_phase_with_no_text_of_its_own():
+    d = run(method(phase("a", 10), phase("b", 10), phase("c", 10)))
+    d.start()
+    d.until(15 * M)
+    d.press()                                     # into b, five minutes late: the offer
+    d.until(15 * M + 5)
+    assert marks(d.press()) == ["shorten"]        # taken
+    again = said(d.press(Command.REPEAT))
+    assert OFFER not in again, again
+
+
+def test_taking_the_offer_after_a_restart_in_its_window_still_says_the_phases_words():
+    # A restart (a power blip, `systemctl restart`) a few seconds into the
+    # offer's window: the window survives it (engine.restore keeps what is
+    # left of it), so the next press takes the offer. The phase's own words
+    # are to follow "shortened", as they do without the restart; they are
+    # read back from last_say, which resumed() has replaced.
+    m = method(phase("a", 10), phase("b", 10, say="Stel je vragen.", questions=(Question("Een?"),)),
+               phase("c", 10))
+    d = run(m)
+    d.start()
+    d.until(15 * M)
+    d.press()                                     # into b, with the offer
+    d.until(15 * M + 3)
+    snap = d.engine.snapshot()
+    from intervisor.clock import FakeClock
+    clock = FakeClock(wall=d.clock.time() + 5)    # back up five seconds later
+    e = Engine.restore(m, clock, snap)
+    e.resumed()
+    assert e.offer_until is not None              # still open
+    out = e.handle(Command.NEXT)
+    assert marks(out) == ["shorten"]
+    assert "Stel je vragen." in said(out) and "Een?" in said(out), said(out)

@@ -1156,6 +1156,29 @@ def test_status_says_not_running_to_a_reader_that_went_away(tmp_path):
         assert r.returncode == 3 and r.stderr == ""
 
 
+def test_check_keeps_its_exit_code_when_stderr_has_no_reader(tmp_path):
+    # `intervisor check methods/*.yaml 2>&1 | head -1`, or the dropped SSH
+    # session the _Reader's docstring names: check writes its warnings on
+    # stderr. The file is fine (a warning only): check says 0, whoever reads.
+    import os
+    import subprocess
+    import sys
+
+    good = tmp_path / "w.yaml"
+    good.write_text("id: w\ntitle: W\nlanguage: en\nphases:\n"
+                    "  - id: a\n    title: A\n    duration: 1m\n    warn_before: 2m\n")
+    program = [sys.executable, "-c", "import sys; from intervisor.cli import main; sys.exit(main())"]
+    assert subprocess.run(program + ["check", str(good)], capture_output=True).returncode == 0
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        r = subprocess.run(program + ["check", str(good), str(good)], stdout=subprocess.DEVNULL,
+                           stderr=write, timeout=60)
+    finally:
+        os.close(write)
+    assert r.returncode == 0
+
+
 def test_a_config_refused_for_a_typo_still_names_the_folders(tmp_path):
     # Found in review: a typo anywhere sent the service to the default
     # folders, where the session saved before it was killed is not.

@@ -125,14 +125,16 @@ def main(argv: list[str] | None = None) -> int:
             pass
     parser = build_parser()
     args = parser.parse_args(argv)
-    stdout, sys.stdout = sys.stdout, _Reader(sys.stdout)
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Reader(stdout), _Reader(stderr)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
     finally:
         sys.stdout.flush()
-        sys.stdout = stdout
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = stdout, stderr
 
 
 if __name__ == "__main__":

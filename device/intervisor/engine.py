@@ -385,11 +385,21 @@ class Engine:
             parts.append(self.words.turn(1, n))
             marks.append(Mark("turn", phase.id, self.words.turn(1, n)))
         say = self._say(parts)
-        if lead:
-            # "Say again" in the first phase repeats the phase, not the
-            # whole introduction and its rules.
-            self.last_say = Say(tuple(parts[len(lead):]))
+        # "Say again" repeats the phase: not the whole introduction in the
+        # first phase, and never the offer, whose window closes.
+        self.last_say = Say(tuple(p for p in head[len(lead):] + parts[len(head) + len(offer):] if p))
         return actions + [say] + marks
+
+    def _phase_words(self, phase: Phase) -> list[str]:
+        """The phase's own words, and where it stands (question, turn)."""
+        option = self._option(phase)
+        words = [t for t in (phase.say, option.say if option is not None else None) if t]
+        questions = self._questions(phase)
+        if questions and not phase.silent and self.run.question >= 0:
+            words.append(questions[self.run.question].text)
+        if phase.rounds is not None:
+            words.append(self.words.turn(self.run.turn + 1, self._turns(phase)))
+        return words
 
     def _block_end_clock(self, index: int) -> int:
         phase = self.plan[index]
@@ -628,9 +638,7 @@ class Engine:
         # The press cut short the phase's own words, which follow the offer:
         # they are said again after the answer (and are what "say again"
         # repeats from now on).
-        said = list(self.last_say.parts) if self.last_say is not None else []
-        offer = self.words["offer_shorten"]
-        rest = said[said.index(offer) + 1:] if offer in said else []
+        rest = self._phase_words(self.plan[run.index])
         done = [self.words["shortened"]] + ([self.words["on_time"]] if self.overrun < 30 else [])
         if rest:
             self.last_say = Say(tuple(rest))

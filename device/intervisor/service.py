@@ -613,6 +613,7 @@ class Service:
         self.recorder: Recorder | None = None
         self._closed_on_resume = False
         self._finished = None
+        self._voice_config = None   # a voice section reloaded during a session, for after it
         self.reloads = 0
         self.refused: dict[str, list[str]] = {}
         self.config_problems: list[str] = []
@@ -712,6 +713,11 @@ class Service:
         if self.recorder is not None:
             self.recorder.mark(action)
 
+    def _reconfigure_voice(self, config) -> None:
+        if self.parts.reconfigure_voice(config, self.device.queue, acts_on=self.device.accepts):
+            session = self.device.session
+            self.parts.speak_in(session.method.language if session is not None else self.device_language)
+
     def _on_session_end(self, engine) -> None:
         self._finished = engine
 
@@ -719,6 +725,12 @@ class Service:
         if self._finished is not None:
             engine, self._finished = self._finished, None
             self._close_record(engine)
+            if self._voice_config is not None:
+                config, self._voice_config = self._voice_config, None
+                self._reconfigure_voice(config)
+                # Not said over the session's closing words: the voice fault
+                # is on the lights and in the log.
+                self.parts.voice_notices.clear()
             self._method_copy = None
             device.methods = self.library.methods  # drop a copy a resume may have added
         elif self.recorder is not None and device.session is not None:
@@ -930,9 +942,14 @@ class Service:
             log.error("config: refused; keeping the one in use")
         else:
             self.config, self.config_problems = config, []
-            if self.parts.reconfigure_voice(config, self.device.queue, acts_on=self.device.accepts):
-                session = self.device.session
-                self.parts.speak_in(session.method.language if session is not None else self.device_language)
+            if self.device.session is not None and setting(config, "voice.enabled", False):
+                # A model takes seconds to load, on this loop: the session
+                # keeps its listener; voice starts again after it.
+                self._voice_config = config
+                log.info("voice: the new settings take effect when this session ends")
+            else:
+                self._voice_config = None
+                self._reconfigure_voice(config)
         change = self.library.reload()
         self._note_refused(change.refused)
         for kind in ("added", "changed", "removed"):
@@ -951,8 +968,14 @@ class Service:
         # Rendered on the render thread: the session in the room goes on.
         self._prepare_prompts(only=change.added + change.changed, label="reload")
         self.reloads += 1
-        if (change.refused or problems) and device.session is None:
-            device.dispatch([Hush(), Say((NOTICES[self._language()]["refused"],))])
+        if device.session is None:
+            # Said at idle only (a session in the room is not interrupted):
+            # a refused file, and voice that could not start again.
+            notices = [Say((NOTICES[self._language()]["refused"],))] if change.refused or problems else []
+            notices += self.parts.voice_notices
+            self.parts.voice_notices.clear()
+            if notices:
+                device.dispatch([Hush(), Say(tuple(p for n in notices for p in n.parts))])
         self.save()
         self.notifier.ready(self._status_line())
 
@@ -1053,6 +1076,7 @@ class Service:
                 self.device.greeting() if self.library.methods
                 else [Show(Light.IDLE), Say((NOTICES[self._language()]["no_methods"],))],
                 self.parts.voice_notices))
+        self.parts.voice_notices.clear()   # said with the greeting, or the lights and log carry them
         self.save()
         self.notifier.ready(self._status_line())
         log.info("ready: %s", self._status_line())
@@ -1070,12 +1094,20 @@ class Service:
 
         wanted = set(self.library.methods) if only is None else set(only)
         texts: dict[str, set[str]] = defaultdict(set)
+        second_button = setting(self.config, "panel.second_button") is not None
         for mid in sorted(wanted & set(self.library.methods)):
             method = self.library.methods[mid]
             try:
                 texts[method.language].update(Engine(method, self.clock).phrases_to_render())
             except Exception:
                 log.exception("methods: cannot list the prompts of %s", mid)
+            # How the button works, said at a method's first start; and
+            # why voice is off, when it cannot (re)start.
+            texts[method.language].add(gesture_text(method.language, second_button))
+            if setting(self.config, "voice.enabled", False):
+                from intervisor.voice import unavailable_notice
+
+                texts[method.language].add(unavailable_notice(method.language))
         idle = {m.title for m in self.library.methods.values()}
         idle.update(self.device.words[k] for k in ("ready", "press_to_start"))
         idle.update(NOTICES[self.device_language].values())
