@@ -277,6 +277,24 @@ def test_the_view_line_follows_the_session():
         factory.reset()
 
 
+def test_a_terminal_that_gives_no_size_still_shows_the_line():
+    # A pty nobody sized (0 columns) clipped the live line to nothing.
+    import pty
+
+    from intervisor.simulator import View
+
+    leader, follower = pty.openpty()
+    try:
+        with os.fdopen(follower, "w", closefd=False) as out:
+            assert os.get_terminal_size(follower).columns == 0
+            view = View.__new__(View)
+            view.out = out
+            assert view.width() >= 40
+    finally:
+        os.close(leader)
+        os.close(follower)
+
+
 def test_a_key_held_down_is_one_gesture_not_a_burst():
     import io
 

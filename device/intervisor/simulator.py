@@ -148,9 +148,12 @@ class View:
         # Asked of the terminal itself each time: $COLUMNS is fixed at the
         # start and would miss a resize.
         try:
-            return os.get_terminal_size(self.out.fileno()).columns
+            columns = os.get_terminal_size(self.out.fileno()).columns
         except (OSError, ValueError, AttributeError):
-            return shutil.get_terminal_size((100, 24)).columns
+            columns = 0
+        # A terminal that gives no size (0 columns: a bare pty, some serial
+        # consoles) would clip the line to nothing.
+        return columns if columns > 0 else shutil.get_terminal_size((100, 24)).columns
 
     def dots(self) -> str:
         out = []
