@@ -149,7 +149,8 @@ def run(data: VoiceData, quick: bool) -> int:
                                      vd.HELD_OUT_REPLIES_3),
                                     ("held out in session 6 (used since)", vd.HELD_OUT_REPLIES_4),
                                     ("held out in session 6 (seen once)", vd.HELD_OUT_REPLIES_5),
-                                    ("held out in session 7, never seen", vd.HELD_OUT_REPLIES_6))}
+                                    ("held out in session 7 (measured since, nothing chosen)", vd.HELD_OUT_REPLIES_6),
+                                    ("held out in session 9, never seen", vd.HELD_OUT_REPLIES_7))}
     print(f"recordings made in {time.perf_counter() - t0:.0f} s (espeak-ng, sox) in {work}")
 
     def fresh(settings=None):

@@ -1042,10 +1042,10 @@ def test_voice_that_cannot_start_is_a_fault_and_its_notice_joins_the_greeting():
     parts.start_voice(queue.Queue())
     assert parts.voice is None and not parts.voice_on
     assert "no microphone" in parts.faults["voice"]
-    assert parts.voice_notices == [Say(("Voice commands are off. The button still works.",))]
+    assert parts.voice_notices == [Say(("Voice commands are not working right now. The button still works.",))]
     greeting = [Show(Light.IDLE), Say(("Ready.", "Short meeting"))]
     assert with_notices(greeting, parts.voice_notices) == [
-        Show(Light.IDLE), Say(("Ready.", "Short meeting", "Voice commands are off. The button still works."))]
+        Show(Light.IDLE), Say(("Ready.", "Short meeting", "Voice commands are not working right now. The button still works."))]
 
 
 # --- found in review (session 8): input that stopped the service -------------

@@ -1095,7 +1095,7 @@ def test_from_config_says_why_voice_is_off_and_the_rest_goes_on():
     with pytest.raises(VoiceUnavailable, match="'fr'"):
         from_config({"voice": {"backend": "pocketsphinx", "language": "fr"}}, queue.Queue(),
                     sound=FakeSound(performed))
-    assert performed == [Say(("Voice commands are off. The button still works.",))]
+    assert performed == [Say(("Voice commands are not working right now. The button still works.",))]
 
 
 def test_the_config_gives_a_recogniser_for_each_language_it_has_a_model_for():

@@ -233,7 +233,7 @@ def test_from_config_speaks_the_notice_whatever_breaks_the_model(sphinx_model_wi
         said.clear()
         with pytest.raises(VoiceUnavailable):   # (no microphone here, at the latest)
             from_config(cfg, queue.Queue(), language="en", say=said.append)
-        assert said == [Say(("Voice commands are off. The button still works.",))], cfg
+        assert said == [Say(("Voice commands are not working right now. The button still works.",))], cfg
 
 
 def test_from_config_turns_any_failure_into_the_notice_and_voice_unavailable(monkeypatch):
@@ -434,7 +434,7 @@ def test_voice_that_cannot_start_at_a_reload_says_so_at_idle(tmp_path, monkeypat
     # it (it waited in a list that was never read again).
     def from_config(*a, say=None, **kw):
         if say is not None:
-            say(Say(("Voice commands are off. The button still works.",)))
+            say(Say(("Voice commands are not working right now. The button still works.",)))
         raise VoiceUnavailable("no microphone")
 
     body = "voice:\n  enabled: {on}\n  backend: pocketsphinx\n  language: en\n"
@@ -446,8 +446,8 @@ def test_voice_that_cannot_start_at_a_reload_says_so_at_idle(tmp_path, monkeypat
                                              dispatch(actions))
         write(body.format(on="true"))
         reload(s)
-        assert said == ["Voice commands are off. The button still works."]
+        assert said == ["Voice commands are not working right now. The button still works."]
         assert "voice" in s.parts.faults
         write(body.format(on="true") + "participants: 5\n")   # a reload for something else
         reload(s)
-        assert said == ["Voice commands are off. The button still works."]   # not again
+        assert said == ["Voice commands are not working right now. The button still works."]   # not again

@@ -216,6 +216,17 @@ HELD_OUT_REPLIES_6 = [
     "Glad you asked.", "Much better now.", "Enough for today.",
 ]
 
+# Written in session 9 before any setting of the gate was tried on it (that
+# session shipped no change to the gate); for the bench, never for choosing.
+HELD_OUT_REPLIES_7 = [
+    "Good for you.", "Not really.", "How did she take it?", "That helps.", "Fair point.",
+    "I wonder.", "Go figure.", "Back to you.", "Well said.", "Say no more.",
+    "Next week maybe.", "Hold on.", "Take your time.", "Oh dear.", "Who said that?",
+    "Makes sense.", "End of story.", "Pause there.", "Sure thing.", "How come?",
+    "Just once.", "Brave of you.", "No idea.", "Me neither.", "Time will tell.",
+    "Spot on.", "Go ahead.", "Keep going.", "Been there.", "Thanks, that's all.",
+]
+
 KO_CONVERSATION = [
     "지난주에 만난 내담자 이야기를 하고 싶어요. 그분이 다시 와서 계속 같은 질문을 했어요.",
     "그래서 저는 시간이 없다고 말했는데, 그분은 뒤로 물러나지 않았어요. 다시 한 번 설명해 달라고 했어요.",

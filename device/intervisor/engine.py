@@ -439,6 +439,11 @@ class Engine:
         """Planned seconds left: this phase's rest plus the phases to come."""
         if self.run is None:
             return self.method.planned_seconds(self.choices)
+        last = self.plan[-1]
+        if last.at is not None:
+            # A programme's blocks keep to the clock: the day ends when its last block does.
+            wall_now = self.clock.time() - (self.clock.monotonic() - now)
+            return max(0.0, self._wall_today(last.at) + last.duration.hi - wall_now)
         rest = max(0.0, self.run.hi - self._elapsed(now))
         for i in range(self.run.index + 1, len(self.plan)):
             rest += self._effective(self.plan[i], i, now)[1] if self.plan[i].at is None \
@@ -603,7 +608,9 @@ class Engine:
         run = self.run
         elapsed = self._elapsed(now)
         if self.plan[run.index].at is None:
-            self.overrun = max(0.0, self.overrun + elapsed - run.hi)
+            # Time to spare counts too (negative: ahead of the plan): a
+            # session ahead of its planned end is not behind it.
+            self.overrun += elapsed - run.hi
         self.offer_until = None
         if run.index + 1 >= len(self.plan):
             return self._finish()
@@ -624,6 +631,7 @@ class Engine:
         return self.words["programme_ended" if self.method.is_programme else "ended"]
 
     def _accept_offer(self, now: float) -> list[Action]:
+        self._push_history()   # back undoes the shortening, not the phase change before it
         run = self.run
         remaining = self._session_remaining(now)
         target = max(remaining - self.overrun, remaining * MIN_SCALE)
@@ -719,11 +727,25 @@ class Engine:
         run.start += gap
         run.turn_anchor += gap
         run.paused_total += gap
-        if self.offer_until is not None:
-            self.offer_until += gap
+        if self.plan[run.index].at is not None:
+            # A block keeps to the clock: the pause comes off its time,
+            # the next block still begins when the programme says.
+            run.hi = max(0.0, run.hi - gap)
+            run.lo = min(run.lo, run.hi)
         phase = self.plan[run.index]
         return [Hush(), Play(Cue.RESUMED), Show(self._light()),
-                Say((self.words["resumed"],)), Mark("resume", phase.id)]
+                Say((self.words["resumed"],) + self._offer_again(now)), Mark("resume", phase.id)]
+
+    def _offer_again(self, now: float) -> tuple[str, ...]:
+        """An offer to shorten still open after a pause or a restart is made
+        again, with a window of its own: nobody is expected to remember it,
+        and the next press, meant to move on, would otherwise shorten the
+        session without a word about it."""
+        if self.offer_until is None:
+            return ()
+        self.offer_until = now + OFFER_WINDOW
+        w = self.words
+        return (w["running_over"], w.duration(self.overrun), w["offer_shorten"])
 
     def _time(self) -> list[Action]:
         now = self.clock.monotonic()
@@ -734,7 +756,9 @@ class Engine:
         else:
             parts = [w["over_phase"], w.duration(-left) if -left >= 60 else w.minutes(1)]
         session_left = self._session_remaining(now)
-        if session_left > left + 30:
+        # Over time, this phase has nothing left: the rest of the session is
+        # the phases to come (none in the last phase).
+        if session_left > max(0.0, left) + 30:
             parts += [w["left_session"], w.duration(session_left)]
         if self.overrun >= OFFER_FROM:
             parts.append(w["session_over"])
@@ -855,7 +879,7 @@ class Engine:
             # The windows ran out while the device was down as they would
             # have in the room: "really end?" and the offer to shorten are
             # not answered minutes later by a press meant for something else.
-            # (A paused offer runs on again by the pause's length at resume.)
+            # (An offer open when the session was paused is made again at the resume.)
             for window in ("confirm_left", "offer_left"):
                 if state.get(window) is not None:
                     state[window] -= away
@@ -954,13 +978,19 @@ class Engine:
             parts.append(questions[self.run.question].text)
         if phase.rounds is not None:
             parts.append(w.turn(self.run.turn + 1, self._turns(phase)))
+        if self.paused:
+            parts.append(w["paused"])   # the session stands still until the chair resumes
+        else:
+            parts += self._offer_again(now)
         # Paused: the lights flash in the colour time stood at, which a
         # panel that has just started has not seen yet.
         shows = [Show(self._time_light()), Show(Light.PAUSED)] if self.paused else [Show(self._time_light())]
         # (A record started again, the saved one damaged, opens the phase
         # when it began.)
-        return moved + shows + [self._say(parts),
-                                Mark("resume_after_restart", phase.id, ago=self._elapsed(now))]
+        say = Say(tuple(p for p in parts if p))
+        # "Say again" repeats the phase, not the time left as it was now.
+        self.last_say = Say(tuple([phase.title + "."] + self._phase_words(phase)))
+        return moved + shows + [say, Mark("resume_after_restart", phase.id, ago=self._elapsed(now))]
 
     # ------------------------------------------------------------ rendering
 

@@ -72,28 +72,28 @@ _TEXT = {
         "part": "Part {n} of {of}.",
         "left_phase": "",
         "in_phase": "left in this phase.",
-        "left_session": "For the whole session,",
-        "session_over": "The session is running past its planned time.",
-        "over_phase": "This phase is over time by",
+        "left_session": "Until the end of the session:",
+        "session_over": "We are behind schedule.",
+        "over_phase": "This phase has run over by",
         "paused": "Paused. Press to continue.",
         "resumed": "Let's continue.",
         "back_at_start": "We are already at the beginning.",
-        "confirm_end": "Do you want to end the session? Then give the signal once more.",
+        "confirm_end": "Do you want to end the session? If so, give the end signal again.",
         "ended": "The session has ended.",
         "programme_ended": "The programme has ended.",
-        "running_over": "We are running over by",
-        "offer_shorten": "Do you want to shorten the rest of the session? Then press briefly now.",
+        "running_over": "We are behind schedule by",
+        "offer_shorten": "To shorten the rest of the session, give a short press now. If not, just carry on.",
         "shortened": "The rest of the session has been shortened.",
-        "on_time": "We will finish on time.",
-        "choose": "Hold the button to the first tick for the next option. Press briefly to choose.",
-        "participants": "How many of you are there, counting yourself and the case presenter?",
-        "count": "{n}",
+        "on_time": "That way we finish on time.",
+        "choose": "For the next option, hold the button until one tick. To choose, give a short press.",
+        "participants": "How many people are in the group, including you and the case presenter?",
+        "count": "{n} people",
         "turn": "Turn {n} of {of}.",
-        "picks_up": "After the interruption we pick up where we were:",
+        "picks_up": "After the interruption, we carry on where we left off:",
         "rules": "The ground rules.",
         "block_at": "This block runs until",
         "ready": "Selected method:",
-        "press_to_start": "Press briefly to begin, or hold to the first tick for another method.",
+        "press_to_start": "Give a short press to begin, or hold until one tick for another method.",
     },
 }
 
@@ -215,11 +215,11 @@ def gesture_text(language: str, second_button: bool = False) -> str:
             text += " Kort op de tweede knop is herhalen, vasthouden is terug."
         return text
     text = (
-        "Press the button briefly for the next question or phase. "
-        "Hold it and count the ticks: "
-        "one tick repeats, two go back, three pause, four end the session. "
-        "Keep holding to cancel."
+        "A short press on the button moves on to the next question or phase. "
+        "Or hold it down, count the ticks, and let go: "
+        "one tick to repeat, two to go back, three to pause or carry on, "
+        "four to end the session. Hold on to a sixth tick to cancel."
     )
     if second_button:
-        text += " The second button repeats; holding it goes back."
+        text += " A short press on the second button repeats; holding it until one tick goes back."
     return text

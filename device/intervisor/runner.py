@@ -56,6 +56,16 @@ class ActionLog:
 IDLE_COMMANDS = frozenset({Command.NEXT, Command.STEP, Command.REPEAT})
 
 
+def _lead_with(text: str, actions: list[Action]) -> list[Action]:
+    """``text`` said first, as part of the first Say among ``actions``."""
+    out, done = [], False
+    for a in actions:
+        if isinstance(a, Say) and not done:
+            a, done = Say((text,) + a.parts), True
+        out.append(a)
+    return out
+
+
 class Device:
     """Idle or in session; the one place where commands meet the engine.
 
@@ -104,6 +114,7 @@ class Device:
         self.faults: set[str] = set()
         self.explain = explain
         self.explained: set[str] = set()
+        self._explain_later: str | None = None
 
     # ------------------------------------------------------------ commands
 
@@ -126,6 +137,10 @@ class Device:
                 log.exception("the session failed on %s; it is closed", command.value)
                 self.session.stage = "ended"
                 actions = [Hush(), Play(Cue.ERROR), Show(Light.IDLE), Mark("session_end")]
+            if self._explain_later is not None and self.session.stage != "choosing":
+                hint, self._explain_later = self._explain_later, None
+                if self.session.stage == "running":
+                    actions = _lead_with(hint, actions)
             if at is not None:
                 actions = [dataclasses.replace(a, at=at) if isinstance(a, (Play, Say)) else a
                            for a in actions]
@@ -199,8 +214,13 @@ class Device:
         if self.explain is not None and method.id not in self.explained:
             self.explained.add(method.id)
             # Part of the opening Say: a Say of its own would be cut off by it.
+            # While choices are open one tick steps to the next option, not
+            # "repeat": the explanation waits for the session itself.
             hint = self.explain(method.language)
-            actions = [Say((hint,) + a.parts) if isinstance(a, Say) else a for a in actions]
+            if self.session.stage == "choosing":
+                self._explain_later = hint
+            else:
+                actions = _lead_with(hint, actions)
         return actions
 
     def resume(self, snapshot: Mapping[str, Any]) -> list[Action]:

@@ -72,8 +72,8 @@ STALE_AFTER = 12 * 3600
 NOTICES = {
     "nl": {"refused": "Een van de methodes is afgekeurd en niet geladen. De beheerder vindt de reden in het logboek.",
            "no_methods": "Er staan nog geen methodes op het apparaat."},
-    "en": {"refused": "A method file was refused. See the log.",
-           "no_methods": "No methods are installed."},
+    "en": {"refused": "One of the method files has errors and was not loaded. The administrator can find the reason in the log.",
+           "no_methods": "There are no methods on the device yet."},
 }
 
 

@@ -74,6 +74,11 @@ ESPEAK_RESPELL: dict[str, tuple[tuple[str, str], ...]] = {
         (r"\brichtlijn\b", "richt-lijn"),
         (r"\been voor een\b", "één voor één"),
     ),
+    "en": (
+        # espeak-ng reads "use" before an object as the noun, /ju:s/:
+        # "Use these questions" sounds like "a use". The verb is /ju:z/.
+        (r"\buse(?= (?:these|this|that|those|them|it|your|our|the)\b)", "uze"),
+    ),
 }
 
 

@@ -70,7 +70,7 @@ DEFAULT_VOSK_MODEL = "/var/lib/intervisor/vosk-model"
 
 UNAVAILABLE_NOTICE = {
     "nl": "Spraakbediening werkt nu niet. De knop werkt wel.",
-    "en": "Voice commands are off. The button still works.",
+    "en": "Voice commands are not working right now. The button still works.",
 }
 
 

@@ -1,0 +1,296 @@
+"""Sessions walked through as a chair would, on a simulated clock: a power
+cut during a pause or an offer, say again after a restart, back after taking
+the offer, a session ahead of its plan, a training day's clock, how much
+time in overtime, the button explained only where its ticks mean what it
+says. Each test failed on the code before its fix (two reviews, session 9)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from intervisor.clock import FakeClock
+from intervisor.engine import Engine
+from intervisor.events import Command, Mark, Say, Show, Light
+from intervisor.method import load_method
+from intervisor.model import Choice, Duration, Method, Option, Phase, Question, Rounds
+from intervisor.phrases import Phrases, gesture_text
+from intervisor.runner import ActionLog, Device
+
+M = 60.0
+METHODS = Path(__file__).resolve().parent.parent / "methods"
+NL = Phrases("nl")
+EN = Phrases("en")
+
+
+def shipped(mid):
+    return load_method(METHODS / f"{mid}.yaml").method
+
+
+def said(actions):
+    says = [a for a in actions if isinstance(a, Say)]
+    assert len(says) <= 1
+    return says[0].text if says else None
+
+
+def marks(actions):
+    return [a.kind for a in actions if isinstance(a, Mark)]
+
+
+def until(engine, clock, t):
+    """Advance to t, ticking at every deadline as the service loop does."""
+    while True:
+        due = engine.next_due()
+        if due is None or due > t:
+            break
+        clock.set(max(due, clock.monotonic()))
+        engine.handle(Command.TICK)
+    clock.set(t)
+
+
+def restart(method, engine, clock, away):
+    snap = json.loads(json.dumps(engine.snapshot()))
+    new_clock = FakeClock(wall=clock.time() + away, mono=0.0)
+    return Engine.restore(method, new_clock, snap), new_clock
+
+
+def started(mid):
+    """A shipped method started on a fresh clock, with five participants."""
+    m = shipped(mid)
+    clock = FakeClock()
+    e = Engine(m, clock, participants=5)
+    e.start()
+    return m, e, clock
+
+
+def simple(*phases):
+    return Method("proef", "Proef", "nl", tuple(phases))
+
+
+def ph(pid, lo, hi=None, **kw):
+    return Phase(pid, pid.capitalize(), Duration(lo * M, (hi or lo) * M), **kw)
+
+
+# --- 1. a power cut during a pause ---------------------------------------
+
+def test_a_session_restored_while_paused_says_it_is_paused_not_that_it_goes_on():
+    # The group takes a coffee break (hold, 3 ticks); the plug is pulled
+    # meanwhile. On the way back up the device says "Na de onderbreking
+    # gaan we verder waar we waren: ..." and the time left, and nothing
+    # else: the group starts talking again while the session stands still
+    # (no chimes will come). A chair expects to hear that it is paused
+    # and how to go on, as after any pause.
+    m, e, clock = started("vijf-stappen")
+    clock.set(2 * M)
+    e.handle(Command.PAUSE)
+    clock.set(12 * M)
+    e2, _ = restart(m, e, clock, away=300)
+    out = e2.resumed()
+    assert e2.paused and Show(Light.PAUSED) in out
+    assert NL["paused"] in said(out), said(out)
+
+
+# --- 2. say again after a restart ---------------------------------------
+
+def test_say_again_after_a_restart_does_not_repeat_a_stale_time_left():
+    # After a restart the device says where it picks up, with the time
+    # left then ("In deze fase nog, 8 minuten"). That whole sentence
+    # becomes what "say again" repeats: four minutes later the chair asks
+    # for the question again and hears "nog 8 minuten" with 4 left.
+    m, e, clock = started("vijf-stappen")
+    clock.set(2 * M)
+    e.handle(Command.NEXT)                     # question 2
+    e2, c2 = restart(m, e, clock, away=20)
+    first = said(e2.resumed())
+    assert "8 minuten" in first
+    until(e2, c2, 4 * M)
+    again = said(e2.handle(Command.REPEAT))
+    assert "Waarom is het voor jou een probleem?" in again
+    assert NL["left_phase"] not in again and "8 minuten" not in again, again
+
+
+# --- 3. back after taking the offer ------------------------------------
+
+def test_back_after_taking_the_offer_undoes_the_shortening_not_the_phase():
+    # "Back undoes a press." The press that took the offer to shorten (a
+    # double press at the phase change does it before the offer is even
+    # heard) is undone by going back a whole phase instead: the group is
+    # sent back to the previous phase, and the shortening is gone with it.
+    m = simple(ph("a", 10), ph("b", 10, questions=(Question("Een?"), Question("Twee?"))), ph("c", 10))
+    clock = FakeClock()
+    e = Engine(m, clock)
+    e.start()
+    until(e, clock, 16 * M)                    # six minutes late
+    assert "offer" in marks(e.handle(Command.NEXT))
+    clock.advance(0.3)
+    assert "shorten" in marks(e.handle(Command.NEXT))   # the second half of a double press
+    out = e.handle(Command.BACK)
+    st = e.status()
+    assert st["phase"] == "b", f"back after taking the offer went to phase {st['phase']}: {said(out)}"
+    assert e.scale == 1.0 and st["remaining"] == 10 * M - 0.3
+
+
+# --- 4. the offer to shorten when the session is not behind -------------
+
+def test_no_offer_to_shorten_when_the_session_is_ahead_of_its_plan():
+    # vijf-stappen, a normal evening: the case is told in 7 minutes
+    # (5-10), the questions take 6 (5-10), the thinking pause its 5, the
+    # advice round 17 of its 15. 35 minutes gone where the plan has 40:
+    # the session is five minutes ahead. The device opens the next phase
+    # with "We lopen achter op het schema: 2 minuten. Wil je de rest
+    # inkorten?" (and "hoeveel tijd" says the session runs longer than
+    # planned): each phase's time to spare is dropped, only its overrun
+    # counts.
+    m = shipped("vijf-stappen")
+    clock = FakeClock()
+    e = Engine(m, clock, participants=5)
+    e.start()
+    for q in range(4):
+        e.handle(Command.NEXT)                 # through the five questions
+    for t in (7, 13, 18):                      # into verhelderen, denkpauze, adviesronde
+        until(e, clock, t * M)
+        e.handle(Command.NEXT)
+    until(e, clock, 35 * M)
+    out = e.handle(Command.NEXT)               # adviesronde, turn 2 of 4 (pressed late)...
+    while e.status()["phase"] == "adviesronde":
+        out = e.handle(Command.NEXT)
+    assert e.status()["phase"] == "keuze"
+    assert "offer" not in marks(out), said(out)
+    assert NL["session_over"] not in said(e.handle(Command.TIME))
+
+
+# --- 5. "hoeveel tijd" in a clock-time programme ------------------------
+
+def _local(h, mi):
+    lt = time.localtime(1_767_258_000)
+    return time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday, h, mi, 0, 0, 0, -1))
+
+
+def test_how_much_time_in_a_programme_counts_the_rest_of_the_day_by_the_clock():
+    # Training day 2, morning: 9:30 session, 11:30 break, 11:45 session
+    # until 13:45. At 11:40 the first block still runs (the trainer has
+    # not pressed yet). The day ends at 13:45, two hours and five minutes
+    # from now; the device says "2 uur en 15 minuten": it adds the break's
+    # and the last block's planned lengths, though both keep to the clock.
+    m = shipped("begeleiden-van-intervisie")
+    clock = FakeClock(wall=_local(9, 30))
+    e = Engine(m, clock, choices={"dag": "dag-2"})
+    e.start()
+    until(e, clock, 2 * 3600 + 10 * M)         # 11:40
+    text = said(e.handle(Command.TIME))
+    assert e.status()["session_remaining"] == 2 * 3600 + 5 * M
+    assert text.endswith(NL.duration(2 * 3600 + 5 * M)), text
+
+
+# --- 6. a wrong choice at the start cannot be undone --------------------
+
+def test_a_pause_in_a_programme_block_does_not_push_the_block_past_the_next_ones_start():
+    # Training day 1: the first block runs until lunch at 12:00. At 11:00
+    # the trainer pauses for ten minutes (a phone call, a fire drill). The
+    # block's time-up moves to 12:05 and at 11:55 "hoeveel tijd" says
+    # "nog 15 minuten": lunch is at 12:00 ("a block of a clock-time
+    # programme keeps to the clock"; the next block's start does not move).
+    m = shipped("begeleiden-van-intervisie")
+    clock = FakeClock(wall=_local(9, 30))
+    e = Engine(m, clock, choices={"dag": "dag-1"})
+    e.start()
+    until(e, clock, 90 * M)                    # 11:00
+    e.handle(Command.PAUSE)
+    clock.set(100 * M)                         # 11:10
+    e.handle(Command.RESUME)
+    until(e, clock, 145 * M)                   # 11:55
+    assert e.status()["remaining"] == 5 * M
+    assert e.next_due() == 150 * M             # the time-up at 12:00, when lunch begins
+
+
+# --- in English (review of the English texts, session 9) ---------------------------
+
+def two_phases(**kw):
+    return Method("t", "Test", "en", (
+        Phase("a", "First", Duration(5 * M, 5 * M), questions=(Question("One?"), Question("Two?"))),
+        Phase("b", "Second", Duration(5 * M, 5 * M), questions=(Question("Three?"), Question("Four?"))),
+    ), **kw)
+
+
+def test_how_much_time_in_the_last_phase_over_time_gives_no_session_time_left():
+    # Last phase, two minutes over: "This phase is over time by 2 minutes.
+    # For the whole session, less than a minute" -- the session is not
+    # ending in under a minute, it is already past its plan.
+    clock = FakeClock()
+    e = Engine(two_phases(), clock)
+    e.start()
+    clock.advance(5 * M)
+    e.handle(Command.TICK)
+    e.handle(Command.NEXT)          # second question
+    e.handle(Command.NEXT)          # into the last phase, on time
+    clock.advance(7 * M)
+    e.handle(Command.TICK)
+    text = said(e.handle(Command.TIME))
+    assert EN["over_phase"] in text
+    assert EN["left_session"] not in text, text
+
+
+def test_a_session_restored_while_paused_says_that_it_is_paused():
+    # After a restart the device says "we pick up where we were" while it
+    # is still paused: the group starts talking with the clock stopped, and
+    # the chair's next press only resumes ("Let's continue") instead of
+    # moving on. The words should say what the lights show.
+    clock = FakeClock()
+    m = two_phases()
+    e = Engine(m, clock)
+    e.start()
+    clock.advance(2 * M)
+    e.handle(Command.PAUSE)
+    snap = e.snapshot()
+    later = FakeClock(wall=clock.time() + 120, mono=3.0)
+    again = Engine.restore(m, later, snap)
+    assert again.paused
+    text = said(again.resumed())
+    assert EN["paused"] in text, text
+
+
+def test_an_offer_to_shorten_nobody_heard_after_a_restart_is_not_taken_by_a_press():
+    # The offer was made, the device restarted within its window; the
+    # resumed words do not mention it, yet the chair's next press (meant to
+    # move on) silently shortens the rest of the session.
+    clock = FakeClock()
+    m = Method("t", "Test", "en", (
+        Phase("a", "First", Duration(5 * M, 5 * M)),
+        Phase("b", "Second", Duration(5 * M, 5 * M), questions=(Question("Three?"), Question("Four?"))),
+        Phase("c", "Third", Duration(5 * M, 5 * M)),
+    ))
+    e = Engine(m, clock)
+    e.start()
+    clock.advance(5 * M)
+    e.handle(Command.TICK)
+    clock.advance(3 * M)             # three minutes over
+    assert "offer" in marks(e.handle(Command.NEXT))
+    clock.advance(3)
+    snap = e.snapshot()
+    later = FakeClock(wall=clock.time() + 5, mono=2.0)
+    again = Engine.restore(m, later, snap)
+    words = said(again.resumed())
+    later.advance(2)
+    answer = again.handle(Command.NEXT)
+    if "shorten" in marks(answer):
+        assert EN["offer_shorten"] in words, (words, said(answer))
+
+
+def test_the_gestures_are_not_explained_where_one_tick_means_something_else():
+    # The first run of a method with an open choice starts with "one tick
+    # repeats, two go back ..." and, in the same breath, "Hold the button to
+    # the first tick for the next option": while choosing, one tick steps.
+    # The explanation belongs to the session, after the choices.
+    m = Method("t", "Test", "en", (Phase("a", "First", Duration(5 * M, 5 * M), from_choice="q"),),
+               choices=(Choice("q", "Which questions?", (Option("x", "Set X", questions=(Question("X?"),)),
+                                                       Option("y", "Set Y", questions=(Question("Y?"),)))),))
+    rec = ActionLog()
+    device = Device({"t": m}, FakeClock(), [rec], language="en", explain=gesture_text)
+    device.handle(Command.NEXT)
+    choosing = " ".join(rec.said())
+    assert EN["choose"] in choosing
+    assert gesture_text("en") not in choosing
+    rec.actions.clear()
+    device.handle(Command.NEXT)      # choose: the session begins
+    assert gesture_text("en") in " ".join(rec.said())
