@@ -167,6 +167,15 @@ def _local(h, mi):
     return time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday, h, mi, 0, 0, 0, -1))
 
 
+def training_day_1():
+    """begeleiden-van-intervisie, day 1, started at 9:30 on the clock."""
+    m = shipped("begeleiden-van-intervisie")
+    clock = FakeClock(wall=_local(9, 30))
+    e = Engine(m, clock, choices={"dag": "dag-1"})
+    e.start()
+    return m, e, clock
+
+
 def test_how_much_time_in_a_programme_counts_the_rest_of_the_day_by_the_clock():
     # Training day 2, morning: 9:30 session, 11:30 break, 11:45 session
     # until 13:45. At 11:40 the first block still runs (the trainer has
@@ -183,7 +192,7 @@ def test_how_much_time_in_a_programme_counts_the_rest_of_the_day_by_the_clock():
     assert text.endswith(NL.duration(2 * 3600 + 5 * M)), text
 
 
-# --- 6. a wrong choice at the start cannot be undone --------------------
+# --- 6. a pause in a programme block ------------------------------------
 
 def test_a_pause_in_a_programme_block_does_not_push_the_block_past_the_next_ones_start():
     # Training day 1: the first block runs until lunch at 12:00. At 11:00
@@ -191,10 +200,7 @@ def test_a_pause_in_a_programme_block_does_not_push_the_block_past_the_next_ones
     # block's time-up moves to 12:05 and at 11:55 "hoeveel tijd" says
     # "nog 15 minuten": lunch is at 12:00 ("a block of a clock-time
     # programme keeps to the clock"; the next block's start does not move).
-    m = shipped("begeleiden-van-intervisie")
-    clock = FakeClock(wall=_local(9, 30))
-    e = Engine(m, clock, choices={"dag": "dag-1"})
-    e.start()
+    m, e, clock = training_day_1()
     until(e, clock, 90 * M)                    # 11:00
     e.handle(Command.PAUSE)
     clock.set(100 * M)                         # 11:10
@@ -294,3 +300,197 @@ def test_the_gestures_are_not_explained_where_one_tick_means_something_else():
     rec.actions.clear()
     device.handle(Command.NEXT)      # choose: the session begins
     assert gesture_text("en") in " ".join(rec.said())
+
+
+# --- the last engine change, reviewed (session 9) -----------------------------------
+
+
+# --- A. a pause in a programme block, then back a question ------------------
+
+def test_back_after_a_pause_in_a_programme_block_keeps_the_block_to_the_clock():
+    # Training day 1, block 1 (09:30 until lunch at 12:00) has four parts
+    # the trainer steps through. At 10:00 the trainer moves to part 2;
+    # at 11:00 a ten-minute pause (the pause now comes off the block, so
+    # lunch stays at 12:00). At 11:15 the trainer goes back a part (one
+    # press too many). The block's time-up moves to 12:10: lunch is
+    # announced ten minutes late, and the warning cue comes at 12:05.
+    m, e, clock = training_day_1()
+    until(e, clock, 30 * M)                    # 10:00
+    e.handle(Command.NEXT)                     # part 2
+    until(e, clock, 90 * M)                    # 11:00
+    e.handle(Command.PAUSE)
+    clock.set(100 * M)                         # 11:10
+    e.handle(Command.RESUME)
+    assert e.run.start + e.run.hi == 150 * M   # lunch stays at 12:00
+    warning = e.next_due()
+    until(e, clock, 105 * M)                   # 11:15
+    e.handle(Command.BACK)                     # back to part 1
+    assert e.status()["phase"] == "sessie-1"
+    up = e.run.start + e.run.hi
+    assert up == 150 * M, f"the block's time-up moved to {(up - 150 * M) / M:+.0f} min after 12:00"
+    assert e.next_due() == warning
+
+
+# --- B. how much time, asked during a pause in a programme block -------------
+
+def test_how_much_time_during_a_pause_in_a_programme_block_counts_the_pause():
+    # A pause now comes off the block (lunch stays at 12:00). During a
+    # twenty-minute coffee break at 11:00 the trainer asks "hoeveel tijd"
+    # at 11:20: the device says the block has "nog 1 uur" (as at 11:00),
+    # while 40 minutes are left before lunch -- as it says a second
+    # after the resume.
+    m, e, clock = training_day_1()
+    until(e, clock, 90 * M)                    # 11:00
+    e.handle(Command.PAUSE)
+    clock.set(110 * M)                         # 11:20, still paused
+    text = said(e.handle(Command.TIME))
+    assert NL.duration(40 * M) in text and NL.duration(60 * M) not in text, text
+
+
+# --- C. the explanation held while choosing, the session ended there ---------
+
+def _with_choice():
+    return Method("t", "Test", "en", (Phase("a", "First", Duration(5 * M, 5 * M), from_choice="q"),),
+                  choices=(Choice("q", "Which questions?", (Option("x", "Set X", questions=(Question("X?"),)),
+                                                          Option("y", "Set Y", questions=(Question("Y?"),)))),))
+
+
+def test_a_session_ended_while_choosing_still_gets_the_button_explained_next_time():
+    # The chair starts the method, hears the choice, and ends ("wrong
+    # method", END twice). The explanation waited for the choices and is
+    # dropped; the method counts as explained all the same, so the next
+    # time it is run (the first real session) the button is never explained.
+    m = _with_choice()
+    rec = ActionLog()
+    device = Device({"t": m}, FakeClock(), [rec], language="en", explain=gesture_text)
+    device.handle(Command.NEXT)                # choosing
+    device.handle(Command.END)
+    device.handle(Command.END)                 # ended while choosing
+    assert device.session is None
+    rec.actions.clear()
+    device.handle(Command.NEXT)                # started again: choosing
+    device.handle(Command.NEXT)                # chosen: the session begins
+    assert gesture_text("en") in " ".join(rec.said()), rec.said()
+
+
+# --- D. a pause in a programme block that runs past the block's end -----------
+
+def test_a_pause_past_a_blocks_end_gives_one_time_up_not_every_cue_it_missed():
+    # Training day 1, 11:50: the trainer pauses block 1 (lunch at 12:00)
+    # and the group goes to lunch; at 13:05 the trainer resumes. The pause
+    # now comes off the block, so every deadline of the block stays on the
+    # clock -- and all that fell due during the pause fire in the first
+    # tick: the warning, the time-up and four overtime reminders (12:05,
+    # 12:10, 12:20, 12:40), six cues in a row, each marked in the record at
+    # 13:05. Before, a pause froze the block and nothing fell due in it.
+    from intervisor.events import Play
+    m, e, clock = training_day_1()
+    until(e, clock, 140 * M)                   # 11:50
+    e.handle(Command.PAUSE)
+    clock.set(215 * M)                         # 13:05
+    out = e.handle(Command.RESUME) + e.handle(Command.TICK)
+    cues = [a.cue.value for a in out if isinstance(a, Play)]
+    assert cues.count("overtime") + cues.count("warning") == 0 and cues.count("time_up") <= 1, cues
+
+
+# --- E. a programme that runs past midnight --------------------------------
+
+def test_how_much_time_after_midnight_in_the_last_block_of_an_evening_programme():
+    # An evening programme: 22:00 a block, 23:00 the last block of two
+    # hours (until 01:00). At 00:30 "hoeveel tijd" counts the day's end by
+    # today's date: 01:00 of the next night, 24 hours on ("nog 24 uur en
+    # 30 minuten" for the session, with 30 minutes left in the block).
+    m = Method("avond", "Avond", "nl", (
+        Phase("a", "Eerste blok", Duration(60 * M, 60 * M), at=22 * 3600),
+        Phase("b", "Laatste blok", Duration(120 * M, 120 * M), at=23 * 3600),
+    ))
+    clock = FakeClock(wall=_local(22, 0))
+    e = Engine(m, clock)
+    e.start()
+    until(e, clock, 60 * M)                    # 23:00
+    e.handle(Command.NEXT)
+    until(e, clock, 150 * M)                   # 00:30
+    assert e.status()["remaining"] == 30 * M
+    assert e.status()["session_remaining"] == 30 * M, e.status()["session_remaining"] / 3600
+
+
+# --- F. say again inside the offer's window -------------------------------
+
+def test_a_press_after_say_again_in_the_offers_window_is_not_taken_as_the_offer():
+    # Phase b opens five minutes late, with the offer right after its title.
+    # Someone missed the question: the chair says "say again" at once; the
+    # device repeats the phase without the offer (since 68b7cf6) -- but the
+    # offer's window is still open. Twelve seconds later the chair presses
+    # for the next question and the rest of the session is shortened: the
+    # last words heard asked for no such press.
+    m = Method("proef", "Proef", "nl", (
+        Phase("a", "A", Duration(10 * M, 10 * M)),
+        Phase("b", "B", Duration(10 * M, 10 * M), questions=(Question("Een?"), Question("Twee?"))),
+        Phase("c", "C", Duration(10 * M, 10 * M)),
+    ))
+    clock = FakeClock()
+    e = Engine(m, clock)
+    e.start()
+    until(e, clock, 15 * M)
+    out = e.handle(Command.NEXT)
+    assert NL["offer_shorten"] in said(out)
+    clock.advance(6)
+    again = said(e.handle(Command.REPEAT))
+    assert NL["offer_shorten"] not in again
+    clock.advance(12)
+    out = e.handle(Command.NEXT)
+    kinds = [a.kind for a in out if isinstance(a, Mark)]
+    assert kinds == ["question"], f"the press after say again did {kinds}: {said(out)}"
+
+
+# --- the device's accepts() against handle(), over the new paths -------------
+# (passes before and after the fixes: a guard, not a finding)
+
+def test_device_accepts_agrees_with_handle_over_offers_pauses_restarts_and_choosing():
+    import copy
+    import json
+    import random
+    from pathlib import Path
+
+    from intervisor.method import load_method
+
+    voice = [c for c in Command if c is not Command.TICK]
+
+    def live(session):
+        if session is None:
+            return None
+        state = session._state()
+        if (state.get("confirm_left") or 0) <= 0:
+            state["confirm_left"] = None
+        return state
+
+    methods = {p.stem: load_method(p).method
+               for p in sorted((Path(__file__).resolve().parent.parent / "methods").glob("*.yaml"))}
+    rng = random.Random(11)
+    checked, offers = 0, 0
+    for mid in sorted(methods):
+        for _walk in range(2):
+            clock = FakeClock(wall=_local(9, 0))
+            device = Device(methods, clock, [ActionLog()], selected=mid, explain=gesture_text)
+            for _step in range(80):
+                for c in voice:
+                    probe = copy.copy(device)
+                    probe.adapters, probe.on_change, probe.on_session_end = [], None, None
+                    probe.explained = set(device.explained)
+                    probe.session = copy.deepcopy(device.session)
+                    acts = bool(probe.handle(c)) or live(probe.session) != live(device.session)
+                    assert device.accepts(c) == acts, (mid, device.session and device.session.stage, c)
+                    checked += 1
+                r = rng.random()
+                s = device.session
+                if r < 0.07 and s is not None and s.stage == "running":
+                    snap = json.loads(json.dumps(s.snapshot()))
+                    clock = FakeClock(wall=clock.time() + rng.choice([2, 40, 400]), mono=0.0)
+                    device = Device(methods, clock, [ActionLog()], selected=mid, explain=gesture_text)
+                    out = device.resume(snap)
+                else:
+                    clock.advance(rng.choice([0, 0.3, 1, 20, 200, 700]))
+                    device.handle(Command.TICK)
+                    out = device.handle(rng.choice(voice + [Command.NEXT] * 4 + [Command.PAUSE]))
+                offers += any(isinstance(a, Mark) and a.kind == "offer" for a in out)
+    assert checked > 5000 and offers > 10, (checked, offers)

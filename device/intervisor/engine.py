@@ -241,7 +241,7 @@ class Engine:
                 turn=self.run.turn + 1 if phase.rounds else None,
                 turns=self._turns(phase) if phase.rounds else None,
                 elapsed=round(elapsed, 3),
-                remaining=round(self.run.hi - elapsed, 3),
+                remaining=round(self._phase_left(now), 3),
                 session_remaining=round(self._session_remaining(now), 3),
                 light=self._light().value,
             )
@@ -343,10 +343,10 @@ class Engine:
         d = phase.duration.scaled(self.scale)
         return d.lo, d.hi
 
-    def _wall_today(self, seconds_after_midnight: int) -> float:
+    def _wall_today(self, seconds_after_midnight: int, wall: float | None = None) -> float:
         import time as _time
 
-        lt = _time.localtime(self.clock.time())
+        lt = _time.localtime(self.clock.time() if wall is None else wall)
         midnight = _time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday, 0, 0, 0, 0, 0, -1))
         return midnight + seconds_after_midnight
 
@@ -435,6 +435,14 @@ class Engine:
         ref = self.paused_at if self.paused else now
         return ref - self._active_anchor
 
+    def _phase_left(self, now: float) -> float:
+        """Seconds left in this phase (negative: over time). A block keeps
+        to the clock: a pause still on comes off it already."""
+        left = self.run.hi - self._elapsed(now)
+        if self.paused and self.plan[self.run.index].at is not None:
+            left -= now - self.paused_at
+        return left
+
     def _session_remaining(self, now: float) -> float:
         """Planned seconds left: this phase's rest plus the phases to come."""
         if self.run is None:
@@ -443,7 +451,9 @@ class Engine:
         if last.at is not None:
             # A programme's blocks keep to the clock: the day ends when its last block does.
             wall_now = self.clock.time() - (self.clock.monotonic() - now)
-            return max(0.0, self._wall_today(last.at) + last.duration.hi - wall_now)
+            # The programme's day is the one its current phase began on (a last block may run past midnight).
+            day = wall_now - (now - self.run.start)
+            return max(0.0, self._wall_today(last.at, day) + last.duration.hi - wall_now)
         rest = max(0.0, self.run.hi - self._elapsed(now))
         for i in range(self.run.index + 1, len(self.plan)):
             rest += self._effective(self.plan[i], i, now)[1] if self.plan[i].at is None \
@@ -673,6 +683,9 @@ class Engine:
             run.start, run.fired = left.start, set(left.fired)
             run.overtime_count, run.paused_total = left.overtime_count, left.paused_total
             run.turn_anchor = now
+            if phase.at is not None:
+                # A block keeps to the clock: a pause since the step came off it.
+                run.lo, run.hi = self._effective(phase, run.index, run.start)
         elif phase.cues.auto_advance and phase.at is None and since + state["run"]["elapsed"] >= run.hi:
             # Back into a phase that would move on by itself at once (the
             # silent minute, run out): it starts over instead. A block of a
@@ -683,6 +696,8 @@ class Engine:
         else:
             run.start = now - (state["run"]["elapsed"] + since)
             run.turn_anchor = now - (state["run"]["turn_elapsed"] + since)
+            if phase.at is not None:
+                run.lo, run.hi = self._effective(phase, run.index, run.start)
             # What fell due in the meantime counts as given: no burst of cues.
             self._catch_up_silently()
             phase = self.plan[self.run.index]
@@ -697,6 +712,8 @@ class Engine:
     def _repeat(self) -> list[Action]:
         if self.last_say is None:
             return []
+        # The words said again do not ask for a press: the offer's window closes.
+        self.offer_until = None
         out = [Hush()]
         say = self.last_say
         phase = self.plan[self.run.index]
@@ -732,9 +749,32 @@ class Engine:
             # the next block still begins when the programme says.
             run.hi = max(0.0, run.hi - gap)
             run.lo = min(run.lo, run.hi)
+            self._pass_over(now)
         phase = self.plan[run.index]
         return [Hush(), Play(Cue.RESUMED), Show(self._light()),
                 Say((self.words["resumed"],) + self._offer_again(now)), Mark("resume", phase.id)]
+
+    def _pass_over(self, now: float) -> None:
+        """What fell due in a block during a pause is past: counted as
+        given without a sound, but for the time-up itself (one cue, not the
+        warning, the time-up and every reminder in a row)."""
+        run = self.run
+        for _ in range(10_000):
+            due = sorted(d for d in self._deadlines() if d[0] <= now and d[1] != "time_up")
+            if not due:
+                break
+            at, kind = due[0]
+            if kind == "overtime":
+                run.overtime_count += 1
+            elif kind == "turn":
+                run.turn += 1
+                run.turn_anchor = at
+            else:
+                run.fired.add(kind)
+        cues, up = self.plan[run.index].cues, run.start + run.hi
+        every = 0 if cues.auto_advance else cues.overtime_every
+        while "time_up" not in run.fired and every > 0 and up + every * 2 ** run.overtime_count <= now:
+            run.overtime_count += 1   # the reminders after the time-up still to fire
 
     def _offer_again(self, now: float) -> tuple[str, ...]:
         """An offer to shorten still open after a pause or a restart is made
@@ -750,7 +790,7 @@ class Engine:
     def _time(self) -> list[Action]:
         now = self.clock.monotonic()
         w = self.words
-        left = self.run.hi - self._elapsed(now)
+        left = self._phase_left(now)
         if left >= 0:
             parts = [w["left_phase"], w.duration(left), w["in_phase"]]
         else:
@@ -966,7 +1006,7 @@ class Engine:
             return moved + [Mark("resume_after_restart", phase.id, ago=now - self.run.start)] + [
                 replace(a, ago=ran_out) if isinstance(a, Mark) else a for a in self._finish()]
         w = self.words
-        left = self.run.hi - self._elapsed(now)
+        left = self._phase_left(now)
         parts = [w["picks_up"], phase.title + "."]
         if left > 0:
             parts += [w["left_phase"], w.duration(left), w["in_phase"]]

@@ -141,6 +141,8 @@ class Device:
                 hint, self._explain_later = self._explain_later, None
                 if self.session.stage == "running":
                     actions = _lead_with(hint, actions)
+                else:
+                    self.explained.discard(self.session.method.id)   # never heard: the next run says it
             if at is not None:
                 actions = [dataclasses.replace(a, at=at) if isinstance(a, (Play, Say)) else a
                            for a in actions]
