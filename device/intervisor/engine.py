@@ -355,45 +355,45 @@ class Engine:
         phase = self.plan[index]
         lo, hi = self._effective(phase, index, now)
         self.run = _PhaseRun(index=index, start=now, lo=lo, hi=hi, turn_anchor=now)
-        head = lead + [self.words.phase(index + 1, len(self.plan), self.method.is_programme), phase.title + "."]
+        head = [self.words.phase(index + 1, len(self.plan), self.method.is_programme), phase.title + "."]
         if phase.at is not None:
             head += [self.words["block_at"], self.words.clock(self._block_end_clock(index)) + "."]
         else:
             head.append(self.words.length(lo, hi))
-        option = self._option(phase)
-        own = [text for text in (phase.say, option.say if option is not None else None) if text]
         actions: list[Action] = [Play(Cue.PHASE_START), Show(Light.RUNNING)]
-        marks: list[Action] = [Mark("phase_start", phase.id, " ".join(head + own))]
+        marks: list[Action] = [Mark("phase_start", phase.id, " ".join(lead + head + self._own_words(phase)))]
         offer: list[str] = []
+        self.offer_until = None
         if self.overrun >= OFFER_FROM and index > 0 and not self.method.is_programme:
             # Said right after the title and the length, before the phase's
             # own text: after a long text the window had closed, and the
             # press meant for the offer moved on a phase instead.
-            offer = [self.words["running_over"], self.words.duration(self.overrun), self.words["offer_shorten"]]
-            self.offer_until = now + OFFER_WINDOW
+            offer = self._offer(now)
             marks.append(Mark("offer", phase.id))
-        else:
-            self.offer_until = None
-        parts = head + offer + own
         questions = self._questions(phase)
         if questions and not phase.silent:
             self.run.question = 0
-            parts.append(questions[0].text)
             marks.append(Mark("question", phase.id, questions[0].text))
         if phase.rounds is not None:
-            n = self._turns(phase)
-            parts.append(self.words.turn(1, n))
-            marks.append(Mark("turn", phase.id, self.words.turn(1, n)))
-        say = self._say(parts)
+            marks.append(Mark("turn", phase.id, self.words.turn(1, self._turns(phase))))
+        words = self._phase_words(phase)
         # "Say again" repeats the phase: not the whole introduction in the
         # first phase, and never the offer, whose window closes.
-        self.last_say = Say(tuple(p for p in head[len(lead):] + parts[len(head) + len(offer):] if p))
-        return actions + [say] + marks
+        self.last_say = Say(tuple(p for p in head + words if p))
+        return actions + [Say(tuple(p for p in lead + head + offer + words if p))] + marks
+
+    def _own_words(self, phase: Phase) -> list[str]:
+        """The phase's own text, and its chosen option's."""
+        option = self._option(phase)
+        return [t for t in (phase.say, option.say if option is not None else None) if t]
 
     def _phase_words(self, phase: Phase) -> list[str]:
         """The phase's own words, and where it stands (question, turn)."""
-        option = self._option(phase)
-        words = [t for t in (phase.say, option.say if option is not None else None) if t]
+        return self._own_words(phase) + self._place_words(phase)
+
+    def _place_words(self, phase: Phase) -> list[str]:
+        """Where the phase stands: its question, its turn."""
+        words = []
         questions = self._questions(phase)
         if questions and not phase.silent and self.run.question >= 0:
             words.append(questions[self.run.question].text)
@@ -758,19 +758,8 @@ class Engine:
         """What fell due in a block during a pause is past: counted as
         given without a sound, but for the time-up itself (one cue, not the
         warning, the time-up and every reminder in a row)."""
+        self._catch_up_silently(now, but_time_up=True)
         run = self.run
-        for _ in range(10_000):
-            due = sorted(d for d in self._deadlines() if d[0] <= now and d[1] != "time_up")
-            if not due:
-                break
-            at, kind = due[0]
-            if kind == "overtime":
-                run.overtime_count += 1
-            elif kind == "turn":
-                run.turn += 1
-                run.turn_anchor = at
-            else:
-                run.fired.add(kind)
         cues, up = self.plan[run.index].cues, run.start + run.hi
         every = 0 if cues.auto_advance else cues.overtime_every
         while "time_up" not in run.fired and every > 0 and up + every * 2 ** run.overtime_count <= now:
@@ -781,11 +770,13 @@ class Engine:
         again, with a window of its own: nobody is expected to remember it,
         and the next press, meant to move on, would otherwise shorten the
         session without a word about it."""
-        if self.offer_until is None:
-            return ()
+        return tuple(self._offer(now)) if self.offer_until is not None else ()
+
+    def _offer(self, now: float) -> list[str]:
+        """The offer to shorten the rest, its window open from ``now``."""
         self.offer_until = now + OFFER_WINDOW
         w = self.words
-        return (w["running_over"], w.duration(self.overrun), w["offer_shorten"])
+        return [w["running_over"], w.duration(self.overrun), w["offer_shorten"]]
 
     def _time(self) -> list[Action]:
         now = self.clock.monotonic()
@@ -963,15 +954,17 @@ class Engine:
             if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in times):
                 raise ValueError("a saved undo step's times are not numbers")
 
-    def _catch_up_silently(self) -> None:
+    def _catch_up_silently(self, now: float | None = None, but_time_up: bool = False) -> None:
         """Count what fell due while the device was down as done, without a
         sound: a group that comes back wants one sentence, not every cue it
-        missed in a row. A phase that moves on by itself has moved on."""
-        # While paused the phase's time stands still at the pause.
-        now = self.paused_at if self.paused else self.clock.monotonic()
+        missed in a row. A phase that moves on by itself has moved on.
+        ``but_time_up``: the time-up itself is left to fire."""
+        if now is None:
+            # While paused the phase's time stands still at the pause.
+            now = self.paused_at if self.paused else self.clock.monotonic()
         self._moved_on = []
         for _ in range(10_000):
-            due = sorted(d for d in self._deadlines() if d[0] <= now)
+            due = sorted(d for d in self._deadlines() if d[0] <= now and not (but_time_up and d[1] == "time_up"))
             if not due:
                 return
             at, kind = due[0]
@@ -1012,12 +1005,8 @@ class Engine:
             parts += [w["left_phase"], w.duration(left), w["in_phase"]]
         else:
             parts += [w["over_phase"], w.duration(-left) if -left >= 60 else w.minutes(1)]
-        questions = self._questions(phase)
-        if questions and not phase.silent and self.run.question >= 0:
-            # Which question the group was on: "say again" adds its hint.
-            parts.append(questions[self.run.question].text)
-        if phase.rounds is not None:
-            parts.append(w.turn(self.run.turn + 1, self._turns(phase)))
+        # Which question the group was on ("say again" adds its hint), and whose turn.
+        parts += self._place_words(phase)
         if self.paused:
             parts.append(w["paused"])   # the session stands still until the chair resumes
         else:

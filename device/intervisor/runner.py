@@ -114,7 +114,6 @@ class Device:
         self.faults: set[str] = set()
         self.explain = explain
         self.explained: set[str] = set()
-        self._explain_later: str | None = None
 
     # ------------------------------------------------------------ commands
 
@@ -129,6 +128,7 @@ class Device:
             actions = self._idle(command)
             self.dispatch(actions)
         else:
+            choosing = self.session.stage == "choosing"
             try:
                 actions = self.session.handle(command)
             except Exception:
@@ -137,12 +137,8 @@ class Device:
                 log.exception("the session failed on %s; it is closed", command.value)
                 self.session.stage = "ended"
                 actions = [Hush(), Play(Cue.ERROR), Show(Light.IDLE), Mark("session_end")]
-            if self._explain_later is not None and self.session.stage != "choosing":
-                hint, self._explain_later = self._explain_later, None
-                if self.session.stage == "running":
-                    actions = _lead_with(hint, actions)
-                else:
-                    self.explained.discard(self.session.method.id)   # never heard: the next run says it
+            if choosing and self.session.stage == "running":
+                actions = self._explained(actions)
             if at is not None:
                 actions = [dataclasses.replace(a, at=at) if isinstance(a, (Play, Say)) else a
                            for a in actions]
@@ -213,17 +209,18 @@ class Device:
         self.session = Engine(method, self.clock, choices=preset, participants=self.participants)
         log.info("session start method=%s", method.id)
         actions = self.session.start()
-        if self.explain is not None and method.id not in self.explained:
-            self.explained.add(method.id)
-            # Part of the opening Say: a Say of its own would be cut off by it.
-            # While choices are open one tick steps to the next option, not
-            # "repeat": the explanation waits for the session itself.
-            hint = self.explain(method.language)
-            if self.session.stage == "choosing":
-                self._explain_later = hint
-            else:
-                actions = _lead_with(hint, actions)
-        return actions
+        # While choices are open one tick steps to the next option, not
+        # "repeat": the explanation waits for the session itself (handle).
+        return actions if self.session.stage == "choosing" else self._explained(actions)
+
+    def _explained(self, actions: list[Action]) -> list[Action]:
+        """The button explained at a method's first session, as part of the
+        opening Say (a Say of its own would be cut off by it)."""
+        method = self.session.method
+        if self.explain is None or method.id in self.explained:
+            return actions
+        self.explained.add(method.id)
+        return _lead_with(self.explain(method.language), actions)
 
     def resume(self, snapshot: Mapping[str, Any]) -> list[Action]:
         """Pick up a saved session (raises ``ValueError`` when it cannot)."""

@@ -465,6 +465,13 @@ class Parts:
             log.info("voice: off in the config")
         return True
 
+    def take_voice_notices(self) -> list[Say]:
+        """The voice notices not said yet; none are left (the list stays:
+        voice appends to it)."""
+        notices = list(self.voice_notices)
+        self.voice_notices.clear()
+        return notices
+
     @property
     def voice_on(self) -> bool:
         return self.voice is not None and "voice" not in self.faults
@@ -702,8 +709,7 @@ class Service:
         """The service's own adapter, first in line: it keeps the sound in
         the language of what is running, and marks feed the session record."""
         if self.device is not None and self.parts is not None and not isinstance(action, (Mark, Show)):
-            session = self.device.session
-            self.parts.speak_in(session.method.language if session is not None else self.device_language)
+            self._speak_in_current()
         if not isinstance(action, Mark):
             return
         if self.recorder is None and self.device is not None and self.device.session is not None:
@@ -715,8 +721,12 @@ class Service:
 
     def _reconfigure_voice(self, config) -> None:
         if self.parts.reconfigure_voice(config, self.device.queue, acts_on=self.device.accepts):
-            session = self.device.session
-            self.parts.speak_in(session.method.language if session is not None else self.device_language)
+            self._speak_in_current()
+
+    def _speak_in_current(self) -> None:
+        """Sound and voice in the language of what is running."""
+        session = self.device.session
+        self.parts.speak_in(session.method.language if session is not None else self.device_language)
 
     def _on_session_end(self, engine) -> None:
         self._finished = engine
@@ -730,7 +740,7 @@ class Service:
                 self._reconfigure_voice(config)
                 # Not said over the session's closing words: the voice fault
                 # is on the lights and in the log.
-                self.parts.voice_notices.clear()
+                self.parts.take_voice_notices()
             self._method_copy = None
             device.methods = self.library.methods  # drop a copy a resume may have added
         elif self.recorder is not None and device.session is not None:
@@ -972,10 +982,9 @@ class Service:
             # Said at idle only (a session in the room is not interrupted):
             # a refused file, and voice that could not start again.
             notices = [Say((NOTICES[self._language()]["refused"],))] if change.refused or problems else []
-            notices += self.parts.voice_notices
-            self.parts.voice_notices.clear()
+            notices += self.parts.take_voice_notices()
             if notices:
-                device.dispatch([Hush(), Say(tuple(p for n in notices for p in n.parts))])
+                device.dispatch(with_notices([Hush()], notices))
         self.save()
         self.notifier.ready(self._status_line())
 
@@ -1071,12 +1080,12 @@ class Service:
             # (A resumed session's announcement is what the room needs now;
             # a voice fault is on the lights and in the log.)
             self.parts.speak_in(self.device.session.method.language)
+        notices = self.parts.take_voice_notices()   # said with the greeting, or the lights and log carry them
         if self.device.session is None and not self._closed_on_resume:
             self.device.dispatch(with_notices(
                 self.device.greeting() if self.library.methods
                 else [Show(Light.IDLE), Say((NOTICES[self._language()]["no_methods"],))],
-                self.parts.voice_notices))
-        self.parts.voice_notices.clear()   # said with the greeting, or the lights and log carry them
+                notices))
         self.save()
         self.notifier.ready(self._status_line())
         log.info("ready: %s", self._status_line())

@@ -65,11 +65,13 @@ class Problem:
     warning: bool = False
 
     def __str__(self) -> str:
-        return f"{_one_line(self.file)}:{self.line}: {_one_line(self.message)}"
+        return self._line("")
 
     def marked(self) -> str:
-        return (f"{_one_line(self.file)}:{self.line}: warning: {_one_line(self.message)}" if self.warning
-                else str(self))
+        return self._line("warning: " if self.warning else "")
+
+    def _line(self, tag: str) -> str:
+        return f"{_one_line(self.file)}:{self.line}: {tag}{_one_line(self.message)}"
 
 
 # A message quotes what the file says; a line break or a terminal control in
@@ -253,11 +255,12 @@ def _compose(text: str) -> YNode | None:
     loader = _Loader(text)
     try:
         # The end of a stream with no last newline is marked a line past it.
-        return _Composer(loader, _line_map(text), len(re.split("\r\n|\r|\n", text))).run()
+        return _Composer(loader, _line_map(text), len(_LINE_ENDS.split(text))).run()
     finally:
         loader.dispose()
 
 
+_LINE_ENDS = re.compile("\r\n|\r|\n")
 _BREAKS = re.compile("\r\n|\r|\n|\x85|\u2028|\u2029")
 
 
@@ -428,6 +431,7 @@ _PLAIN = (
 
 
 def _yaml_problem(filename: str, error: yaml.YAMLError, text: str) -> Problem:
+    lines = _LINE_ENDS.split(text)
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
     if mark is not None:
         line = _file_line(mark.line + 1, _line_map(text))
@@ -436,10 +440,9 @@ def _yaml_problem(filename: str, error: yaml.YAMLError, text: str) -> Problem:
     else:
         line = 1
     # At the end of a stream with no last newline YAML points past the last line.
-    line = min(line, len(re.split("\r\n|\r|\n", text)))
+    line = min(line, len(lines))
     raw = " ".join(str(x) for x in (getattr(error, "context", None), getattr(error, "problem", None)) if x)
     raw = raw or str(error).splitlines()[0]
-    lines = re.split("\r\n|\r|\n", text)
     if 0 < line <= len(lines) and lines[line - 1][:1] == "\t" or "'\\t'" in raw:
         return Problem(filename, line, "a tab character is used here; YAML needs spaces for indentation")
     for needle, said in _PLAIN:
