@@ -190,6 +190,8 @@ def test_how_much_time_in_a_programme_counts_the_rest_of_the_day_by_the_clock():
     text = said(e.handle(Command.TIME))
     assert e.status()["session_remaining"] == 2 * 3600 + 5 * M
     assert text.endswith(NL.duration(2 * 3600 + 5 * M)), text
+    # The day's blocks are sessions themselves: the rest is the programme's.
+    assert NL["left_programme"] in text and NL["left_session"] not in text
 
 
 # --- 6. a pause in a programme block ------------------------------------

@@ -790,7 +790,8 @@ class Engine:
         # Over time, this phase has nothing left: the rest of the session is
         # the phases to come (none in the last phase).
         if session_left > max(0.0, left) + 30:
-            parts += [w["left_session"], w.duration(session_left)]
+            # A training day's blocks are sessions themselves: its end is the programme's.
+            parts += [w["left_programme" if self.method.is_programme else "left_session"], w.duration(session_left)]
         if self.overrun >= OFFER_FROM:
             parts.append(w["session_over"])
         return [Hush(), Say(tuple(p for p in parts if p)), Mark("time", self.plan[self.run.index].id)]
