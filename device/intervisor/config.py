@@ -383,15 +383,13 @@ def _section(cls: type, node: YMap, prefix: str, check: Checker, lines: dict[str
             if sub is not None:
                 values[name] = _section(f.metadata["section"], sub, label + ".", check, lines)
             continue
-        if _null(entry.node):
-            # Empty means "none" where none is allowed (no second button),
-            # else the default.
+        value = None if _null(entry.node) else f.metadata["check"](check, entry.node, label)
+        if value is None:
+            # Empty (nothing, or blank text) means "none" where none is
+            # allowed (no second button), else the default.
             if "None" in str(f.type):
                 values[name] = None
             continue
-        value = f.metadata["check"](check, entry.node, label)
-        if value is None and "None" not in str(f.type):
-            continue  # empty text ("" or " "): the default, as for an empty value
         if value is not _BAD:
             values[name] = value
     return cls(**values)

@@ -338,10 +338,14 @@ class Engine:
                 end_wall = self._wall_today(nxt.at)
             else:
                 end_wall = self._wall_today(phase.at) + phase.duration.hi
-            hi = max(0.0, end_wall - (self.clock.time() - (self.clock.monotonic() - now)))
+            hi = max(0.0, end_wall - self._wall(now))
             return min(phase.duration.lo, hi), hi
         d = phase.duration.scaled(self.scale)
         return d.lo, d.hi
+
+    def _wall(self, now: float) -> float:
+        """The wall time at the monotonic instant ``now``."""
+        return self.clock.time() - (self.clock.monotonic() - now)
 
     def _wall_today(self, seconds_after_midnight: int, wall: float | None = None) -> float:
         import time as _time
@@ -450,7 +454,7 @@ class Engine:
         last = self.plan[-1]
         if last.at is not None:
             # A programme's blocks keep to the clock: the day ends when its last block does.
-            wall_now = self.clock.time() - (self.clock.monotonic() - now)
+            wall_now = self._wall(now)
             # The programme's day is the one its current phase began on (a last block may run past midnight).
             day = wall_now - (now - self.run.start)
             return max(0.0, self._wall_today(last.at, day) + last.duration.hi - wall_now)

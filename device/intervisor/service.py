@@ -1104,6 +1104,9 @@ class Service:
         wanted = set(self.library.methods) if only is None else set(only)
         texts: dict[str, set[str]] = defaultdict(set)
         second_button = setting(self.config, "panel.second_button") is not None
+        voice_on = setting(self.config, "voice.enabled", False)
+        if voice_on:
+            from intervisor.voice import unavailable_notice
         for mid in sorted(wanted & set(self.library.methods)):
             method = self.library.methods[mid]
             try:
@@ -1113,9 +1116,7 @@ class Service:
             # How the button works, said at a method's first start; and
             # why voice is off, when it cannot (re)start.
             texts[method.language].add(gesture_text(method.language, second_button))
-            if setting(self.config, "voice.enabled", False):
-                from intervisor.voice import unavailable_notice
-
+            if voice_on:
                 texts[method.language].add(unavailable_notice(method.language))
         idle = {m.title for m in self.library.methods.values()}
         idle.update(self.device.words[k] for k in ("ready", "press_to_start"))
