@@ -39,7 +39,7 @@ def test_the_defaults():
     assert c.voice == Voice(enabled=False, backend="vosk", model=None, language=None,
                             device=None, wake_word=None, pre_silence=None, post_silence=None,
                             min_confidence=None, deaf_after_speech=None, refractory=None,
-                            min_fit=None, confirm_fit=None, models={})
+                            min_fit=None, confirm_fit=None, min_wake_fit=None, models={})
 
 
 def test_a_missing_file_means_all_defaults(tmp_path):

@@ -385,6 +385,31 @@ def test_the_phone_loop_tells_a_command_from_talk_forced_onto_one():
     assert sum(fit < sphinx.min_fit for _, _, fit in forced) >= 0.6 * len(forced), forced
 
 
+def test_a_wake_word_must_fit_better_than_a_command_word():
+    # A reply the grammar forces onto "computer, say again" fits the command
+    # words like a near miss, but its "computer" fits like the other speech
+    # it is; a wake word said fits close to the free loop of sounds.
+    table = PhraseTable.for_language("en", wake_word="computer")
+    rec = PocketSphinxRecogniser(replace(table, decoys=()))
+    for voice in EN_VOICES[:2]:
+        for phrase in table.spoken():
+            h = hear(rec, utterance(phrase, voice))
+            assert h.wake_fit is not None and h.wake_fit > rec.min_wake_fit, (voice, phrase, h.wake_fit)
+    forced = []
+    for voice in EN_VOICES:
+        for reply in ("How did she take it?", "Back in the day, yes.", "Such is life."):
+            h = hear(rec, utterance(reply, voice))
+            if table.match(h.texts) is not None:
+                forced.append((voice[0], reply, h.wake_fit, h.fit))
+    assert len(forced) >= 6, forced
+    caught = sum(wake < rec.min_wake_fit for _, _, wake, _ in forced)
+    assert caught >= 0.8 * len(forced), forced
+    # What the command words' own fit test lets through.
+    assert caught > sum(fit < rec.min_fit for _, _, _, fit in forced), forced
+    # A command with no wake word has no wake fit to judge.
+    assert hear(PocketSphinxRecogniser(PhraseTable.for_language("en")), utterance("go back")).wake_fit is None
+
+
 class Hears:
     """A recogniser that hears ``words`` in any utterance, at ``fit``."""
 
@@ -393,11 +418,12 @@ class Hears:
     min_fit = -6.0
     table = PhraseTable.for_language("en")
 
-    def __init__(self, words, fit):
+    def __init__(self, words, fit, wake_fit=None):
         from intervisor.recognise import Word
 
         # (text, seconds, sounds) per word
-        self.hearing = Hearing(tuple(Word(w, 1.0, sec, n) for w, sec, n in words), fit=fit)
+        self.hearing = Hearing(tuple(Word(w, 1.0, sec, n) for w, sec, n in words), fit=fit,
+                               wake_fit=wake_fit)
 
     def adapt(self, pcm): pass
     def begin(self): pass
@@ -415,6 +441,27 @@ def test_the_gate_refuses_a_poor_fit_and_counts_it():
     assert gates[0].rejections["poor_fit"] == 1
     loose = VoiceSettings(min_fit=-math.inf)
     assert [c for _, c in commands_in_pcm(x.tobytes(), 16000, Forced(), settings=loose)] == [Command.NEXT]
+
+
+def test_the_gate_refuses_a_wake_word_that_fits_poorly_and_counts_it():
+    table = PhraseTable.for_language("en", wake_word="computer")
+
+    class Wake(Hears):
+        min_wake_fit = -2.25
+
+        def __init__(self, wake_fit):
+            super().__init__([("computer", 0.4, 8), ("next", 0.3, 4), ("step", 0.3, 4)], -1.0, wake_fit)
+            self.table = table
+
+    x = np.concatenate([np.zeros(16000, np.int16), said("computer next step"), np.zeros(16000, np.int16)])
+    gates = []
+    assert commands_in_pcm(x.tobytes(), 16000, Wake(-3.0), gate_out=gates) == []
+    assert gates[0].rejections["poor_wake_fit"] == 1
+    assert [c for _, c in commands_in_pcm(x.tobytes(), 16000, Wake(-1.0))] == [Command.NEXT]
+    # The setting overrides the recogniser's own; -inf switches it off.
+    for settings, heard in ((VoiceSettings(min_wake_fit=-math.inf), [Command.NEXT]),
+                            (VoiceSettings(min_wake_fit=-0.5), [])):
+        assert [c for _, c in commands_in_pcm(x.tobytes(), 16000, Wake(-1.0), settings=settings)] == heard
 
 
 def test_a_command_that_fits_only_loosely_must_be_followed_by_a_longer_silence():

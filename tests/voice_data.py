@@ -227,6 +227,20 @@ HELD_OUT_REPLIES_7 = [
     "Spot on.", "Go ahead.", "Keep going.", "Been there.", "Thanks, that's all.",
 ]
 
+# Written in session 10 before the wake word's own fit was tried on
+# anything: replies of the kind above, and some that name the wake word
+# ("Computer says no."), as a room with a computer in its cases would;
+# for the bench, never for choosing.
+HELD_OUT_REPLIES_8 = [
+    "Computer says no.", "On the computer?", "Good call.", "Not again.", "That was brave.",
+    "She went back, then?", "Her computer crashed.", "Say more.", "Lucky you.", "Fine.",
+    "Next question.", "How long ago?", "Take a breath.", "Right, go on.", "Was it though?",
+    "Computer problems again.", "Well, partly.", "Then she paused.", "Hmm, interesting.",
+    "The session ended early.", "Go on, I'm listening.", "Much too long.", "Whose idea?",
+    "Step back a bit.", "So sad.", "Come again?", "Same time next month?", "Nice save.",
+    "Bit of both.", "I would pause there.",
+]
+
 KO_CONVERSATION = [
     "지난주에 만난 내담자 이야기를 하고 싶어요. 그분이 다시 와서 계속 같은 질문을 했어요.",
     "그래서 저는 시간이 없다고 말했는데, 그분은 뒤로 물러나지 않았어요. 다시 한 번 설명해 달라고 했어요.",

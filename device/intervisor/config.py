@@ -276,6 +276,7 @@ class Voice:
     refractory: float | None = setting(None, Number(0, 30))
     min_fit: float | None = setting(None, Number(-50, 0))
     confirm_fit: float | None = setting(None, Number(-50, 0))
+    min_wake_fit: float | None = setting(None, Number(-50, 0))
     models: dict = setting({}, Table(lambda k: k in LANGUAGES, lambda v: v.startswith("/"),
                                      "a list of languages (nl, en) with a model folder each",
                                      "a full path starting with /"))

@@ -188,6 +188,12 @@ class Hearing:
     # onto a command by the grammar, fits far worse than the command said.
     # None: the recogniser has no such score.
     fit: float | None = None
+    # The same for the wake word alone, when the phrase began with one.
+    # A wake word is long (eight sounds in "computer"), so its fit is
+    # steady enough to ask more of than of a short command word: a reply
+    # forced onto "computer, go back" fits the command words like a near
+    # miss does, but its "computer" fits like the other speech it is.
+    wake_fit: float | None = None
 
     @property
     def texts(self) -> tuple[str, ...]:
@@ -219,6 +225,7 @@ class Recogniser(Protocol):
     has_garbage_model: bool
     min_coverage: float  # the gate's default: how much of the speech the command's words fill
     min_fit: float       # the gate's default for Hearing.fit (-inf: no such score)
+    min_wake_fit: float  # and for Hearing.wake_fit
 
     def adapt(self, pcm: bytes) -> None: ...
 
@@ -258,6 +265,7 @@ class VoskRecogniser:
     sample_rate = 16000
     min_coverage = 0.7  # Vosk's word times are tight around the word
     min_fit = -math.inf  # its result has no such score; ``conf`` per word stands in
+    min_wake_fit = -math.inf
 
     def __init__(self, model_dir: str | os.PathLike, table: PhraseTable, *, model=None):
         self.table = table
@@ -398,6 +406,12 @@ class PocketSphinxRecogniser:
     # match the model better than espeak-ng's, so a real command has more
     # margin.
     min_fit = -6.0
+    # Nats per frame of the wake word. espeak-ng's "computer" before a
+    # command (five voices, quiet and 20 dB pink noise) fits above -2.0;
+    # replies forced onto "computer ..." that passed every other test fit
+    # -2.6 to -4.8 (bench, every reply set to session 9; chosen before the
+    # set written in session 10 was first heard).
+    min_wake_fit = -2.25
 
     def __init__(self, table: PhraseTable, *, model_dir: str | os.PathLike | None = None,
                  min_posterior: float = 0.0, phone_loop: bool = True):
@@ -504,7 +518,7 @@ class PocketSphinxRecogniser:
             return Hearing()
         posterior = float(hyp.prob)
         frames: dict[str, int] = {}
-        fits = []
+        fits: list[tuple[str, float]] = []
         for seg in list(self._decoder.seg() or ()):
             base = seg.word.split("(")[0]
             if base in self._phones:
@@ -514,8 +528,12 @@ class PocketSphinxRecogniser:
                     # Word by word: a near miss is wrong in one word only,
                     # and a whole-phrase average would hide it behind the
                     # word that is right.
-                    fits.append((nats(seg) - window_score(loop, seg.start_frame, seg.end_frame)) / n)
-        fit = min(fits) if fits else None
+                    fits.append((base, (nats(seg) - window_score(loop, seg.start_frame, seg.end_frame)) / n))
+        fit = min(f for _, f in fits) if fits else None
+        wake = self.table.wake_word.split() if self.table.wake_word else []
+        wake_fit = None
+        if wake and [w for w, _ in fits[:len(wake)]] == wake:
+            wake_fit = min(f for _, f in fits[:len(wake)])
         # A path that stopped inside a phrase ("how" of "how much time")
         # comes out as words too; the table's exact match rejects it.
         # Its posterior is no per-word confidence on a grammar this small
@@ -523,7 +541,7 @@ class PocketSphinxRecogniser:
         # sure, and ``min_posterior`` rejects the whole when set.
         words = tuple(Word(w, 1.0, frames.get(w, 0) / 100.0, self._phones.get(w, 0))
                       for w in hyp.hypstr.split())
-        return Hearing(words, rejected=posterior < self.min_posterior, fit=fit)
+        return Hearing(words, rejected=posterior < self.min_posterior, fit=fit, wake_fit=wake_fit)
 
     def cancel(self) -> None:
         if self._open:

@@ -11,6 +11,7 @@ lets it through, each with its own setting in :class:`VoiceSettings`:
 - fit: the command's sounds fit the audio nearly as well as the best any
   sounds could (``min_fit``, a likelihood ratio against an unconstrained
   loop of the model's sounds), so speech forced onto a command is refused;
+  a wake word, long and always the same, is held to more (``min_wake_fit``);
 - deafness while the device itself speaks or chimes and ``deaf_after`` it;
 - a ``refractory`` time after a command.
 
@@ -107,6 +108,9 @@ class VoiceSettings:
     # -6; Vosk has no such score and relies on ``min_confidence``). -inf
     # switches it off.
     min_fit: float | None = None
+    # The same for the wake word on its own, when there is one: None, the
+    # recogniser's own (PocketSphinx -2.25; Vosk has no such score).
+    min_wake_fit: float | None = None
     min_phone_seconds: float = 0.05  # a command squeezed faster than this is something else
     max_phone_seconds: float = 0.2   # and so is one stretched slower (espeak's slowest: 0.16)
     # A command whose fit (PocketSphinx) is below confirm_fit must be
@@ -415,6 +419,13 @@ class CommandGate:
             # Something else, forced onto a command by the grammar.
             self.rejections["poor_fit"] += 1
             return
+        if hearing.wake_fit is not None:
+            min_wake = s.min_wake_fit if s.min_wake_fit is not None else self.rec.min_wake_fit
+            if hearing.wake_fit < min_wake:
+                # Speech forced onto the wake word: the reply ran on into
+                # a command's sounds ("How did she take it?").
+                self.rejections["poor_wake_fit"] += 1
+                return
         pace = hearing.seconds_per_phone
         coverage = s.min_coverage if s.min_coverage is not None else self.rec.min_coverage
         if (hearing.seconds < coverage * length
