@@ -288,6 +288,46 @@ def test_participants_are_asked_when_rounds_need_them():
     assert d.engine.participants == 7
 
 
+def test_back_while_choosing_undoes_a_step_then_reopens_the_question_before():
+    # A count stepped one too far, or a question set taken by a slip of the
+    # thumb, is mended at the start without ending and starting again.
+    vragen = Choice("vragen", "Welke set vragen?", (
+        Option("vijf", "De vijf vragen"), Option("alt", "De alternatieve vragen")))
+    d = run(method(phase("advies", 20, rounds=Rounds()), choices=(vragen,)))
+    assert "Welke set vragen?" in said(d.start())
+    assert said(d.press(Command.BACK)) == "We zijn al bij het begin."
+    assert said(d.press(Command.REPEAT)).startswith("Proef Welke set vragen?")   # still the question
+    d.press(Command.STEP)
+    assert said(d.press(Command.BACK)) == "De vijf vragen"     # the step undone
+    d.press(Command.STEP)
+    out = d.press()                                            # "alt" taken
+    assert "Met hoeveel mensen" in said(out) and d.engine.choices == {"vragen": "alt"}
+    d.press(Command.STEP)
+    d.press(Command.STEP)                                      # 8 people
+    assert said(d.press(Command.BACK)) == "7"
+    d.press(Command.BACK)                                      # back to 6, where it began
+    out = d.press(Command.BACK)                                # the question before, again
+    assert said(out).startswith("Welke set vragen?") and said(out).endswith("De alternatieve vragen")
+    assert d.engine.choices == {} and d.engine.stage == "choosing"
+    assert said(d.press(Command.STEP)) == "De vijf vragen"
+    d.press()                                                  # "vijf" now
+    out = d.press()                                            # 6, the method's own count
+    assert d.engine.stage == "running"
+    assert d.engine.choices == {"vragen": "vijf"} and d.engine.participants == 6
+    assert d.engine.accepts(Command.BACK)
+
+
+def test_back_while_choosing_takes_back_really_end():
+    vragen = Choice("vragen", "Welke?", (Option("a", "A"), Option("b", "B")))
+    d = run(method(phase("x", 5), choices=(vragen,)))
+    d.start()
+    assert d.engine.accepts(Command.BACK)
+    d.press(Command.END)
+    d.press(Command.BACK)
+    d.press(Command.END)
+    assert d.engine.stage == "choosing"   # asked again, not ended
+
+
 def test_running_over_offers_to_shorten_the_rest_in_proportion():
     d = run(method(phase("a", 10), phase("b", 10), phase("c", 10)))
     d.start()

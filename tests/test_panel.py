@@ -122,14 +122,15 @@ def test_holding_past_end_cancels_with_its_own_cue(factory):
     panel.close()
 
 
-def test_choosing_press_takes_and_one_tick_steps(factory):
+def test_choosing_press_takes_one_tick_steps_and_two_go_back(factory):
     panel, commands, hand = make_panel(factory)
     panel.perform(Show(Light.IDLE))
     hand.hold(1)
     hand.press()
-    hand.hold(2)  # past the last choosing gesture: cancelled
-    assert drain(commands) == [Command.STEP, Command.NEXT]
-    assert hand.heard == [Command.STEP, Command.STEP, None]
+    hand.hold(2)
+    hand.hold(3)  # past the last choosing gesture: cancelled
+    assert drain(commands) == [Command.STEP, Command.NEXT, Command.BACK]
+    assert hand.heard == [Command.STEP, Command.STEP, Command.BACK, Command.STEP, Command.BACK, None]
     panel.perform(Show(Light.RUNNING))
     hand.hold(1)
     assert drain(commands) == [Command.REPEAT]

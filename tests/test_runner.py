@@ -24,6 +24,22 @@ def test_idle_step_speaks_titles_and_a_press_starts_the_selected_method():
     assert device.session is not None and device.session.method.id == "beta"
 
 
+def test_idle_back_goes_to_the_method_before():
+    # One tick too many is mended with two ticks, not by stepping round
+    # the whole list.
+    three = {**methods(), "gamma": Method("gamma", "Gamma", "nl", (Phase("g", "Drie", Duration(60, 60)),))}
+    rec = ActionLog()
+    device = Device(three, FakeClock(), [rec])
+    device.handle(Command.STEP)
+    device.handle(Command.STEP)
+    assert rec.said()[-1] == "Gamma"
+    device.handle(Command.BACK)
+    assert rec.said()[-1] == "Beta" and device.selected == "beta"
+    device.handle(Command.BACK)
+    device.handle(Command.BACK)
+    assert rec.said()[-1] == "Gamma"   # round the list, as a step is
+
+
 def test_a_finished_session_returns_to_idle_and_is_reported():
     finished = []
     clock = FakeClock()

@@ -74,6 +74,10 @@ class _Choosing:
 
     pending: list            # choice ids (and "participants") still open
     option: int = 0          # index of the option spoken last
+    # What BACK undoes, last first: ("step", option before) or ("chose",
+    # choice id, option taken). A wrong count of participants is mended
+    # without ending the session and starting again.
+    undo: list = field(default_factory=list)
 
 
 class Engine:
@@ -199,7 +203,7 @@ class Engine:
         if command is Command.REPEAT:
             return self.last_say is not None
         if self.stage == "choosing":
-            return command in (Command.STEP, Command.NEXT, Command.END)
+            return command in (Command.STEP, Command.NEXT, Command.BACK, Command.END)
         if self.paused:
             return command in WHILE_PAUSED
         return command not in (Command.RESUME, Command.STEP)
@@ -263,10 +267,10 @@ class Engine:
             want = self.method.choice(cid).default or options[0][0]
         return next((i for i, (v, _) in enumerate(options) if v == want), 0)
 
-    def _ask_choice(self, first: bool = False) -> list[Action]:
+    def _ask_choice(self, first: bool = False, option: int | None = None) -> list[Action]:
         ch = self._choosing
         cid = ch.pending[0]
-        ch.option = self._choice_default(cid)
+        ch.option = self._choice_default(cid) if option is None else option
         title = self.words["participants"] if cid == "participants" else self.method.choice(cid).title
         parts = [self.method.title] if first else []
         parts += [title, self.words["choose"], self._choice_options(cid)[ch.option][1]]
@@ -282,14 +286,18 @@ class Engine:
         cid = ch.pending[0]
         options = self._choice_options(cid)
         if command is Command.STEP:
+            ch.undo.append(("step", ch.option))
             ch.option = (ch.option + 1) % len(options)
             return [Hush(), self._say([options[ch.option][1]])]
+        if command is Command.BACK:
+            return self._choosing_back()
         if command is Command.NEXT:
             value = options[ch.option][0]
             if cid == "participants":
                 self.participants = int(value)
             else:
                 self.choices[cid] = value
+            ch.undo.append(("chose", cid, ch.option))
             ch.pending.pop(0)
             actions: list[Action] = [Mark("chosen", None, options[ch.option][1])]
             if ch.pending:
@@ -306,6 +314,26 @@ class Engine:
             self.confirm_until = now + CONFIRM_END_WINDOW
             return [Hush(), Say((self.words["confirm_end"],))]
         return []
+
+    def _choosing_back(self) -> list[Action]:
+        """Undo the last step or choice made at the start: the option
+        before is said again, or the question before is asked again with
+        what was taken offered first."""
+        ch = self._choosing
+        if not ch.undo:
+            # Not kept as last_say: "say again" still repeats the question.
+            return [Hush(), Say((self.words["back_at_start"],))]
+        step = ch.undo.pop()
+        if step[0] == "step":
+            ch.option = step[1]
+            return [Hush(), self._say([self._choice_options(ch.pending[0])[ch.option][1]])]
+        _, cid, option = step
+        if cid == "participants":
+            self.participants = None
+        else:
+            self.choices.pop(cid, None)
+        ch.pending.insert(0, cid)
+        return self._ask_choice(option=option)
 
     # ------------------------------------------------------------- running
 

@@ -14,9 +14,10 @@ what you get")::
           6 ticks           cancel: nothing happens (a different sound)
 
 While choosing (at idle: which method; at the start: question set, story,
-number of participants) a press takes what was said last and one tick
-steps to the next option. The optional second button: a press repeats, one
-tick goes back (a press steps while choosing).
+number of participants) a press takes what was said last, one tick steps
+to the next option and two go back one step (the option before, or at the
+start the question before). The optional second button: a press repeats,
+one tick goes back (a press steps while choosing).
 
 Each gesture gives exactly one :class:`~intervisor.events.Command`, decided
 on release; gpiozero's callbacks only put it on the queue. Everything here
@@ -57,9 +58,9 @@ from .events import Command, Light, Show
 # repeated END leaves a tick's grace between "end" and "cancel", so a chair
 # who lets go a little late after the fourth tick still ends.
 SESSION = (Command.NEXT, Command.REPEAT, Command.BACK, Command.PAUSE, Command.END, Command.END)
-CHOOSING = (Command.NEXT, Command.STEP)
+CHOOSING = (Command.NEXT, Command.STEP, Command.BACK)
 SECOND_SESSION = (Command.REPEAT, Command.BACK)
-SECOND_CHOOSING = (Command.STEP,)
+SECOND_CHOOSING = (Command.STEP, Command.BACK)
 
 
 def default_pins() -> dict[str, int | None]:

@@ -53,7 +53,7 @@ class ActionLog:
 
 
 # What the idle device answers: start, the next method, say it again.
-IDLE_COMMANDS = frozenset({Command.NEXT, Command.STEP, Command.REPEAT})
+IDLE_COMMANDS = frozenset({Command.NEXT, Command.STEP, Command.BACK, Command.REPEAT})
 
 
 def _lead_with(text: str, actions: list[Action]) -> list[Action]:
@@ -185,10 +185,13 @@ class Device:
             return []
         if command is Command.NEXT:
             return self.start(self.selected)
-        if command is Command.STEP:
+        if command in (Command.STEP, Command.BACK):
+            # Back is the method before: one tick too many is mended with
+            # two, not by going round the whole list.
             ids = sorted(self.methods)
-            i = ids.index(self.selected) if self.selected in ids else -1
-            self.selected = ids[(i + 1) % len(ids)]
+            way = 1 if command is Command.STEP else -1
+            i = ids.index(self.selected) if self.selected in ids else (-1 if way == 1 else 0)
+            self.selected = ids[(i + way) % len(ids)]
             return [Hush(), Say((self.methods[self.selected].title,)), Mark("selected")]
         if command is Command.REPEAT:
             return self.greeting()
