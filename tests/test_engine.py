@@ -492,6 +492,27 @@ def test_phrases_to_render_cover_everything_said():
             assert part in known, part
 
 
+def test_phrases_to_render_cover_the_lengths_of_a_shortened_session():
+    # "7 tot 11 minuten" after the offer was taken: rendered ahead too, so
+    # that no phase opens waiting for espeak-ng (noticed last session).
+    m = method(phase("a", 10), phase("b", 10), phase("c", 10, 15), phase("d", 20, 30), phase("e", 8, 12))
+    d = run(m)
+    known = set(d.engine.phrases_to_render())
+    heard = [a for a in d.start() if isinstance(a, Say)]
+    d.until(16 * M)
+    for step in ("next", "take", "next", "late", "next", "take", "next"):
+        if step == "late":
+            d.until(d.clock.monotonic() + 25 * M)
+            continue
+        heard += [a for a in d.press() if isinstance(a, Say)]
+    assert len(d.kinds("shorten")) == 2
+    lengths = [p for say in heard for p in say.parts if "tot" in p]
+    assert any(p not in ("10 tot 15 minuten", "20 tot 30 minuten", "8 tot 12 minuten") for p in lengths), lengths
+    for say in heard:
+        for part in say.parts:
+            assert part in known, part
+
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

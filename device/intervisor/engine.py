@@ -1085,6 +1085,11 @@ class Engine:
             if p.rounds is not None and p.rounds.say:
                 texts.add(p.rounds.say)
             texts.add(w.length(p.duration.lo, p.duration.hi))
+            if p.duration.lo != p.duration.hi:
+                # A range said shrunk after the offer to shorten ("7 tot 11
+                # minuten"): each one a scale can give (a handful), so that
+                # no phase opens waiting for espeak-ng.
+                texts.update(_shrunk_lengths(w, p.duration.lo, p.duration.hi))
             if p.at is not None:
                 texts.add(w.clock(p.at) + ".")
                 texts.add(w.clock(int(p.at + p.duration.hi)) + ".")
@@ -1093,6 +1098,22 @@ class Engine:
         texts.update(fixed_parts(m.language))
         texts.update(dynamic_parts(m.language))
         return sorted(t for t in texts if t)
+
+
+def _shrunk_lengths(words: Phrases, lo: float, hi: float) -> set[str]:
+    """How a phase of ``lo`` to ``hi`` seconds is announced at every scale
+    in (0, 1] (taking the offer twice compounds it, so below half too).
+    The text changes only where a rounded minute does, or a rule of
+    :meth:`Phrases.length` switches: each stretch between those points is
+    said one way, so a point inside each one gives them all."""
+    cuts = {1.0}
+    for end in (lo, hi):
+        if end > 0:
+            cuts.update((k - 0.5) * 60 / end for k in range(1, int(end / 60) + 2))
+            cuts.update(seconds / end for seconds in (60, 75, 105, 3600))
+    points = sorted(c for c in cuts if 0 < c <= 1)
+    scales = points + [(a + b) / 2 for a, b in zip([0.0] + points, points)]
+    return {words.length(lo * f, hi * f) for f in scales}
 
 
 def _plan_lengths(method: Method) -> set[int]:
