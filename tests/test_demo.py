@@ -133,7 +133,7 @@ def test_a_short_session_with_the_keyboard_as_the_button(terminal):
     term.wait_for(r"afronden\? 4 bevestigt")
     term.keys("4")                                  # ... confirmed
     term.wait_for(r"klaar: Korte proef")
-    term.wait_for(r"␣ kies  1 volgende  q stop")    # idle: the choosing keys
+    term.wait_for(r"␣ kies  1 volgende  2 terug  q stop")    # idle: the choosing keys
     term.keys("q")
     term.wait_for(r"DEMO-EXITED 0")
 
@@ -348,5 +348,58 @@ def test_a_key_held_down_is_one_gesture_not_a_burst():
         assert queued == [0, 0, 0]
     finally:
         sim.finger.close()
+        panel.close()
+        factory.reset()
+
+
+def _choosing_view():
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    from intervisor.clock import FakeClock
+    from intervisor.model import Choice, Duration, Method, Option, Phase
+    from intervisor.panel import Panel
+    from intervisor.runner import Device
+    from intervisor.simulator import View
+
+    choice = Choice("set", "Welke set?", (Option("a", "Set A"), Option("b", "Set B")))
+    method = Method("keus", "Met een keuze", "nl", (Phase("een", "Eerste", Duration(600, 600)),),
+                    choices=(choice,))
+    device = Device({"keus": method}, FakeClock(), [], selected="keus")
+    factory = MockFactory(pin_class=MockPWMPin)
+    panel = Panel(device.queue, clock=device.clock, pin_factory=factory)
+    view = View(device, panel, out=None, colour=False)
+    device.adapters += [panel, view]
+    return device, view, panel, factory
+
+
+def test_the_live_line_shows_that_two_ticks_go_back_while_choosing():
+    from intervisor.events import Command
+
+    device, view, panel, factory = _choosing_view()
+    try:
+        device.dispatch(device.greeting())
+        assert "2 terug" in view.text(), view.text()        # idle: the method before
+        device.handle(Command.NEXT)
+        assert device.session.stage == "choosing"
+        assert "2 terug" in view.text(), view.text()        # the option before
+    finally:
+        panel.close()
+        factory.reset()
+
+
+def test_the_live_line_keeps_the_option_offered_after_the_device_speaks_while_choosing():
+    # "We zijn al bij het begin." (back with nothing to undo) or "really
+    # end?" are no option: the line still shows the one offered.
+    from intervisor.events import Command
+
+    device, view, panel, factory = _choosing_view()
+    try:
+        device.handle(Command.NEXT)
+        assert "Welke set? → Set A" in view.text(200)
+        device.handle(Command.BACK)
+        assert "Welke set? → Set A" in view.text(200), view.text(200)
+        device.handle(Command.END)
+        assert "Welke set? → Set A" in view.text(200), view.text(200)
+    finally:
         panel.close()
         factory.reset()

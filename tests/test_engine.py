@@ -317,6 +317,42 @@ def test_back_while_choosing_undoes_a_step_then_reopens_the_question_before():
     assert d.engine.accepts(Command.BACK)
 
 
+def test_back_from_the_first_phase_with_nothing_to_undo_reopens_the_last_choice():
+    vragen = Choice("vragen", "Welke set vragen?", (
+        Option("vijf", "De vijf vragen"), Option("alt", "De alternatieve vragen")))
+    qs = (Question("Een?"), Question("Twee?"))
+    d = run(method(phase("advies", 20, rounds=Rounds(), questions=qs), phase("b", 5), choices=(vragen,)))
+    d.start()
+    d.press()                                   # "vijf"
+    d.press(Command.STEP)
+    d.press()                                   # 7 people: the session starts
+    d.until(2 * M)
+    d.press()                                   # the second question
+    assert said(d.press(Command.BACK)).endswith("Een?")   # back a question first
+    out = d.press(Command.BACK)                 # then the choice before the phase
+    assert d.engine.stage == "choosing" and d.engine.participants is None
+    assert said(out).startswith("Met hoeveel mensen") and said(out).endswith("7")
+    assert Show(Light.IDLE) in out
+    assert said(d.press(Command.BACK)) == "6"   # the step to 7 undone
+    d.press(Command.BACK)                       # and the question set again
+    assert d.engine.choices == {} and d.engine.stage == "choosing"
+    d.press(Command.STEP)
+    d.press()                                   # "alt"
+    d.press()                                   # 6 people
+    assert d.engine.stage == "running" and d.engine.participants == 6
+    assert d.engine.choices == {"vragen": "alt"}
+    st = d.engine.status()
+    assert st["phase_number"] == 1 and st["elapsed"] == 0   # the phase starts afresh
+    # Once the phase has a step of its own, back undoes that step first.
+    d.press()
+    d.press(Command.BACK)
+    assert d.engine.stage == "running"
+    # A session without choices at the start has nothing to reopen.
+    plain = run(method(phase("a", 5)))
+    plain.start()
+    assert said(plain.press(Command.BACK)) == "We zijn al bij het begin."
+
+
 def test_back_while_choosing_takes_back_really_end():
     vragen = Choice("vragen", "Welke?", (Option("a", "A"), Option("b", "B")))
     d = run(method(phase("x", 5), choices=(vragen,)))

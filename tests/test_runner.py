@@ -251,3 +251,44 @@ def test_end_while_choosing_can_be_confirmed_on_the_device_loop():
     d.put(Command.END)                     # the confirmation, 2 s later
     d.step(0)
     assert d.session is None, "the second END asked again instead of ending"
+
+
+def test_the_readme_names_every_voice_command_an_idle_device_takes():
+    # Voice asks Device.accepts before it answers: what the README promises
+    # about the talk before a session must be what the device takes.
+    import re
+    from pathlib import Path
+
+    from intervisor.recognise import PHRASES
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    text = " ".join(readme.read_text(encoding="utf-8").split())
+    m = re.search(r"anything but (.*?) before a session", text)
+    assert m, "the README no longer lists what voice takes at idle"
+    named = {PHRASES["nl"][p] for p in re.findall(r"\*([^*]+)\*", m.group(1))}
+    device = Device(methods(), FakeClock(), [ActionLog()])
+    assert named == {c for c in PHRASES["nl"].values() if device.accepts(c)}
+
+
+def test_a_question_set_taken_by_a_slip_of_the_thumb_is_asked_again():
+    # Every shipped method with a choice asks one question, so taking it
+    # starts the session at once: back from the first phase, with nothing
+    # in it to undo, asks it again (found in review).
+    from pathlib import Path
+
+    from intervisor.method import load_method
+
+    m = load_method(Path(__file__).resolve().parents[1] / "methods" / "own-cases.yaml").method
+    assert len(m.choices) == 1 and not m.needs_participants
+    log = ActionLog()
+    device = Device({m.id: m}, FakeClock(), [log], selected=m.id)
+    device.handle(Command.NEXT)                 # start: which questions?
+    assert device.session.stage == "choosing"
+    device.handle(Command.NEXT)                 # the slip: the default taken
+    assert device.session.stage == "running"
+    device.handle(Command.BACK)
+    assert device.session.stage == "choosing" and device.session.choices == {}
+    assert log.said()[-1].startswith(m.choices[0].title)
+    device.handle(Command.STEP)
+    device.handle(Command.NEXT)                 # the other set this time
+    assert device.session.stage == "running" and device.session.choices != {}

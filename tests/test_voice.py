@@ -282,6 +282,16 @@ def test_a_common_reply_is_heard_as_itself_and_is_no_command(sphinx):
     assert gates[0].rejections["reply"] == 2
 
 
+def test_a_wake_word_of_two_words_typed_with_a_double_space_still_matches():
+    # The config keeps "Hey  computer" as typed; the words heard are joined
+    # with one space, so no command ever matched (found in review).
+    from intervisor.config import load_config_text
+
+    config = load_config_text('voice:\n  wake_word: "Hey  computer"\n', "config.yaml")
+    table = PhraseTable.for_language("en", config.voice.wake_word)
+    assert table.match(["hey", "computer", "next", "step"]) is Command.NEXT
+
+
 def test_with_a_wake_word_only_commands_that_follow_it_count(data):
     table = PhraseTable.for_language("en", wake_word="computer")
     rec = PocketSphinxRecogniser(table)

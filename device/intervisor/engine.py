@@ -121,6 +121,9 @@ class Engine:
         self._active_anchor = clock.monotonic()
         self._history: list[dict] = []
         self._choosing: _Choosing | None = None
+        # The steps of the choosing at the start, kept while the first
+        # phase has nothing of its own to undo (see _reopen_choices).
+        self._chosen: list = []
 
     # ------------------------------------------------------------------ api
 
@@ -302,7 +305,7 @@ class Engine:
             actions: list[Action] = [Mark("chosen", None, options[ch.option][1])]
             if ch.pending:
                 return actions + self._ask_choice()
-            self._choosing = None
+            self._chosen, self._choosing = ch.undo, None
             return actions + self._begin()
         if command is Command.REPEAT:
             return [Hush(), self.last_say] if self.last_say else []
@@ -334,6 +337,19 @@ class Engine:
             self.choices.pop(cid, None)
         ch.pending.insert(0, cid)
         return self._ask_choice(option=option)
+
+    def _reopen_choices(self) -> list[Action]:
+        """Back from the first phase with nothing in it to undo: the last
+        choice made at the start is asked again. Where a method asks one
+        question, taking it starts the session at once, so a slip of the
+        thumb is mended here. The first phase starts afresh when the
+        choices are taken again."""
+        self.stage = "choosing"
+        self.run, self.plan = None, ()
+        self.scale, self.overrun = 1.0, 0.0
+        self.offer_until = self.confirm_until = None
+        self._choosing, self._chosen = _Choosing([], undo=self._chosen), []
+        return self._choosing_back()
 
     # ------------------------------------------------------------- running
 
@@ -696,6 +712,8 @@ class Engine:
 
     def _back(self) -> list[Action]:
         if not self._history:
+            if self.run.index == 0 and self._chosen:
+                return self._reopen_choices()
             # Not kept as last_say: "say again" still repeats the prompt.
             return [Hush(), Say((self.words["back_at_start"],))]
         now = self.clock.monotonic()   # never paused here: BACK waits for the resume

@@ -121,8 +121,9 @@ class PhraseTable:
             raise VoiceUnavailable(
                 f"no voice commands for language {language!r} (known: {', '.join(sorted(PHRASES))})"
             ) from None
-        return cls(language, phrases, wake_word.lower() if wake_word else None,
-                   DECOYS.get(language, ()))
+        # One space between its words, as match() joins the words heard.
+        wake = " ".join(wake_word.lower().split()) if wake_word else ""
+        return cls(language, phrases, wake or None, DECOYS.get(language, ()))
 
     def spoken(self) -> dict[str, Command]:
         """Each full phrase as it must be said, wake word included."""

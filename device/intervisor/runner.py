@@ -15,7 +15,7 @@ every adapter's ``perform(action)``. Adapters must not block.
 True
 
 At idle a press starts the selected method and ``STEP`` steps through the
-installed ones, speaking each title.
+installed ones, speaking each title (``BACK`` the other way).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class ActionLog:
         return [a.text for a in self.actions if isinstance(a, Say)]
 
 
-# What the idle device answers: start, the next method, say it again.
+# What the idle device answers: start, the next method, the method before, say it again.
 IDLE_COMMANDS = frozenset({Command.NEXT, Command.STEP, Command.BACK, Command.REPEAT})
 
 

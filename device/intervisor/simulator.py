@@ -44,7 +44,7 @@ QUIT = {"q", "\x04"}  # q, Ctrl-D
 WORDS = {
     "nl": {
         "session_keys": "␣ verder  1 herhaal  2 terug  3 pauze  4 einde  q stop",
-        "choosing_keys": "␣ kies  1 volgende  q stop",
+        "choosing_keys": "␣ kies  1 volgende  2 terug  q stop",
         "ready": "klaar: {title}",
         "choosing": "kiezen",
         "phase": "fase {n}/{of}",
@@ -59,7 +59,7 @@ WORDS = {
     },
     "en": {
         "session_keys": "␣ next  1 repeat  2 back  3 pause  4 end  q quit",
-        "choosing_keys": "␣ choose  1 next option  q quit",
+        "choosing_keys": "␣ choose  1 next option  2 back  q quit",
         "ready": "ready: {title}",
         "choosing": "choosing",
         "phase": "phase {n}/{of}",
@@ -141,8 +141,15 @@ class View:
         engine's status does not say), to show it on the line."""
         if isinstance(action, Mark) and action.kind == "choice":
             self._choice = action.text or ""
-        elif isinstance(action, Say) and action.parts:
+        elif isinstance(action, Say) and action.parts and action.parts[-1] not in self._sentences():
+            # Not the device's own sentences said while choosing ("we are
+            # already at the beginning", "really end?"): no option.
             self._offered = action.parts[-1]
+
+    def _sentences(self) -> set[str]:
+        from .phrases import fixed_parts
+
+        return set(fixed_parts(self.language()))
 
     def width(self) -> int:
         # Asked of the terminal itself each time: $COLUMNS is fixed at the
