@@ -48,6 +48,10 @@ OFFER_WINDOW = 30.0
 OFFER_FROM = 60.0
 #: Never shorten what is left below this share of its plan.
 MIN_SCALE = 0.5
+#: For this long into the first phase, back with nothing in it to undo asks
+#: the last start-up question again: a slip of the thumb is heard at once,
+#: and later a stray "ga terug" in the case's telling must not undo the start.
+REOPEN_WINDOW = 120.0
 
 SNAPSHOT_VERSION = 1
 
@@ -712,7 +716,7 @@ class Engine:
 
     def _back(self) -> list[Action]:
         if not self._history:
-            if self.run.index == 0 and self._chosen:
+            if self.run.index == 0 and self._chosen and self._elapsed(self.clock.monotonic()) < REOPEN_WINDOW:
                 return self._reopen_choices()
             # Not kept as last_say: "say again" still repeats the prompt.
             return [Hush(), Say((self.words["back_at_start"],))]
