@@ -182,7 +182,7 @@ def run(data: VoiceData, quick: bool) -> int:
     running = Engine(method, FakeClock())
     running.start()
     running.handle(Command.NEXT)
-    states = {"running phase": running.accepts, "idle": Device({"m": method}, FakeClock()).accepts}
+    states = {"running phase": running.accepts, "idle": Device({"m": method}, FakeClock()).accepts_by_voice}
     acted = dict.fromkeys(states, 0)
     false = 0
     cpu = 0.0

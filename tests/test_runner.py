@@ -267,7 +267,7 @@ def test_the_readme_names_every_voice_command_an_idle_device_takes():
     assert m, "the README no longer lists what voice takes at idle"
     named = {PHRASES["nl"][p] for p in re.findall(r"\*([^*]+)\*", m.group(1))}
     device = Device(methods(), FakeClock(), [ActionLog()])
-    assert named == {c for c in PHRASES["nl"].values() if device.accepts(c)}
+    assert named == {c for c in PHRASES["nl"].values() if device.accepts_by_voice(c)}
 
 
 def test_a_question_set_taken_by_a_slip_of_the_thumb_is_asked_again():

@@ -451,3 +451,20 @@ def test_voice_that_cannot_start_at_a_reload_says_so_at_idle(tmp_path, monkeypat
         write(body.format(on="true") + "participants: 5\n")   # a reload for something else
         reload(s)
         assert said == ["Voice commands are not working right now. The button still works."]   # not again
+
+
+def test_voice_at_idle_does_not_go_back_through_the_methods(tmp_path, monkeypatch):
+    # Two ticks at idle go to the method before; a "ga terug" heard in the
+    # talk before a session must not change the method a press starts.
+    asked = []
+
+    def from_config(*a, acts_on=None, **kw):
+        asked.append(acts_on)
+        return FakeListener()
+
+    body = "voice:\n  enabled: true\n  backend: pocketsphinx\n  language: en\n"
+    with service_with(tmp_path, monkeypatch, from_config, body) as (s, write):
+        assert until(lambda: s._up, 30) and asked
+        acts_on = asked[0]
+        assert s.device.accepts(Command.BACK) and not acts_on(Command.BACK)
+        assert acts_on(Command.NEXT) and acts_on(Command.REPEAT)

@@ -720,7 +720,7 @@ class Service:
             self.recorder.mark(action)
 
     def _reconfigure_voice(self, config) -> None:
-        if self.parts.reconfigure_voice(config, self.device.queue, acts_on=self.device.accepts):
+        if self.parts.reconfigure_voice(config, self.device.queue, acts_on=self.device.accepts_by_voice):
             self._speak_in_current()
 
     def _speak_in_current(self) -> None:
@@ -1074,7 +1074,7 @@ class Service:
         # The saved session first: voice asks the device whether it would
         # act on a command, and must not judge one against an idle device.
         self._resume()
-        self.parts.start_voice(commands, acts_on=self.device.accepts)
+        self.parts.start_voice(commands, acts_on=self.device.accepts_by_voice)
         self._up = True
         if self.device.session is not None:
             # (A resumed session's announcement is what the room needs now;
