@@ -262,6 +262,24 @@ class RecordBook:
         write_atomic(path, json.dumps(record, ensure_ascii=False, indent=1).encode())
         return path
 
+    def holds(self, record: Mapping) -> bool:
+        """Is this session's finished record in the book already? (Saved
+        under its id, or its id with a number when that was taken.)"""
+        rid = record.get("id")
+        if not isinstance(rid, str) or not _ID.match(rid) or not self.folder.is_dir():
+            return False
+        for path in self.folder.glob(f"{rid}*.json"):
+            if not _ID.match(path.stem) or not (path.stem == rid or path.stem.startswith(rid + "-")):
+                continue
+            try:
+                saved = json.loads(path.read_text("utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(saved, dict) and saved.get("method") == record.get("method") \
+                    and saved.get("started") == record.get("started"):
+                return True
+        return False
+
     def list(self) -> list[dict]:
         """All readable records, oldest first; unreadable files are skipped."""
         out = []

@@ -51,7 +51,7 @@ from intervisor.events import Action, Command, Hush, Light, Mark, Say, Show
 from intervisor.notify import Notifier
 from intervisor.phrases import gesture_text
 from intervisor.records import Recorder, RecordBook
-from intervisor.state import StateStore, set_aside, write_atomic
+from intervisor.state import StateStore, remove_stale_temps, set_aside, write_atomic
 
 log = logging.getLogger("intervisor.service")
 
@@ -792,7 +792,10 @@ class Service:
                 "fingerprint": self._fingerprint,
             },
             "status": self.status(),
-            "session": session.snapshot() if session is not None and not session.ended else None,
+            # Only a session that runs: one still asking its start-up
+            # questions has nothing to pick up (after a restart the device
+            # is idle and the chair starts again).
+            "session": session.snapshot() if session is not None and session.stage == "running" else None,
             # Taken with the snapshot: a restart in the same boot measures
             # the time away on the monotonic clock (see _time_away).
             "clock": {"boot_id": boot_id(), "monotonic": self.clock.monotonic()},
@@ -855,6 +858,15 @@ class Service:
             return
         snap = saved["session"]
         mid = snap.get("method") if isinstance(snap, Mapping) else None
+        record = saved.get("record")
+        if isinstance(record, Mapping) and self.book.holds(record):
+            # Its record is in the book: the session ended (or was closed)
+            # and the process stopped before the state said so (a kill -9
+            # or a power cut between the two writes). It is over; resuming
+            # it would record it a second time.
+            log.info("state: the saved session of %s had ended (its record %s is saved); not resumed",
+                     mid, record.get("id"))
+            return
         copy = saved.get("method_copy")
         method = method_from_copy(copy, mid)
         try:
@@ -1038,6 +1050,11 @@ class Service:
         self._configure()
         if not self._lock():
             return 1
+        # Left by a process killed in the middle of a write (the lock says
+        # no other one writes here now).
+        for folder in (self.state_dir, self.state_dir / RECORDS):
+            if remove_stale_temps(folder):
+                log.info("state: removed the temporary files a stopped process left in %s", folder)
         try:
             write_atomic(self.state_dir / PID_FILE, f"{os.getpid()}\n".encode())
         except OSError as e:   # a folder it may open but not write (read-only)

@@ -54,6 +54,29 @@ def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> Non
     fsync_dir(path.parent)
 
 
+def remove_stale_temps(folder: str | os.PathLike) -> int:
+    """Remove the temporary files :func:`write_atomic` of another process
+    left in ``folder`` (it was killed between writing one and renaming it).
+    Only for a folder no other process writes: the caller holds its lock.
+    Returns how many were removed."""
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    for name in names:
+        parts = name.rsplit(".", 2)
+        if not (name.startswith(".") and len(parts) == 3 and parts[2] == "tmp"
+                and parts[1].isdigit() and int(parts[1]) != os.getpid()):
+            continue
+        try:
+            os.unlink(os.path.join(folder, name))
+            removed += 1
+        except OSError as e:
+            log.warning("state: cannot remove %s: %s", name, e)
+    return removed
+
+
 def fsync_dir(folder: str | os.PathLike) -> None:
     """Make a rename in ``folder`` durable."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
