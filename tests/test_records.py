@@ -183,3 +183,56 @@ def test_a_session_closed_on_resume_with_a_new_record_still_has_its_phase():
     assert again.ended
     assert [s["phase"] for s in rec.data["segments"]] == ["stil"]
     assert rec.finish(True)["phases"][0]["actual"] == 120   # from its start to when it ran out
+
+
+class RecordingService:
+    """What Service.perform does with marks: a Recorder from the first one."""
+
+    def __init__(self, device_ref, clock):
+        self.device_ref, self.clock, self.recorder = device_ref, clock, None
+
+    def perform(self, action):
+        if not isinstance(action, Mark):
+            return
+        device = self.device_ref[0]
+        if self.recorder is None and device is not None and device.session is not None:
+            s = device.session
+            self.recorder = Recorder.begin(s.method, self.clock, s.choices, s.participants)
+        if self.recorder is not None:
+            self.recorder.mark(action)
+
+
+def test_the_time_spent_answering_the_reopened_question_is_not_counted_as_the_first_phase():
+    # Back in the first phase reopens the start-up question; the phase
+    # "starts afresh when it is answered". The record kept the first
+    # phase's segment open through the choosing, so every minute the group
+    # spent deciding again counted as time in phase 1 (and as its overrun).
+    from intervisor.model import Choice, Option
+    from intervisor.runner import Device
+
+    M = 60.0
+    vragen = Choice("vragen", "Welke set vragen?", (Option("vijf", "Vijf"), Option("alt", "Alt")))
+    m = Method("proef", "Proef", "nl", (Phase("inbreng", "Inbreng", Duration(10 * M, 10 * M)),
+                                         Phase("advies", "Advies", Duration(5 * M, 5 * M))),
+               choices=(vragen,))
+    clock = FakeClock()
+    ref = [None]
+    svc = RecordingService(ref, clock)
+    device = Device({m.id: m}, clock, [svc], selected=m.id)
+    ref[0] = device
+    device.handle(Command.NEXT)          # which set?
+    device.handle(Command.NEXT)          # taken by a slip: phase 1 runs
+    clock.advance(30)
+    device.handle(Command.BACK)          # asked again
+    assert device.session.stage == "choosing"
+    clock.advance(5 * M)                 # the group talks it over
+    device.handle(Command.STEP)
+    device.handle(Command.NEXT)          # phase 1 afresh
+    clock.advance(10 * M)
+    assert device.session.status()["elapsed"] == 10 * M
+    record = svc.recorder.finish(completed=False)
+    inbreng = next(p for p in record["phases"] if p["id"] == "inbreng")
+    # 30 s of the slip and the 10 minutes it ran afresh; not the 5 minutes
+    # in which no phase ran.
+    assert inbreng["actual"] == 30 + 10 * M, inbreng
+    assert inbreng["overrun"] == 30, inbreng

@@ -292,3 +292,16 @@ def test_a_question_set_taken_by_a_slip_of_the_thumb_is_asked_again():
     device.handle(Command.STEP)
     device.handle(Command.NEXT)                 # the other set this time
     assert device.session.stage == "running" and device.session.choices != {}
+
+
+def test_the_architecture_names_what_voice_asks_the_device():
+    # 35187a2: voice asks Device.accepts_by_voice (no BACK at idle); the
+    # architecture's rule for adapters and voice.py's docstrings still say
+    # Device.accepts.
+    from pathlib import Path
+
+    MAIN = Path(__file__).resolve().parents[1]
+    text = " ".join((MAIN / "docs" / "architecture.md").read_text("utf-8").split())
+    assert "accepts_by_voice" in text
+    voice = (MAIN / "device" / "intervisor" / "voice.py").read_text("utf-8")
+    assert "Device.accepts`" not in voice and "e.g. Device.accepts:" not in voice

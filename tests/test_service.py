@@ -1341,3 +1341,40 @@ def test_a_kill_while_choosing_at_the_start_comes_back_idle_without_setting_the_
     assert s.stop() == 0
     assert list(s.state_dir.glob("state.json.bad*")) == []
     assert "cannot resume" not in s.read_log()
+
+
+def test_a_restart_while_the_start_question_is_asked_again_keeps_the_record(serve):
+    # The session ran its first phase, the chair went back to the start-up
+    # question (reopened), and the device restarted before it was answered
+    # (an update's restart, a kill, a power cut). The state keeps no session
+    # while choosing, so the device comes back idle: but the record of the
+    # phase that did run was in the state only, and it is gone; no line in
+    # `intervisor history` for a session the group held.
+    s = serve(methods=(("keuze.yaml", KEUZE),)).start()
+    s.send("next", "next")                            # start; Soort A taken: een runs
+    s.wait_state(lambda st: st["status"].get("phase") == "een")
+    s.send("back")                                    # the question asked again
+    st = s.wait_state(lambda st: st["status"]["stage"] == "choosing")
+    assert st["session"] is None and st["record"]["segments"], st["record"]
+    s.settled()
+    assert s.stop(signal.SIGKILL) != 0
+    s.start()
+    s.wait_state(lambda st: st["service"]["pid"] == s.proc.pid)
+    assert s.stop() == 0
+    records = RecordBook(s.state_dir / "records").list()
+    assert len(records) == 1 and records[0]["phases"][0]["id"] == "een", s.read_log()[-3000:]
+    assert records[0]["completed"] is False
+
+
+def test_a_temporary_file_left_by_a_process_of_the_same_pid_is_removed_too(tmp_path):
+    # After a power cut the Pi boots the same units in the same order, so
+    # the new serve often gets the pid the killed one had. Its leftover in
+    # the records folder (named after a record id no later write reuses)
+    # then stays for good. Nothing of this process has been written yet
+    # when serve calls remove_stale_temps (under the lock, before the pid
+    # file): every temporary file there is a leftover.
+    from intervisor.state import remove_stale_temps
+
+    left = tmp_path / f".20260101-120000.json.{os.getpid()}.tmp"
+    left.write_text("{half")
+    assert remove_stale_temps(tmp_path) == 1 and not left.exists()

@@ -347,13 +347,15 @@ class Engine:
         choice made at the start is asked again. Where a method asks one
         question, taking it starts the session at once, so a slip of the
         thumb is mended here. The first phase starts afresh when the
-        choices are taken again."""
+        choices are taken again; the ``reopen`` mark tells the record that
+        no phase runs meanwhile."""
+        left = self.plan[self.run.index].id
         self.stage = "choosing"
         self.run, self.plan = None, ()
         self.scale, self.overrun = 1.0, 0.0
         self.offer_until = self.confirm_until = None
         self._choosing, self._chosen = _Choosing([], undo=self._chosen), []
-        return self._choosing_back()
+        return self._choosing_back() + [Mark("reopen", left)]
 
     # ------------------------------------------------------------- running
 

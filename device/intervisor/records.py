@@ -118,6 +118,11 @@ class Recorder:
             pause = self._open_pause()
             if pause:
                 pause["end"] = now
+        elif mark.kind == "reopen":
+            # Back to the start-up question: the phase stops until it is
+            # answered (and then starts afresh with a phase_start of its own).
+            if segs and segs[-1]["end"] is None:
+                segs[-1]["end"] = now
         elif mark.kind == "session_end":
             self._close(now)
 

@@ -37,6 +37,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 import queue
 import signal
@@ -854,7 +855,10 @@ class Service:
         with (kept in the state); the installed file only when there is no
         copy (a state from before copies were kept)."""
         saved = self.store.load()
-        if not saved or not saved.get("session"):
+        if not saved:
+            return
+        if not saved.get("session"):
+            self._close_unresumed_record(saved)
             return
         snap = saved["session"]
         mid = snap.get("method") if isinstance(snap, Mapping) else None
@@ -920,6 +924,23 @@ class Service:
             self.recorder.restarted()
         phase = self.device.session.status().get("phase")
         log.info("session resumed method=%s phase=%s away=%.1fs", mid, phase, away)
+
+    def _close_unresumed_record(self, saved: Mapping) -> None:
+        """No session to resume, but a record with phases in it: the first
+        phase ran, back asked the start-up question again, and the device
+        stopped before it was answered (a session still choosing is not
+        saved). What ran is recorded, ended early when it was last saved."""
+        record = saved.get("record")
+        if not isinstance(record, Mapping) or not record.get("segments") or self.book.holds(record):
+            return
+        at = saved.get("saved")
+        try:
+            rec = Recorder.from_dict(dict(record), self.clock)
+            path = self.book.save(rec.finish(completed=False, at=at if isinstance(at, (int, float))
+                                             and math.isfinite(at) else None))
+            log.info("record: saved %s (stopped while its start-up question was asked again)", path.name)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.error("record: cannot save the session stopped while choosing: %s", e)
 
     def _close_stale(self, saved: Mapping, snap: Mapping, away: float) -> None:
         """A session left for longer than STALE_AFTER: its record is closed

@@ -55,9 +55,11 @@ def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> Non
 
 
 def remove_stale_temps(folder: str | os.PathLike) -> int:
-    """Remove the temporary files :func:`write_atomic` of another process
-    left in ``folder`` (it was killed between writing one and renaming it).
-    Only for a folder no other process writes: the caller holds its lock.
+    """Remove the temporary files :func:`write_atomic` left in ``folder``
+    (a process killed between writing one and renaming it). Only for a
+    folder no other process writes (the caller holds its lock), before
+    this process writes there: after a power cut the new process may well
+    have the pid of the one killed, so the pid in the name says nothing.
     Returns how many were removed."""
     removed = 0
     try:
@@ -67,7 +69,7 @@ def remove_stale_temps(folder: str | os.PathLike) -> int:
     for name in names:
         parts = name.rsplit(".", 2)
         if not (name.startswith(".") and len(parts) == 3 and parts[2] == "tmp"
-                and parts[1].isdigit() and int(parts[1]) != os.getpid()):
+                and parts[1].isdigit()):
             continue
         try:
             os.unlink(os.path.join(folder, name))

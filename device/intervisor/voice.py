@@ -245,7 +245,7 @@ class CommandGate:
 
     ``rejections`` counts why utterances were not acted on (never what
     they were). ``acts_on(command)`` says whether the device would do
-    anything with a command now (:meth:`intervisor.runner.Device.accepts`);
+    anything with a command now (:meth:`intervisor.runner.Device.accepts_by_voice`);
     one it would not is dropped as ``not_now``, unanswered: "resume
     session" heard with nothing paused, or "pause session" before a
     session, gets no heard cue in the conversation."""
@@ -782,7 +782,7 @@ class Listener:
         self.settings = settings
         self.is_device_speaking = is_device_speaking
         self.on_command = on_command  # e.g. heard_cue(sound): the chair hears it was taken
-        self.acts_on = acts_on          # e.g. Device.accepts: commands that would do nothing drop
+        self.acts_on = acts_on          # e.g. Device.accepts_by_voice: commands that would do nothing drop
         self.microphone = microphone or Microphone(device=device, light=mic_light)
         self.microphone.speaking = is_device_speaking
         self.gate = CommandGate(recogniser, self._emit, settings=settings, table=table,
