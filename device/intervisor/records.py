@@ -108,8 +108,7 @@ class Recorder:
                      and not (segs and segs[-1]["phase"] == mark.phase and segs[-1]["end"] is None))
         undone = moved_back and self._undo_step(mark.phase)
         if not undone and ((mark.kind == "phase_start" and mark.phase) or moved_back or picked_up):
-            if segs and segs[-1]["end"] is None:
-                segs[-1]["end"] = now
+            self._end_segment(now)
             segs.append({"phase": mark.phase, "start": now, "end": None})
         elif mark.kind == "pause":
             if not self._open_pause():
@@ -121,8 +120,7 @@ class Recorder:
         elif mark.kind == "reopen":
             # Back to the start-up question: the phase stops until it is
             # answered (and then starts afresh with a phase_start of its own).
-            if segs and segs[-1]["end"] is None:
-                segs[-1]["end"] = now
+            self._end_segment(now)
         elif mark.kind == "session_end":
             self._close(now)
 
@@ -144,10 +142,14 @@ class Recorder:
         pauses = self.data["pauses"]
         return pauses[-1] if pauses and pauses[-1]["end"] is None else None
 
-    def _close(self, now: float) -> None:
+    def _end_segment(self, now: float) -> None:
+        """The phase being recorded, if one is, ends ``now``."""
         segs = self.data["segments"]
         if segs and segs[-1]["end"] is None:
             segs[-1]["end"] = now
+
+    def _close(self, now: float) -> None:
+        self._end_segment(now)
         pause = self._open_pause()
         if pause:
             pause["end"] = now

@@ -931,16 +931,24 @@ class Service:
         stopped before it was answered (a session still choosing is not
         saved). What ran is recorded, ended early when it was last saved."""
         record = saved.get("record")
-        if not isinstance(record, Mapping) or not record.get("segments") or self.book.holds(record):
+        if not isinstance(record, Mapping) or self.book.holds(record):
             return
         at = saved.get("saved")
+        self._save_left_record(record, "stopped while its start-up question was asked again",
+                               at=at if isinstance(at, (int, float)) and math.isfinite(at) else None)
+
+    def _save_left_record(self, record: Any, why: str, **finish) -> None:
+        """The record of a session that will not resume goes into the book,
+        not completed, if a phase of it ran; ``finish`` as Recorder.finish."""
+        if not record:
+            return
         try:
-            rec = Recorder.from_dict(dict(record), self.clock)
-            path = self.book.save(rec.finish(completed=False, at=at if isinstance(at, (int, float))
-                                             and math.isfinite(at) else None))
-            log.info("record: saved %s (stopped while its start-up question was asked again)", path.name)
+            rec = Recorder.from_dict(record, self.clock)
+            if rec.data["segments"]:
+                path = self.book.save(rec.finish(completed=False, **finish))
+                log.info("record: saved %s (%s)", path.name, why)
         except (OSError, ValueError, KeyError, TypeError) as e:
-            log.error("record: cannot save the session stopped while choosing: %s", e)
+            log.error("record: cannot save the record (%s): %s", why, e)
 
     def _close_stale(self, saved: Mapping, snap: Mapping, away: float) -> None:
         """A session left for longer than STALE_AFTER: its record is closed
@@ -949,16 +957,8 @@ class Service:
                     "is closed as interrupted", snap.get("method"), away / 3600)
         self._method_copy = None
         self.device.methods = self.library.methods
-        if not saved.get("record"):
-            return
-        try:
-            rec = Recorder.from_dict(saved["record"], self.clock)
-            if rec.data["segments"]:
-                path = self.book.save(rec.finish(completed=False, at=self.clock.time() - away,
-                                                 interrupted=True))
-                log.info("record: saved %s (interrupted)", path.name)
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            log.error("record: cannot save the interrupted session: %s", e)
+        self._save_left_record(saved.get("record"), "interrupted", at=self.clock.time() - away,
+                               interrupted=True)
 
     # ------------------------------------------------------------ reload
 
