@@ -357,6 +357,25 @@ def test_back_from_the_first_phase_with_nothing_to_undo_reopens_the_last_choice(
     assert said(plain.press(Command.BACK)) == "We zijn al bij het begin."
 
 
+def test_the_start_stands_two_minutes_into_the_session_even_in_a_first_phase_started_over():
+    # A first phase that moves on by itself (a silent minute), returned to
+    # by back after it ran out, starts over at 0: the window for reopening
+    # the start-up question counts the session's time, not that phase's
+    # (found in review).
+    vragen = Choice("vragen", "Welke?", (Option("a", "A"), Option("b", "B")))
+    d = run(method(phase("stil", 1, cues=Cues(auto_advance=True)), phase("b", 10), choices=(vragen,)))
+    d.start()
+    d.press()                                    # "a": the silent minute runs
+    d.until(30)
+    d.press()                                    # the chair moves on early; b runs
+    d.until(5 * M)
+    assert d.engine.status()["phase"] == "b"
+    d.press(Command.BACK)                        # back into the silent minute, run out: it starts over
+    assert d.engine.status()["phase"] == "stil" and d.engine.status()["elapsed"] < 1
+    out = d.press(Command.BACK)
+    assert said(out) == "We zijn al bij het begin." and d.engine.stage == "running"
+
+
 def test_back_while_choosing_takes_back_really_end():
     vragen = Choice("vragen", "Welke?", (Option("a", "A"), Option("b", "B")))
     d = run(method(phase("x", 5), choices=(vragen,)))

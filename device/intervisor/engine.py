@@ -48,9 +48,10 @@ OFFER_WINDOW = 30.0
 OFFER_FROM = 60.0
 #: Never shorten what is left below this share of its plan.
 MIN_SCALE = 0.5
-#: For this long into the first phase, back with nothing in it to undo asks
-#: the last start-up question again: a slip of the thumb is heard at once,
-#: and later a stray "ga terug" in the case's telling must not undo the start.
+#: For this long into the session (active time), back in the first phase
+#: with nothing in it to undo asks the last start-up question again: a slip
+#: of the thumb is heard at once, and later a stray "ga terug" in the case's
+#: telling must not undo the start.
 REOPEN_WINDOW = 120.0
 
 SNAPSHOT_VERSION = 1
@@ -126,8 +127,10 @@ class Engine:
         self._history: list[dict] = []
         self._choosing: _Choosing | None = None
         # The steps of the choosing at the start, kept while the first
-        # phase has nothing of its own to undo (see _reopen_choices).
+        # phase has nothing of its own to undo (see _reopen_choices), and
+        # the session's active time when it began after them.
         self._chosen: list = []
+        self._begun_at = 0.0
 
     # ------------------------------------------------------------------ api
 
@@ -365,6 +368,7 @@ class Engine:
         if self.participants is None:
             self.participants = self.method.participants
         now = self.clock.monotonic()
+        self._begun_at = self._active(now)
         parts: list[str] = [self.method.title + "."]
         if self.method.intro:
             parts.append(self.method.intro)
@@ -718,7 +722,10 @@ class Engine:
 
     def _back(self) -> list[Action]:
         if not self._history:
-            if self.run.index == 0 and self._chosen and self._elapsed(self.clock.monotonic()) < REOPEN_WINDOW:
+            # The session's time, not the phase's: a first phase that moves
+            # on by itself starts over when back returns to it.
+            if self.run.index == 0 and self._chosen \
+                    and self._active(self.clock.monotonic()) - self._begun_at < REOPEN_WINDOW:
                 return self._reopen_choices()
             # Not kept as last_say: "say again" still repeats the prompt.
             return [Hush(), Say((self.words["back_at_start"],))]
