@@ -101,6 +101,13 @@ def listen(track, recogniser, settings=None, table=None, speaking=None):
     return found, time.process_time() - cpu0, gate
 
 
+def turn_at(track, t):
+    """The start of the turn said just before audio time ``t`` (a command
+    is decided a little after its speech ends)."""
+    turn = next((x[2] for x in track.turns if x[0] - 0.2 <= t <= x[1] + 1.5), "?")
+    return turn[:50]
+
+
 def score(found, events, slack=1.0):
     heard, wrong, latencies, used = 0, 0, [], set()
     for start, end, command in events:
@@ -200,8 +207,7 @@ def run(data: VoiceData, quick: bool) -> int:
         print(f"conversation {name}: {track.seconds / 60:.1f} min, false commands {len(found)}, "
               f"cpu {100 * used / track.seconds:.1f} % of a core; rejected {dict(gate.rejections)}")
         for t, command, _ in found:
-            turn = next((x[2] for x in track.turns if x[0] - 0.2 <= t <= x[1] + 1.5), "?")
-            print(f"  false {command.value} at {t:.1f} s, in the turn {turn[:50]!r}")
+            print(f"  false {command.value} at {t:.1f} s, in the turn {turn_at(track, t)!r}")
     cpu_percent = 100 * cpu / (minutes * 60)
     print(f"of the {false} false commands the device would act on: "
           + ", ".join(f"{n} {state}" for state, n in acted.items())
@@ -285,27 +291,21 @@ def run(data: VoiceData, quick: bool) -> int:
     # A wake word before each command ("computer, next step").
     wake = PhraseTable.for_language("en", wake_word=WAKE_WORD)
     wake_phrases = wake.spoken()
-    h = sum(score(listen(tr, PocketSphinxRecogniser(wake), table=wake)[0], tr.events)[0]
-            for tr in (data.commands(wake_phrases, voices, rate=MIC_RATE, snr_db=45),
-                       data.commands(wake_phrases, voices, rate=MIC_RATE, snr_db=20)))
+    wake_said = [data.commands(wake_phrases, voices, rate=MIC_RATE, snr_db=snr) for snr in (45, 20)]
     wake_tracks = (("conversation", talk_noisy), ("short replies", replies),
                    *((f"replies {name}", track) for name, track in held_out.items()))
     for label, settings in (("", None), (", without its own fit test", VoiceSettings(min_wake_fit=-math.inf))):
+        h = sum(score(listen(tr, PocketSphinxRecogniser(wake), settings=settings, table=wake)[0], tr.events)[0]
+                for tr in wake_said)
         wake_false = {}
         for name, tr in wake_tracks:
             found = listen(tr, PocketSphinxRecogniser(wake), settings=settings, table=wake)[0]
             wake_false[name] = len(found)
             for t, command, _ in found:
-                turn = next((x[2] for x in tr.turns if x[0] - 0.2 <= t <= x[1] + 1.5), "?")
-                print(f"  wake word{label}: false {command.value} in {name}, in the turn {turn[:50]!r}")
+                print(f"  wake word{label}: false {command.value} in {name}, in the turn {turn_at(tr, t)!r}")
         print(f"wake word {WAKE_WORD!r}{label}: heard {h} of {2 * len(wake_phrases) * len(voices)}; false commands "
               + ", ".join(f"{k} {v}" for k, v in wake_false.items())
               + f" (pink noise 20 dB), {sum(wake_false.values())} in all")
-        if settings is None:
-            h = sum(score(listen(tr, PocketSphinxRecogniser(wake), settings=VoiceSettings(min_wake_fit=-math.inf),
-                                 table=wake)[0], tr.events)[0]
-                    for tr in (data.commands(wake_phrases, voices, rate=MIC_RATE, snr_db=45),
-                               data.commands(wake_phrases, voices, rate=MIC_RATE, snr_db=20)))
 
     # The real Vosk path on the Korean model from PyPI (no [unk] in it).
     try:
