@@ -133,6 +133,24 @@ def test_a_bad_duration_is_explained_on_its_line(written, said):
     assert one_error(HEAD + f"phases:\n  - id: a\n    title: A\n    duration: {written}\n") == f"m.yaml:7: {said}"
 
 
+NEGATIVE_AT = {"duration": ("the method's duration", 4), "phase": ('the duration of phase "a"', 8),
+               "warn_before": ('warn_before of phase "a"', 9), "overtime_every": ('overtime_every of phase "a"', 9)}
+
+
+@pytest.mark.parametrize("field,written", [("duration", "-5m"), ("phase", "-5m"), ("warn_before", "-5m"),
+                                           ("overtime_every", "-5m"), ("phase", "-5-10m"), ("duration", "-90s")])
+def test_a_negative_length_anywhere_in_a_method_is_refused_on_its_line(field, written):
+    # A negative time would run a phase backwards or chime before it
+    # starts; the whole file is refused, with the line it was written on.
+    text = HEAD + f"duration: {written if field == 'duration' else '10m'}\n"
+    text += f"phases:\n  - id: a\n    title: A\n    duration: {written if field == 'phase' else '5m'}\n"
+    if field in ("warn_before", "overtime_every"):
+        text += f"    {field}: {written}\n"
+    where, line = NEGATIVE_AT[field]
+    found = one_error(text)
+    assert found.startswith(f'm.yaml:{line}: {where} ("{written}") is not a length of time'), found
+
+
 def test_required_fields_are_named_when_missing():
     found = errors("description: nothing else\n")
     assert found == [
