@@ -3,6 +3,7 @@ refusal with its line; the library folder; the commands that read them."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -729,6 +730,52 @@ def test_methods_lists_the_shipped_methods_by_default():
 def test_methods_in_a_missing_folder_is_an_error(tmp_path):
     r = intervisor("methods", "--dir", str(tmp_path / "none"))
     assert r.returncode == 1 and "there is no such folder" in r.stderr
+
+
+def test_check_a_folder_checks_each_method_file_in_it(tmp_path):
+    good = write(tmp_path, "a.yaml", method_text("a"))
+    bad = write(tmp_path, "x.yml", "id: x\ntitle: T\nlanguage: fr\nphases: 5\n")
+    write(tmp_path, ".a.yaml.swp", "an editor's copy")
+    write(tmp_path, "notes.txt", "not a method")
+    r = intervisor("check", str(tmp_path))
+    assert r.returncode == 1
+    assert r.stdout == f"{good}: ok (T, 1 phase, 5m)\n"
+    assert r.stderr.splitlines()[0] == f'{bad}:3: language should be "nl" or "en", not "fr"'
+    assert intervisor("check", str(REPO / "methods")).stdout.count(": ok (") == len(list((REPO / "methods").glob("*.yaml")))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = intervisor("check", str(empty))
+    assert r.returncode == 1 and r.stderr == f"{empty}: no method files (.yaml, .yml) in this folder\n"
+
+
+def off_the_device(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The command as a new user runs it from a checkout: no config named."""
+    env = {k: v for k, v in os.environ.items() if k != "INTERVISOR_CONFIG"}
+    return subprocess.run([sys.executable, "-m", "intervisor.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=60)
+
+
+def test_methods_list_off_the_device_lists_the_repositorys_methods(tmp_path):
+    if Path("/var/lib/intervisor/methods").is_dir() or Path("/etc/intervisor/config.yaml").exists():
+        pytest.skip("this machine is set up as a device")
+    r = off_the_device("methods", "list", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert {row["id"] for row in json.loads(r.stdout)} == {p.stem for p in (REPO / "methods").glob("*.yaml")}
+    assert "/var/lib/intervisor/methods is not here" in r.stderr
+    # A config that names the folder is taken at its word.
+    config = write(tmp_path, "config.yaml", f"methods_dir: {tmp_path / 'none'}\n")
+    r = off_the_device("methods", "list", "--config", str(config), cwd=tmp_path)
+    assert r.returncode == 1 and "there is no such folder" in r.stderr
+
+
+def test_methods_list_takes_its_options_before_or_after_list(tmp_path):
+    write(tmp_path, "a.yaml", method_text("a", "Eerste methode"))
+    for args in (("methods", "list", "--dir", str(tmp_path)), ("methods", "--dir", str(tmp_path), "list")):
+        r = off_the_device(*args, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines()[1:] == ["a   Eerste methode  nl        5m      1"]
+    r = off_the_device("methods", "list", "--dir", str(tmp_path), "--json", cwd=tmp_path)
+    assert [row["id"] for row in json.loads(r.stdout)] == ["a"]
 
 
 def test_problem_reads_as_file_line_message():

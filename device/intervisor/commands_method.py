@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "check", help="check method files (and the config)",
         description="Check method files, and with --config the device's config file. Every problem is "
                     "printed as FILE:LINE: message; exit status 0 when all files are valid, 1 otherwise.")
-    p.add_argument("files", nargs="*", metavar="FILE", help="a method file (.yaml)")
+    p.add_argument("files", nargs="*", metavar="FILE", help="a method file (.yaml), or a folder of them")
     p.add_argument("--config", metavar="FILE", action="append", default=[],
                    help="also check this config file (like /etc/intervisor/config.yaml)")
     p.set_defaults(func=check_command)
@@ -49,7 +49,10 @@ def check_command(args: argparse.Namespace) -> int:
     for name in args.config:
         if not check_config(name):
             status = 1
-    for name in args.files:
+    for name in _method_files(args.files):
+        if name is None:
+            status = 1
+            continue
         result = load_method(name)
         for problem in result.problems:
             print(problem.marked(), file=sys.stderr)
@@ -60,6 +63,25 @@ def check_command(args: argparse.Namespace) -> int:
         n = len(m.phases)
         print(f"{name}: ok ({m.title}, {n} phase{'s' if n != 1 else ''}, {describe_length(m)})")
     return status
+
+
+def _method_files(names: list[str]):
+    """Each name, with a folder standing for the method files in it (the
+    way the device reads the folder); None for a folder without any, after
+    saying so."""
+    import os
+
+    from intervisor.method import SUFFIXES, Library
+
+    for name in names:
+        if not os.path.isdir(name):
+            yield name
+            continue
+        files = Library(name).files()
+        if not files:
+            print(f"{name}: no method files ({', '.join(SUFFIXES)}) in this folder", file=sys.stderr)
+            yield None
+        yield from (str(f) for f in files)
 
 
 def check_config(name: str) -> bool:

@@ -76,7 +76,13 @@ def _extend_methods(sub: argparse._SubParsersAction) -> None:
 
     p = actions.add_parser("list", help="the installed methods and which is selected")
     _config_arg(p)
-    p.set_defaults(func=methods_list_command, json=False)
+    # Also after `list`, where a user types them; SUPPRESS keeps what was
+    # given before it (`methods --dir X list`).
+    p.add_argument("--dir", metavar="DIR", default=argparse.SUPPRESS,
+                   help="methods folder (default: methods_dir of the config; off the device, "
+                        "the repository's methods/)")
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the list as JSON")
+    p.set_defaults(func=methods_list_command)
 
     p = actions.add_parser("add", help="validate method files, install them and reload the service",
                            description="Validate every FILE (problems as FILE:LINE: message); only when "
@@ -306,7 +312,7 @@ def methods_list_command(args: argparse.Namespace) -> int:
 
     place = _Place(getattr(args, "config", None))
     if not getattr(args, "dir", None):
-        args.dir = str(place.methods_dir)
+        args.dir = str(_folder_to_list(place))
     try:
         from intervisor.commands_method import methods_command
     except ImportError:
@@ -328,6 +334,20 @@ def methods_list_command(args: argparse.Namespace) -> int:
     elif setting(place.config, "selected", None):
         print(f"selected: {setting(place.config, 'selected')} (from the config)")
     return status
+
+
+def _folder_to_list(place: _Place) -> Path:
+    """The config's methods folder; off the device (no config named and
+    that folder missing, as in a fresh checkout) the repository's methods/."""
+    if place.config_path or place.methods_dir.is_dir():
+        return place.methods_dir
+    from intervisor.method import default_methods_dir
+
+    here = default_methods_dir()
+    if here != place.methods_dir and here.is_dir():
+        print(f"intervisor methods: {place.methods_dir} is not here (not on the device?); "
+              f"the methods in {here}", file=sys.stderr)
+    return here
 
 
 def methods_add_command(args: argparse.Namespace) -> int:
