@@ -508,9 +508,24 @@ def test_intervisor_say_to_a_file(tmp_path, pulse_server, admin_env):
     assert len(samples) > 0.3 * rate
 
 
-def test_intervisor_say_without_a_device_says_so(pulse_server, admin_env):
-    done = intervisor("say", "Hallo.", "--device", "no such speaker", env=admin_env)
-    assert done.returncode == 1 and "no sound" in done.stderr and "no such speaker" in done.stderr
+@pytest.mark.parametrize("command", [("say", "Hallo."), ("chime", "time_up")])
+def test_intervisor_say_and_chime_without_a_device_say_so_in_one_line(pulse_server, admin_env, command):
+    done = intervisor(*command, "--device", "no such speaker", env=admin_env)
+    assert done.returncode == 1
+    assert len(done.stderr.splitlines()) == 1, done.stderr     # no "running silently, retrying"
+    assert "no sound device" in done.stderr and "no such speaker" in done.stderr
+
+
+def test_intervisor_chime_to_a_file(tmp_path, admin_env):
+    from intervisor.cues import Chimes
+    from intervisor.speech import read_wav
+
+    out = tmp_path / "time_up.wav"
+    done = intervisor("chime", "time_up", "--out", str(out), "--device", "no such speaker", env=admin_env)
+    assert done.returncode == 0, done.stderr
+    samples, rate = read_wav(out)
+    expected = Chimes(rate, 0.6)[Cue.TIME_UP]
+    assert len(samples) == len(expected) and np.abs(samples - expected).max() < 1e-3
 
 
 # ------------------------------------------------------------ the soundtrack

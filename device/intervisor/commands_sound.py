@@ -2,7 +2,10 @@
 
     intervisor say "Welkom bij de intervisie." --lang nl
     intervisor chime time_up
+    intervisor chime time_up --out time_up.wav   # no speaker needed
     intervisor chime --list
+
+Without a sound device each says so in one line and exits 1.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", nargs="?", help="the cue, e.g. phase_start, warning, time_up (see --list)")
     p.add_argument("--list", action="store_true", help="list the cues")
     _common(p)
+    p.add_argument("--out", metavar="FILE.wav", type=Path, default=None,
+                   help="write the cue to this WAV file instead of playing it")
     p.set_defaults(func=_chime)
 
 
@@ -56,11 +61,21 @@ def _config(args: argparse.Namespace):
 
 
 def _open(config, language: str):
+    import logging
+
     from intervisor.sound import from_config
 
-    sound = from_config(config, language=language)
+    # The adapter's own warning ("running silently, retrying") is for the
+    # service, which goes on; this command stops, and says so once below.
+    quiet = logging.getLogger("intervisor.sound")
+    was, quiet.disabled = quiet.disabled, True
+    try:
+        sound = from_config(config, language=language)
+    finally:
+        quiet.disabled = was
     if sound.faulted:
-        print(f"intervisor: no sound: {sound.fault}", file=sys.stderr)
+        print(f"intervisor: no sound device to play on ({sound.fault}); "
+              "name one with --device or audio.device, or write a file with --out FILE.wav", file=sys.stderr)
         sound.close()
         return None
     return sound
@@ -110,6 +125,13 @@ def _chime(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
         return 2
+    if args.out is not None:
+        from intervisor.cues import Chimes
+        from intervisor.speech import write_wav
+
+        rate = config.audio.sample_rate
+        write_wav(args.out, Chimes(rate, config.audio.cue_volume)[cue], rate)
+        return 0
     sound = _open(config, config.language)
     if sound is None:
         return 1
