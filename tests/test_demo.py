@@ -45,7 +45,7 @@ class Terminal:
     def __init__(self, command: list[str], cwd: Path, env: dict):
         self.socket = f"intervisor-test-{uuid.uuid4().hex[:8]}"
         self.tmux(
-            "new-session", "-d", "-s", "demo", "-x", "200", "-y", "12",
+            "new-session", "-d", "-s", "demo", "-x", "200", "-y", "40",
             "-c", str(cwd),
             " ".join(_quote(a) for a in ["env", *(f"{k}={v}" for k, v in env.items()), *command])
             + "; echo DEMO-EXITED $?; sleep 60",
@@ -106,8 +106,16 @@ def terminal(tmp_path):
 
 
 def line(term: Terminal) -> str:
-    """The live view: the last non-empty line on the screen."""
-    return [l for l in term.screen().splitlines() if l.strip()][-1]
+    """The live view: the last line on the screen that shows the lights
+    (the caption is under it)."""
+    return [l for l in term.screen().splitlines() if re.match(r"[●○◐]{3}", l)][-1]
+
+
+def caption(term: Terminal) -> str:
+    """The caption under the live line, its lines joined."""
+    lines = term.screen().splitlines()
+    at = max(i for i, l in enumerate(lines) if re.match(r"[●○◐]{3}", l))
+    return " ".join(l.strip() for l in lines[at + 1:] if l.strip())
 
 
 def test_a_short_session_with_the_keyboard_as_the_button(terminal):
@@ -115,8 +123,13 @@ def test_a_short_session_with_the_keyboard_as_the_button(terminal):
     # (tmux may give the window its width a moment after the start)
     term.wait_for(r"fase 1/2 · Eerste fase · vraag 1/2 .*␣ verder  1 herhaal  2 terug  3 pauze  4 einde  q stop")
     assert line(term).startswith("●○○")            # green: the phase runs
+    term.wait_for(r"\n {5}\S")                        # what is said, as a caption under the line
+    assert caption(term).endswith("Dit is een korte proef. Fase 1 van 2. Eerste fase. 10 minuten Wat speelt er?")
+    term.keys("1")                                  # one tick: said again, and shown so
+    term.wait_for(r"\n +↻ herhaald: ")
     term.keys("Space")
     term.wait_for(r"vraag 2/2")
+    assert caption(term) == "Wat wil je bereiken?"
     term.keys("2")                                  # hold two ticks: back
     term.wait_for(r"vraag 1/2")
     term.keys("3")                                  # three ticks: pause
@@ -352,7 +365,7 @@ def test_a_key_held_down_is_one_gesture_not_a_burst():
         factory.reset()
 
 
-def _choosing_view():
+def _choosing_view(question: str = "Welke set?"):
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
     from intervisor.clock import FakeClock
@@ -361,7 +374,7 @@ def _choosing_view():
     from intervisor.runner import Device
     from intervisor.simulator import View
 
-    choice = Choice("set", "Welke set?", (Option("a", "Set A"), Option("b", "Set B")))
+    choice = Choice("set", question, (Option("a", "Set A"), Option("b", "Set B")))
     method = Method("keus", "Met een keuze", "nl", (Phase("een", "Eerste", Duration(600, 600)),),
                     choices=(choice,))
     device = Device({"keus": method}, FakeClock(), [], selected="keus")
@@ -403,3 +416,64 @@ def test_the_live_line_keeps_the_option_offered_after_the_device_speaks_while_ch
     finally:
         panel.close()
         factory.reset()
+
+
+def test_the_option_on_offer_stays_on_a_narrow_line_and_the_question_gives_way():
+    # With --ask in an 80-column terminal the question filled the line and
+    # the option a press would take was cut off.
+    from intervisor.events import Command
+
+    device, view, panel, factory = _choosing_view("Met hoeveel mensen zijn jullie, jezelf en de inbrenger meegeteld?")
+    try:
+        device.handle(Command.NEXT)
+        narrow = view.text(80)
+        assert len(narrow) <= 80 and "…" in narrow and "→ Set A   ␣" in narrow, narrow
+        device.handle(Command.STEP)
+        assert "→ Set B   ␣" in view.text(80)
+        assert view.caption() == "Set B"      # and what was said, whole, under the line
+    finally:
+        panel.close()
+        factory.reset()
+
+
+def test_the_caption_says_what_was_said_and_marks_it_when_said_again():
+    import io
+
+    from intervisor.events import Command
+
+    device, view, panel, factory = _choosing_view()
+    try:
+        device.dispatch(device.greeting())
+        greeting = view.caption()
+        assert "Met een keuze" in greeting, greeting
+        device.handle(Command.REPEAT)            # at idle: the same words again
+        assert view.caption() == f"↻ herhaald: {greeting}"
+        device.handle(Command.REPEAT)
+        assert view.caption() == f"↻ herhaald (3×): {greeting}"
+        view.out = io.StringIO()
+        view.width = lambda: 41
+        view.draw()
+        drawn = view.out.getvalue()
+        # From the line's start: the line, the caption wrapped under it, and
+        # back up to the line.
+        assert drawn.startswith("\r\x1b[J") and drawn.endswith("\x1b[4A\r")
+        line, *under = drawn[len("\r\x1b[J"):-len("\x1b[4A\r")].split("\n")
+        assert "Met een keuze" in line and len(under) == 4 and all(len(u) <= 40 for u in under)
+        assert " ".join(u.strip() for u in under) == view.caption()
+        view.leave()
+        assert view.out.getvalue().endswith("\x1b[4A\r" + "\n" * 5)   # below the caption
+    finally:
+        panel.close()
+        factory.reset()
+
+
+def test_the_readme_names_every_option_of_the_demo_and_that_it_starts_at_once():
+    from intervisor.cli import build_parser
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    demo = build_parser()._subparsers._group_actions[0].choices["demo"]
+    options = {o for a in demo._actions for o in a.option_strings if o.startswith("--")} - {"--help"}
+    for option in ("--idle", "--method", "--ask", "--wav"):
+        assert option in options
+        assert f"./scripts/demo {option}" in readme, option
+    assert "The demo starts the method at once" in readme

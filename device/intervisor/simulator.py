@@ -4,9 +4,12 @@ the keyboard as the chair's finger, the terminal as the lights.
 A key never needs holding down: each key plays a whole gesture on the mock
 button pin (press, hold until gpiozero's hold thread has counted the ticks,
 release), so what reaches the engine went through exactly the code that
-runs on the Pi. The live view is one line, redrawn in place::
+runs on the Pi. The live view is one line, redrawn in place, with what the
+device said last as a caption under it (for whoever has no speakers or
+does not hear them)::
 
     ●○○  fase 2/5 · Verhelderen · vraag 2/4 · 04:31   ␣ verder  1 herhaal  2 terug  3 pauze  4 einde  q stop
+         Wat wilde je op dat moment bereiken?
 
 >>> KEYS[" "], KEYS["2"], KEYS["p"]
 (0, 2, 3)
@@ -56,6 +59,7 @@ WORDS = {
         "cancel": "annuleren",
         "next": "verder", "repeat": "herhaal", "back": "terug", "pause": "pauze",
         "end": "einde", "step": "volgende",
+        "repeated": "↻ herhaald",
     },
     "en": {
         "session_keys": "␣ next  1 repeat  2 back  3 pause  4 end  q quit",
@@ -71,6 +75,7 @@ WORDS = {
         "cancel": "cancel",
         "next": "next", "repeat": "repeat", "back": "back", "pause": "pause",
         "end": "end", "step": "next option",
+        "repeated": "↻ said again",
     },
 }
 
@@ -133,18 +138,38 @@ class View:
         self.out = out
         self.colour = colour
         self._last: tuple[str, int] | None = None
+        self._lines = 1      # how many lines the last drawing took
         self._choice = ""    # the question of the open choice
         self._offered = ""   # the option spoken last
+        self._caption = ""   # what was said last
+        self._repeats = 0    # how often it was said again
 
     def perform(self, action) -> None:
-        """An adapter too: it follows what is offered while choosing (the
-        engine's status does not say), to show it on the line."""
+        """An adapter too: it keeps what was said last, for the caption,
+        and follows what is offered while choosing (the engine's status
+        does not say), to show it on the line."""
         if isinstance(action, Mark) and action.kind == "choice":
             self._choice = action.text or ""
-        elif isinstance(action, Say) and action.parts and action.parts[-1] not in self._sentences():
-            # Not the device's own sentences said while choosing ("we are
-            # already at the beginning", "really end?"): no option.
-            self._offered = action.parts[-1]
+        elif isinstance(action, Mark) and action.kind == "repeat":
+            self._repeats += 1
+        elif isinstance(action, Say) and action.parts:
+            # The same words again (a repeat at idle or while choosing, where
+            # no mark says so) count as said again; a repeat in a session
+            # adds the question's hint, and its mark says so.
+            self._repeats = self._repeats + 1 if action.text == self._caption else 0
+            self._caption = action.text
+            if action.parts[-1] not in self._sentences():
+                # Not the device's own sentences said while choosing ("we
+                # are already at the beginning", "really end?"): no option.
+                self._offered = action.parts[-1]
+
+    def caption(self) -> str:
+        """What the device said last, marked when it was said again."""
+        if not self._caption or not self._repeats:
+            return self._caption
+        words = WORDS.get(self.language(), WORDS["en"])
+        times = f" ({self._repeats + 1}×)" if self._repeats > 1 else ""
+        return f"{words['repeated']}{times}: {self._caption}"
 
     def _sentences(self) -> set[str]:
         from .phrases import fixed_parts
@@ -223,6 +248,10 @@ class View:
             keys = _key_letters(keys)  # the legend printed above says the rest
         fixed = len(" · ".join(head)) + len(" · ") + 3 + len(keys)
         room = max(12, width - fixed)
+        if len(title) > room and st["stage"] == "choosing":
+            # The option on offer is what a press takes: the question gives way.
+            offer = f" → {self._offered}"
+            title = self._choice[: max(1, room - len(offer) - 1)] + "…" + offer
         if len(title) > room:
             title = title[: room - 1] + "…"
         if title:
@@ -236,13 +265,39 @@ class View:
         width = self.width() - 1
         try:
             line = f"{self.dots()}  {self.text(width - 5)}"
+            caption = self.caption()
         except Exception:  # a status read mid-change: the next turn draws it
             return
-        if (line, width) == self._last:
+        if (line, caption, width) == self._last:
             return
-        self._last = (line, width)
-        self.out.write("\r\x1b[2K" + _clip(line, width))
+        self._last = (line, caption, width)
+        block = [_clip(line, width)] + [CAPTION_INDENT + part for part in _wrap(caption, width - len(CAPTION_INDENT))]
+        # From the line's start, clear it and everything under it (the last
+        # caption), write the block, and go back up to the line's start.
+        up = f"\x1b[{len(block) - 1}A" if len(block) > 1 else ""
+        self.out.write("\r\x1b[J" + "\n".join(block) + up + "\r")
+        self._lines = len(block)
         self.out.flush()
+
+    def leave(self) -> None:
+        """Move below the drawing, for whatever the terminal shows next."""
+        self.out.write("\n" * self._lines)
+        self.out.flush()
+
+
+CAPTION_INDENT = " " * 5   # under the text, past the lights
+CAPTION_LINES = 6          # a long introduction: its start, and "…"
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width``, at most CAPTION_LINES of them."""
+    import textwrap
+
+    lines = textwrap.wrap(text, max(20, width)) if text else []
+    if len(lines) > CAPTION_LINES:
+        lines = lines[:CAPTION_LINES]
+        lines[-1] = lines[-1][: max(20, width) - 1] + "…"
+    return lines
 
 
 def _key_letters(keys: str) -> str:
@@ -494,5 +549,4 @@ class Simulator:
         finally:
             keyboard.close()
             self.finger.close()
-            self.out.write("\n")
-            self.out.flush()
+            self.view.leave()
