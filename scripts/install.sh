@@ -145,7 +145,7 @@ make_user() {
 
 make_folders() {
     files install -d -m 0755 "$ROOT$PREFIX" "$ROOT$ETC" "$ROOT/usr/local/bin"
-    owned "$STATE" 0755
+    owned "$STATE" 0750
     # setgid: files the admin adds stay in group intervisor, readable by the service
     owned "$METHODS" 2775
 }

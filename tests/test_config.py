@@ -148,7 +148,7 @@ def test_an_empty_optional_key_is_none_and_an_empty_other_key_its_default():
     ("panel:\n  double_press: 0.4\n", 'config.yaml:2: "double_press" is not a field in "panel"; known fields '
                                       'are: enabled, pin_factory, button, second_button, lights, green, amber, '
                                       'red, rgb, mic_light, active_high, bounce, hold'),
-    ("- a\n", "config.yaml:1: should be a set of settings (key: value lines), not a list"),
+    ("- a\n", "config.yaml:1: is not a config file: it is a list, not a set of settings (key: value lines)"),
 ])
 def test_each_bad_value_is_named_on_its_line(text, said):
     assert one_problem(text) == said

@@ -305,7 +305,8 @@ def test_all_problems_of_a_file_are_reported_at_once():
 
 
 def test_a_file_that_is_not_a_mapping():
-    assert one_error("- id: m\n") == "m.yaml:1: should be a set of fields (id:, title:, phases: ...), not a list"
+    assert one_error("- id: m\n") == ("m.yaml:1: is not a method file: it is a list, not a set of fields "
+                                      "(id:, title:, language:, phases: ...)")
     assert one_error("") == "m.yaml:1: is empty; a method file needs at least id, title, language and phases"
     assert one_error("# nothing\n") == ("m.yaml:1: is empty; a method file needs at least id, title, language "
                                         "and phases")
@@ -571,7 +572,7 @@ def test_a_huge_file_is_refused_without_being_read(tmp_path):
     with open(path, "wb") as f:
         f.truncate(10 * 1024 * 1024)
     assert [str(p) for p in load_method(path).errors] == [
-        f"{path}:1: is too big (10.0 MB); a file here may be at most 256 KB"]
+        f"{path}:1: is too big (10.0 MB); a file here may be at most 64 KB"]
 
 
 def test_a_fifo_is_not_opened(tmp_path):
@@ -800,11 +801,13 @@ def test_check_checks_a_config_file_too(tmp_path):
 
 
 def test_a_flood_of_problems_is_cut_short_but_still_refused():
-    text = HEAD + ONE_PHASE + "    questions:\n" + "".join(f"      - {{text: q, hnt: {i}}}\n" for i in range(500))
+    # 50 questions (the most a phase may have), each with 10 wrong fields
+    wrong = ", ".join(f"hnt{k}: {k}" for k in range(10))
+    text = HEAD + ONE_PHASE + "    questions:\n" + "".join(f"      - {{text: q, {wrong}}}\n" for i in range(50))
     found = errors(text)
     assert len(found) == 101
-    assert found[0] == 'm.yaml:9: "hnt" is not a field of a question; did you mean "hint"?'
-    assert found[-1] == "m.yaml:108: ... and 400 more; fix the ones above first"
+    assert found[0] == 'm.yaml:9: "hnt0" is not a field of a question; did you mean "hint"?'
+    assert found[-1] == "m.yaml:18: ... and 400 more; fix the ones above first"
 
 
 def test_a_choice_that_leaves_no_phase_to_run_is_an_error():

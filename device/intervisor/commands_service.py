@@ -351,7 +351,7 @@ def _folder_to_list(place: _Place) -> Path:
 
 
 def methods_add_command(args: argparse.Namespace) -> int:
-    from intervisor.method import Library, load_method
+    from intervisor.method import Library, read_method
     from intervisor.state import fsync_dir
 
     place = _Place(args.config)
@@ -361,14 +361,16 @@ def methods_add_command(args: argparse.Namespace) -> int:
     loaded = []
     failed = False
     for name in args.files:
-        result = load_method(name)
+        # One bounded read: the bytes checked are the bytes installed, even
+        # when the file is rewritten while this runs.
+        result, data = read_method(name)
         for problem in result.problems:
             print(problem, file=sys.stderr)
         if result.method is None:
             failed = True
             continue
         print(f"{name}: ok ({result.method.id}, {result.method.title})")
-        loaded.append((Path(name), result.method))
+        loaded.append((data, result.method))
     ids = [m.id for _, m in loaded]
     for mid in {i for i in ids if ids.count(i) > 1}:
         print(f"intervisor: more than one file has the id {mid!r}", file=sys.stderr)
@@ -378,15 +380,15 @@ def methods_add_command(args: argparse.Namespace) -> int:
     library = Library(folder)
     staged = []
     try:
-        for source, method in loaded:
+        for data, method in loaded:
             # The id is [a-z0-9-]+ (the loader checks), so the target cannot
             # leave the folder; a method already installed keeps its file name.
             old = library.methods.get(method.id)
             target = Path(old.path) if old is not None and old.path and \
                 Path(old.path).parent.resolve() == folder.resolve() else folder / f"{method.id}.yaml"
             tmp = folder / f".{target.name}.{os.getpid()}.tmp"
-            with open(source, "rb") as src, open(tmp, "wb") as dst:
-                dst.write(src.read())
+            with open(tmp, "wb") as dst:
+                dst.write(data)
                 dst.flush()
                 os.fsync(dst.fileno())
             os.chmod(tmp, 0o664)

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from intervisor.model import LANGUAGES
-from intervisor.yamlsafe import Checker, Problem, YMap, YNode, YScalar, YSeq, describe, parse, read_file
+from intervisor.yamlsafe import (Checker, Problem, YMap, YNode, YScalar, YSeq, describe, kind_of,
+                                 looks_like_fields, parse, read_file)
 
 DEFAULT_PATH = "/etc/intervisor/config.yaml"
 BCM_PINS = range(2, 28)
@@ -352,7 +353,12 @@ def _build(root: YNode | None, filename: str) -> Config:
     if root is None or _null(root):
         config = Config(path=filename)
     elif not isinstance(root, YMap):
-        check.error(root.line, f"should be a set of settings (key: value lines), not {describe(root)}")
+        check.error(root.line, f"is not a config file: it is {kind_of(root)}, not a set of settings (key: value lines)")
+        config = None
+    elif not looks_like_fields(root, {f.name for f in dataclasses.fields(Config) if _setting(f)}):
+        # Not ours at all (a key file checked with sudo): quote nothing of it.
+        check.error(root.line, "is not a config file: none of its keys is a setting name "
+                               f"({', '.join(f.name for f in dataclasses.fields(Config) if _setting(f))})")
         config = None
     else:
         config = _section(Config, root, "", check, lines)
@@ -366,8 +372,12 @@ def _build(root: YNode | None, filename: str) -> Config:
     return config
 
 
+def _setting(f: dataclasses.Field) -> bool:
+    return "check" in f.metadata or "section" in f.metadata
+
+
 def _section(cls: type, node: YMap, prefix: str, check: Checker, lines: dict[str, int]) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(cls) if "check" in f.metadata or "section" in f.metadata}
+    fields = {f.name: f for f in dataclasses.fields(cls) if _setting(f)}
     where = f'in "{prefix[:-1]}"' if prefix else "of the config"
     check.keys(node, fields, where)
     values = {}

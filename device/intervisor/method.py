@@ -38,11 +38,13 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from intervisor.model import LANGUAGES, Choice, Cues, Duration, Method, Option, Phase, Question, Rounds
-from intervisor.yamlsafe import Checker, Problem, YMap, YNode, YScalar, YSeq, _short, describe, parse, read_file
+from intervisor.yamlsafe import (Checker, Problem, YMap, YNode, YScalar, YSeq, _short, describe, kind_of,
+                                 looks_like_fields, parse, read_bytes)
 
 __all__ = [
     "Problem", "LoadResult", "MethodError", "Library", "Reload", "load_method", "load_method_text",
     "parse_duration", "format_seconds", "describe_length", "default_methods_dir", "ID_PATTERN",
+    "read_method", "MAX_METHOD_BYTES", "MAX_PHASES", "MAX_QUESTIONS", "MAX_CHOICES", "MAX_OPTIONS",
 ]
 
 ID_PATTERN = re.compile(r"[a-z0-9-]+\Z")
@@ -53,6 +55,16 @@ _UNIT = {"h": 3600, "m": 60, "s": 1}
 _SINGLE = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?\Z", re.ASCII)
 _RANGE = re.compile(r"(\d+)-(\d+)([hms])\Z", re.ASCII)
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})\Z", re.ASCII)
+# Limits no real method comes near (the shipped ones: under 5 KB, at most
+# 12 phases, 7 questions a phase, 6 options; a training day's programme: a
+# few dozen blocks). Each phase costs every save of a running session (its
+# record, its copy, the state written at every press), so a file of
+# thousands of phases would make each press slow and the state huge.
+MAX_METHOD_BYTES = 64 * 1024
+MAX_PHASES = 200
+MAX_QUESTIONS = 50
+MAX_CHOICES = 10
+MAX_OPTIONS = 20
 _MAX_NUMBER = 10 ** 6  # no real length has more digits; keeps the arithmetic small
 
 DURATION_HELP = "write it like 90s, 5m, 1h or 1h30m, or as a range like 5-10m"
@@ -156,16 +168,29 @@ def _clock(seconds: int) -> str:
 
 def load_method(path: str | os.PathLike) -> LoadResult:
     """Read and check one method file."""
-    parsed = read_file(path)
-    if parsed.problems:
-        return LoadResult(None, parsed.problems, [])
-    return _Reader(str(path)).read(parsed.node)
+    return read_method(path)[0]
+
+
+def read_method(path: str | os.PathLike) -> tuple[LoadResult, bytes | None]:
+    """Read one method file once and check it: the result, and the very
+    bytes that were checked (``None`` when it could not be read), so that
+    what is installed is what was checked, even if the file changes
+    meanwhile::
+
+        result, data = read_method("incoming/vijf-stappen.yaml")
+        if result.ok:
+            target.write_bytes(data)
+    """
+    data, problems = read_bytes(path, max_bytes=MAX_METHOD_BYTES)
+    if data is None:
+        return LoadResult(None, problems, []), None
+    return load_method_text(data, str(path)), data
 
 
 def load_method_text(data: str | bytes, filename: str) -> LoadResult:
     """Check a method given as text or bytes; ``filename`` names it in
     messages and its stem must equal the id (unless it is like ``<stdin>``)."""
-    parsed = parse(data, filename)
+    parsed = parse(data, filename, max_bytes=MAX_METHOD_BYTES)
     if parsed.problems:
         return LoadResult(None, parsed.problems, [])
     return _Reader(filename).read(parsed.node)
@@ -193,8 +218,12 @@ class _Reader:
         method = None
         if root is None:
             self.err(1, "is empty; a method file needs at least id, title, language and phases")
-        elif not isinstance(root, YMap):
-            self.err(root.line, f"should be a set of fields (id:, title:, phases: ...), not {describe(root)}")
+        elif not isinstance(root, YMap) or not looks_like_fields(root, METHOD_KEYS):
+            # Not a method file at all (a key file, /etc/shadow checked with
+            # sudo): say what it is, quote nothing of it.
+            what = ("none of its keys is a field name" if isinstance(root, YMap)
+                    else f"it is {kind_of(root)}, not a set of fields")
+            self.err(root.line, f"is not a method file: {what} (id:, title:, language:, phases: ...)")
         else:
             method = self.method(root)
         errors, warnings = self.check.finish()
@@ -357,6 +386,9 @@ class _Reader:
                                 'starting with "- "')
             return ()
         seq = self.check.sequence(node, f"the questions of {where}")
+        if seq is not None and len(seq.items) > MAX_QUESTIONS:
+            self.err(seq.line, f"{where} has {len(seq.items)} questions; at most {MAX_QUESTIONS} fit in one phase")
+            return ()
         out = []
         for i, item in enumerate(seq.items if seq else (), 1):
             what = f"question {i} of {where}"
@@ -380,6 +412,9 @@ class _Reader:
 
     def choices(self, node: YNode | None) -> list[Choice]:
         seq = self.check.sequence(node, "choices")
+        if seq is not None and len(seq.items) > MAX_CHOICES:
+            self.err(seq.line, f"the method has {len(seq.items)} choices; a method may have at most {MAX_CHOICES}")
+            return []
         out: list[Choice] = []
         seen: dict[str, int] = {}
         for i, item in enumerate(seq.items if seq else (), 1):
@@ -412,6 +447,9 @@ class _Reader:
         if seq is None or len(seq.items) < 2:
             if node is None or seq is not None or (isinstance(node, YScalar) and node.value is None):
                 self.err(line if node is None else node.line, f"{where} needs at least two options")
+            return None
+        if len(seq.items) > MAX_OPTIONS:
+            self.err(seq.line, f"{where} has {len(seq.items)} options; a choice may have at most {MAX_OPTIONS}")
             return None
         out, seen, bad = [], {}, False
         for i, item in enumerate(seq.items, 1):
@@ -449,6 +487,10 @@ class _Reader:
             return []
         if not seq.items:
             self.err(seq.line, "the method has no phases; it needs at least one")
+            return []
+        if len(seq.items) > MAX_PHASES:
+            self.err(seq.line, f"the method has {len(seq.items)} phases; a method may have at most "
+                               f"{MAX_PHASES} (split it into several methods)")
             return []
         out: list[Phase] = []
         complete = True

@@ -33,7 +33,7 @@ VERSION = 1
 _MAX_BYTES = 4 * 1024 * 1024  # a snapshot is a few kB; anything huge is not ours
 
 
-def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> None:
+def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o640) -> None:
     """Replace ``path`` with ``data`` so that a crash leaves old or new."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -43,7 +43,9 @@ def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> Non
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, mode)  # the umask must not make it unreadable for `status`
+        # The umask must not make it unreadable for `status` (group intervisor, the
+        # admin); nobody else reads a state or a record (0640).
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -176,25 +176,58 @@ def walk(node: YNode) -> Iterator[YNode]:
             todo.extend(e.node for e in reversed(n.entries.values()))
 
 
+def read_bytes(path: str | os.PathLike, *, name: str | None = None,
+               max_bytes: int = MAX_BYTES) -> tuple[bytes | None, list[Problem]]:
+    """The bytes of a small regular file, read once and no more than
+    ``max_bytes + 1`` of them, or the problem that stopped it. Opened
+    without blocking and checked on the open file, so a FIFO, a device or a
+    file swapped in after a check can neither hang the read nor be read.
+
+    >>> read_bytes("/dev/zero", name="m.yaml")[1][0].message
+    'is not a regular file'
+    """
+    name = str(path) if name is None else name
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None, [Problem(name, 1, "there is no such file")]
+    except IsADirectoryError:
+        return None, [Problem(name, 1, "is a folder, not a file")]
+    except PermissionError:
+        return None, [Problem(name, 1, "cannot be read: permission denied")]
+    except OSError as e:
+        return None, [Problem(name, 1, f"cannot be read: {e.strerror or e}")]
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            return None, [Problem(name, 1, "is a folder, not a file")]
+        if not stat.S_ISREG(st.st_mode):
+            return None, [Problem(name, 1, "is not a regular file")]
+        if st.st_size > max_bytes:
+            return None, [_too_big(name, st.st_size, max_bytes)]
+        chunks, size = [], 0
+        while size <= max_bytes:
+            chunk = os.read(fd, max_bytes + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as e:
+        return None, [Problem(name, 1, f"cannot be read: {e.strerror or e}")]
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > max_bytes:  # grew after the fstat
+        return None, [_too_big(name, len(data), max_bytes)]
+    return data, []
+
+
 def read_file(path: str | os.PathLike, *, name: str | None = None, max_bytes: int = MAX_BYTES) -> Parsed:
     """Read and parse a file, refusing what is not a small regular file."""
     name = str(path) if name is None else name
-    try:
-        st = os.stat(path)
-        if stat.S_ISDIR(st.st_mode):
-            return Parsed(None, [Problem(name, 1, "is a folder, not a file")])
-        if not stat.S_ISREG(st.st_mode):
-            return Parsed(None, [Problem(name, 1, "is not a regular file")])
-        if st.st_size > max_bytes:
-            return Parsed(None, [_too_big(name, st.st_size, max_bytes)])
-        with open(path, "rb") as f:
-            data = f.read(max_bytes + 1)
-    except FileNotFoundError:
-        return Parsed(None, [Problem(name, 1, "there is no such file")])
-    except PermissionError:
-        return Parsed(None, [Problem(name, 1, "cannot be read: permission denied")])
-    except OSError as e:
-        return Parsed(None, [Problem(name, 1, f"cannot be read: {e.strerror or e}")])
+    data, problems = read_bytes(path, name=name, max_bytes=max_bytes)
+    if data is None:
+        return Parsed(None, problems)
     return parse(data, name, max_bytes=max_bytes)
 
 
@@ -394,7 +427,7 @@ class _Composer:
         frame[1] = None
         if key in parent.entries:
             first = parent.entries[key].key_line
-            raise _Refuse(key_line, f'"{_short(key)}" is given twice (first on line {first}); keep one')
+            raise _Refuse(key_line, f"{_key(key)} is given twice (first on line {first}); keep one")
         parent.entries[key] = Entry(key_line, node)
 
 
@@ -407,6 +440,29 @@ def _bad_tag(tag: str) -> str:
 def _short(text: str, n: int = 40) -> str:
     text = str(text)
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# A key is quoted back only when it could be a field name someone mistyped;
+# anything else (a line of a key file that YAML reads as a key) is not
+# repeated: the line number finds it.
+_FIELD_NAME = re.compile(r"[^\W\d][\w -]{0,39}\Z")
+
+
+def looks_like_fields(node: YMap, known: Any) -> bool:
+    """Whether a mapping can be a file of ours, with mistakes: no keys, or
+    a key that is known or could be a mistyped field name. A file that is
+    not (a key file YAML happens to read as a mapping) is refused as a
+    whole, quoting nothing of it."""
+    return not node.entries or any(k in known or _FIELD_NAME.match(k) for k in node.entries)
+
+
+def _key(key: str) -> str:
+    """A key as a message names it.
+
+    >>> _key("titel"), _key("root:$6$aSalt$aHash:19000:0:99999:7:")
+    ('"titel"', 'the key on this line')
+    """
+    return f'"{key}"' if _FIELD_NAME.match(key) else "the key on this line"
 
 
 # PyYAML's own wording, said so that someone who never heard of YAML can fix it.
@@ -518,7 +574,7 @@ class Checker:
                 close = difflib.get_close_matches(key.lower(), allowed, n=1, cutoff=0.6)
                 guess = close[0] if close else None
             hint = f'; did you mean "{guess}"?' if guess else f"; known fields are: {', '.join(allowed)}"
-            self.error(entry.key_line, f'"{_short(key)}" is not a field {where}{hint}')
+            self.error(entry.key_line, f"{_key(key)} is not a field {where}{hint}")
 
     def mapping(self, node: YNode | None, what: str) -> YMap | None:
         if node is None or isinstance(node, YMap):
@@ -599,6 +655,20 @@ def describe(node: YNode) -> str:
     if node.value is None:
         return "empty"
     return f'"{_short(node.text)}"'
+
+
+def kind_of(node: YNode | None) -> str:
+    """What a value is, without quoting any of it: for files that turn out
+    not to be what they were given as (a key file checked as a method).
+
+    >>> kind_of(parse("secret text", "f").node), kind_of(parse("- a", "f").node)
+    ('text', 'a list')
+    """
+    if node is None:
+        return "empty"
+    if isinstance(node, YScalar):
+        return "empty" if node.value is None else "text"
+    return describe(node)
 
 
 def _or(choices: tuple[str, ...]) -> str:
