@@ -22,3 +22,30 @@ def pulse_server():
 
     with start_pulse() as server:
         yield server
+
+
+# --- SSH (issue 24) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def ssh_server():
+    """A real OpenSSH server on 127.0.0.1 (see tests/sshd.py), started once
+    for the test session: devices ``device-a`` and ``device-b``, each with
+    its own key, methods and state folders; ``sudo intervisor`` on the
+    server side works on the folders of ``ssh_server.system``."""
+    from sshd import start_sshd
+
+    with start_sshd(["device-a", "device-b"]) as server:
+        yield server
+
+
+@pytest.fixture
+def ssh_devices(ssh_server):
+    """The server with every device's methods and state emptied first."""
+    import shutil
+
+    for device in [*ssh_server.devices.values(), ssh_server.system]:
+        for folder in (device.methods, device.state):
+            shutil.rmtree(folder, ignore_errors=True)
+        device.methods.mkdir()
+    return ssh_server

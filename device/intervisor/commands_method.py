@@ -33,6 +33,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the list as JSON")
     p.set_defaults(func=methods_command)
 
+    p = sub.add_parser(
+        "new", help="write a starter method file that passes check",
+        description="Write a new method file: a blank skeleton with a comment on every field, or with "
+                    "--from a copy of an existing method under the new file's id. The file name (without "
+                    ".yaml) is the id. Its first line names the JSON Schema for editors when it is found.")
+    p.add_argument("file", metavar="FILE", help="the new file, like teamoverleg.yaml")
+    p.add_argument("--from", dest="source", metavar="METHOD", help="a method id (or file) to copy")
+    p.add_argument("--lang", choices=("nl", "en"), default="nl", help="language of the skeleton (default nl)")
+    p.add_argument("--dir", metavar="DIR", help="methods folder to find --from METHOD in")
+    p.set_defaults(func=new_command)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of method files (for editors)",
+                       description="Print the JSON Schema of method files, generated from the checks of "
+                                   "the device itself; save it and name it in a method's first line.")
+    p.set_defaults(func=schema_command)
+
     # The engine's commands.
     from intervisor import rehearse
 
@@ -129,4 +145,37 @@ def methods_command(args: argparse.Namespace) -> int:
     widths = {k: max(len(str(r[k])) for r in table) for k in header}
     for r in table:
         print("  ".join(str(r[k]).ljust(widths[k]) for k in header).rstrip())
+    return 0
+
+
+def new_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from intervisor import starter
+    from intervisor.method import Library, MethodError, default_methods_dir
+    from intervisor.method_schema import SHIPPED
+
+    target = Path(args.file)
+    if args.source:
+        try:
+            method = Library(Path(args.dir) if args.dir else default_methods_dir()).find(args.source)
+            text = starter.copy_of(Path(method.path).read_text(encoding="utf-8"), target.stem)
+        except (MethodError, OSError, ValueError) as e:
+            print(f"intervisor new: --from {args.source}: {e}", file=sys.stderr)
+            return 1
+    else:
+        text = starter.skeleton(target.stem, args.lang)
+    problems = starter.new_method(target, text, SHIPPED)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{target}: written; edit it, then: intervisor check {target}")
+    return 0
+
+
+def schema_command(args: argparse.Namespace) -> int:
+    from intervisor.method_schema import schema_text
+
+    sys.stdout.write(schema_text())
     return 0

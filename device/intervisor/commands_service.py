@@ -59,6 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("id", nargs="?", metavar="ID", help="a session id from `intervisor history`")
     p.add_argument("--last", action="store_true", help="the last session (the default)")
     p.add_argument("--csv", action="store_true", help="CSV instead of Markdown")
+    p.add_argument("--html", action="store_true",
+                   help="one self-contained HTML page with a chart, to look at or print (A4)")
     p.set_defaults(func=report_command)
 
     _extend_methods(sub)
@@ -228,6 +230,8 @@ def report_command(args: argparse.Namespace) -> int:
     from intervisor.records import RecordBook, csv_phases, csv_sessions, markdown, summarise
 
     book = RecordBook(_Place(args.config).state_dir / "records")
+    if args.csv and args.html:
+        return _fail("--csv or --html, not both")
     if args.csv and not args.id and not args.last:
         sys.stdout.write(csv_sessions(book.list()))
         return 0
@@ -241,6 +245,11 @@ def report_command(args: argparse.Namespace) -> int:
         if record is None:
             return _fail("no sessions recorded yet")
     record = summarise(record) if "phases" not in record else record
+    if args.html:
+        from intervisor.html_report import html_page
+
+        sys.stdout.write(html_page(record))
+        return 0
     sys.stdout.write(csv_phases(record) if args.csv else markdown(record))
     return 0
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from intervisor import method_fields as F
 from intervisor.model import LANGUAGES, Choice, Cues, Duration, Method, Option, Phase, Question, Rounds
 from intervisor.yamlsafe import (Checker, Problem, YMap, YNode, YScalar, YSeq, _short, describe, kind_of,
                                  looks_like_fields, parse, read_bytes)
@@ -69,15 +70,13 @@ _MAX_NUMBER = 10 ** 6  # no real length has more digits; keeps the arithmetic sm
 
 DURATION_HELP = "write it like 90s, 5m, 1h or 1h30m, or as a range like 5-10m"
 
-CUE_KEYS = ("warn_before", "min_cue", "overtime_every", "auto_advance")
-METHOD_KEYS = ("id", "title", "language", "description", "source", "duration", "rules", "phases",
-               "intro", "closing", "participants", "choices") + CUE_KEYS
-PHASE_KEYS = ("id", "title", "duration", "say", "questions", "silent", "rounds", "from_choice",
-              "when", "at") + CUE_KEYS
-CHOICE_KEYS = ("id", "title", "default", "options")
-OPTION_KEYS = ("id", "title", "say", "questions")
-QUESTION_KEYS = ("text", "hint")
-ROUNDS_KEYS = ("count", "say", "leave_out")
+CUE_KEYS = F.keys(F.CUES)
+METHOD_KEYS = F.keys(F.METHOD)
+PHASE_KEYS = F.keys(F.PHASE)
+CHOICE_KEYS = F.keys(F.CHOICE)
+OPTION_KEYS = F.keys(F.OPTION)
+QUESTION_KEYS = F.keys(F.QUESTION)
+ROUNDS_KEYS = F.keys(F.ROUNDS)
 
 # Dutch admins write Dutch field names first; point them at the English one.
 _DUTCH = {
@@ -196,6 +195,10 @@ def load_method_text(data: str | bytes, filename: str) -> LoadResult:
     return _Reader(filename).read(parsed.node)
 
 
+def _range(field: F.Field) -> tuple[int, int]:
+    return field.lo, field.hi
+
+
 def _quote(s: str) -> str:
     return f'"{_short(s)}"'
 
@@ -249,7 +252,7 @@ class _Reader:
         title = self.required_text(m, "title", "the method", "it is spoken when the method is chosen")
         language = self.language(m)
         defaults = self.cues(m, Cues(), "the method")
-        participants = self.check.integer(m.get("participants"), "participants", 2, 12)
+        participants = self.check.integer(m.get("participants"), "participants", *_range(F.METHOD["participants"]))
         choices = self.choices(m.get("choices"))
         phases = self.phases(m, defaults, {c.id: c for c in choices})
         if phases:
@@ -444,7 +447,7 @@ class _Reader:
 
     def options(self, node: YNode | None, where: str, line: int) -> list[Option] | None:
         seq = self.check.sequence(node, f"the options of {where}")
-        if seq is None or len(seq.items) < 2:
+        if seq is None or len(seq.items) < F.CHOICE["options"].lo:
             if node is None or seq is not None or (isinstance(node, YScalar) and node.value is None):
                 self.err(line if node is None else node.line, f"{where} needs at least two options")
             return None
@@ -574,10 +577,12 @@ class _Reader:
             return Rounds() if node.value else None
         if isinstance(node, YMap):
             self.check.keys(node, ROUNDS_KEYS, "of rounds", _DUTCH)
-            count = self.check.integer(node.get("count"), f"the number of rounds (count) of {where}", 2, 12)
+            count = self.check.integer(node.get("count"), f"the number of rounds (count) of {where}",
+                                       *_range(F.ROUNDS["count"]))
             say = self.check.text(node.get("say"), f"say of the rounds of {where}")
             leave_out = self.check.integer(node.get("leave_out"),
-                                           f"the participants left out of the rounds (leave_out) of {where}", 0, 2)
+                                           f"the participants left out of the rounds (leave_out) of {where}",
+                                           *_range(F.ROUNDS["leave_out"]))
             if count is not None and leave_out:
                 self.err(node.get("leave_out").line,
                          f"the rounds of {where} have a fixed count, so nobody is left out of them: "

@@ -153,6 +153,7 @@ def add_command(sub) -> None:
     p.add_argument("--participants", type=int, metavar="N", help="number of participants for rounds")
     p.add_argument("--timeline", metavar="FILE.json", help="write the timeline as JSON")
     p.add_argument("--out", metavar="FILE.wav", help="write the session's soundtrack")
+    p.add_argument("--html", metavar="FILE.html", help="write the timeline as an HTML page with a chart")
     p.add_argument("--gap", type=float, default=1.0, metavar="SECONDS",
                    help="longest silence kept between events in the soundtrack (default 1)")
     p.add_argument("--dir", metavar="DIR", help="methods folder to find METHOD in")
@@ -191,7 +192,12 @@ def run_command(args) -> int:
         with open(args.timeline, "w", encoding="utf-8") as f:
             json.dump(result.timeline(), f, ensure_ascii=False, indent=1)
             f.write("\n")
-    if not args.timeline and not args.out:
+    if args.html:
+        from intervisor.html_report import html_page, rehearsal_record
+
+        with open(args.html, "w", encoding="utf-8") as f:
+            f.write(html_page(rehearsal_record(result), heading="Repetitie / rehearsal"))
+    if not args.timeline and not args.out and not args.html:
         for e in result.events:
             m, s = divmod(int(e["t"]), 60)
             print(f"{m:4d}:{s:02d}  {e['kind']:<12} {e['phase'] or ''}")
