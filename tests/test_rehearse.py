@@ -43,6 +43,15 @@ def test_questions_spread_evenly_and_turns_share_the_round():
     assert turns == [1500.0, 1740.0, 1980.0, 2220.0, 2460.0]
 
 
+def test_a_turn_in_the_timeline_carries_the_round_line_that_is_said():
+    m = Method("m", "M", "nl", (Phase("r", "Ronde", Duration(10 * M, 10 * M),
+                                      rounds=Rounds(say="Volgende deelnemer. Wat zou jij doen?")),),
+               participants=3)
+    turns = [e["text"] for e in rehearse(m).events if e["kind"] == "turn"]
+    assert turns == ["Beurt 1 van 3.", "Beurt 2 van 3. Volgende deelnemer. Wat zou jij doen?",
+                     "Beurt 3 van 3. Volgende deelnemer. Wat zou jij doen?"]
+
+
 def test_no_warning_where_warn_before_is_zero():
     m = Method("m", "M", "nl", (Phase("a", "A", Duration(M, M), cues=Cues(warn_before=0)),))
     assert [e["kind"] for e in rehearse(m).events] == ["intro", "phase_start", "time_up", "session_end"]

@@ -584,6 +584,29 @@ def test_a_rehearsed_method_has_an_audio_offset_for_each_event(tmp_path):
     assert all(onsets_at(samples, rate, [o for o, e in zip(offsets, result.events) if e.get("text")]))
 
 
+def test_the_timeline_says_where_each_spoken_part_begins_and_ends(tmp_path, monkeypatch):
+    import json
+
+    from intervisor.cli import main
+    from intervisor.speech import read_wav
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"cache_dir: {tmp_path / 'cache'}\naudio:\n  rate: 220\n")
+    monkeypatch.setenv("INTERVISOR_CONFIG", str(config))
+    out, timeline = tmp_path / "s.wav", tmp_path / "t.json"
+    assert main(["rehearse", "vijf-stappen", "--gap", "0.3", "--out", str(out),
+                 "--timeline", str(timeline)]) == 0
+    parts = json.loads(timeline.read_text())["parts"]
+    samples, rate = read_wav(out)
+    opening = [p for p in parts if p["step"] == 0]
+    assert opening[0]["text"] == "Intervisie in vijf stappen." and len(opening) > 4   # title, intro, rules...
+    assert all(a["until"] <= b["at"] for a, b in zip(parts, parts[1:]))
+    assert all(onsets_at(samples, rate, [p["at"] for p in parts]))
+    # Each part is sound from its start to its end: a part's span holds its words.
+    assert all(np.abs(samples[int(p["at"] * rate) : int(p["until"] * rate)]).max() > 0.1 for p in parts)
+    assert parts[-1]["until"] <= len(samples) / rate + 0.001
+
+
 @pytest.mark.audio
 def test_after_a_silence_the_stream_rests_and_the_next_sound_wakes_it(pulse_server, speech):
     out = SoundOutput(speech, standby_after=0.3)

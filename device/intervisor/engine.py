@@ -594,9 +594,10 @@ class Engine:
 
     def _turn_actions(self, phase: Phase, quiet: bool) -> list[Action]:
         text = self.words.turn(self.run.turn + 1, self._turns(phase))
-        out: list[Action] = [Play(Cue.TURN), Mark("turn", phase.id, text)]
+        parts = [text, phase.rounds.say] if phase.rounds.say else [text]
+        # The mark carries the round's line too: the timeline shows what was said.
+        out: list[Action] = [Play(Cue.TURN), Mark("turn", phase.id, " ".join(parts))]
         if not quiet:
-            parts = [text, phase.rounds.say] if phase.rounds.say else [text]
             out.append(self._say(parts))
         return out
 

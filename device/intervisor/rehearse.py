@@ -37,9 +37,16 @@ class Rehearsal:
     events: list[dict] = field(default_factory=list)
     steps: list[tuple[float, list[Action]]] = field(default_factory=list)
 
+    #: Each spoken part of the soundtrack, once rendered: ``{"step", "at",
+    #: "until", "text"}`` (see :func:`intervisor.soundtrack.render`).
+    parts: list[dict] = field(default_factory=list)
+
     def timeline(self) -> dict:
-        return {"method": self.method.id, "choices": self.choices,
-                "participants": self.participants, "events": self.events}
+        out = {"method": self.method.id, "choices": self.choices,
+               "participants": self.participants, "events": self.events}
+        if self.parts:
+            out["parts"] = self.parts
+        return out
 
 
 def default_choices(method: Method, given: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -185,7 +192,7 @@ def run_command(args) -> int:
     if args.out:
         from intervisor.soundtrack import render_rehearsal
 
-        offsets = render_rehearsal(result, args.out, gap=args.gap)
+        offsets = render_rehearsal(result, args.out, gap=args.gap, spoken=result.parts)
         for event, at in zip(result.events, offsets):
             event["audio_at"] = at
     if args.timeline:

@@ -27,19 +27,26 @@ CUE_HOLD = 0.6
 strike is heard, the ringing overlaps what follows."""
 
 
-def _speech_of(speech: Any, say: Say) -> np.ndarray:
+def _speech_of(speech: Any, say: Say) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """The samples of ``say`` as the device joins them, and where each of
+    its parts starts in them (sample, text)."""
     from intervisor.sound import _trim
 
-    parts = [_trim(speech.render(p), speech.sample_rate) for p in say.parts if p and p.strip()]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    texts = [p for p in say.parts if p and p.strip()]
+    parts = [_trim(speech.render(p), speech.sample_rate) for p in texts]
+    starts = np.cumsum([0] + [len(x) for x in parts[:-1]]).tolist() if parts else []
+    samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    return samples, list(zip((int(s) for s in starts), texts))
 
 
 def render(steps: Sequence[tuple[float, Iterable[Any]]], speech_factory: Callable[..., Any],
            out_path: str | os.PathLike, gap: float = 1.0, language: str = "nl",
-           cue_volume: float = 0.6) -> list[float]:
+           cue_volume: float = 0.6, spoken: list[dict] | None = None) -> list[float]:
     """Write the soundtrack of ``steps`` (``(t_seconds, [actions])``, as
     :class:`intervisor.rehearse.Rehearsal` has them) to ``out_path``; the
-    offset in the WAV, in seconds, of each step."""
+    offset in the WAV, in seconds, of each step. ``spoken``, when given, is
+    filled with one ``{"step", "at", "until", "text"}`` per spoken part:
+    where in the WAV each part of each prompt begins and ends."""
     from intervisor.speech import write_wav
 
     speech = speech_factory(language)
@@ -51,7 +58,7 @@ def render(steps: Sequence[tuple[float, Iterable[Any]]], speech_factory: Callabl
     offsets: list[float] = []
     cursor = 0.0          # where the next step may start (seconds in the WAV)
     previous_t = None
-    for t, actions in steps:
+    for index, (t, actions) in enumerate(steps):
         wait = 0.0 if previous_t is None else max(0.0, t - previous_t)
         at = cursor + min(wait, gap)
         offsets.append(round(at, 3))
@@ -66,7 +73,12 @@ def render(steps: Sequence[tuple[float, Iterable[Any]]], speech_factory: Callabl
                 placed.append((start, cues[action.cue]))
                 busy = True
             elif isinstance(action, Say):
-                samples = _speech_of(speech, action)
+                samples, starts = _speech_of(speech, action)
+                if spoken is not None:
+                    ends = [s for s, _ in starts[1:]] + [len(samples)]
+                    spoken += [{"step": index, "at": round((speaking_until + s) / rate, 3),
+                                "until": round((speaking_until + e) / rate, 3), "text": text}
+                               for (s, text), e in zip(starts, ends)]
                 # Two prompts in one step follow each other here; on the
                 # device the second would cut the first short.
                 placed.append((speaking_until, samples))
@@ -85,9 +97,11 @@ def render(steps: Sequence[tuple[float, Iterable[Any]]], speech_factory: Callabl
 
 
 def render_rehearsal(rehearsal: Any, out_path: str | os.PathLike, gap: float = 1.0,
-                     speech_factory: Callable[..., Any] | None = None, config: Any = None) -> list[float]:
+                     speech_factory: Callable[..., Any] | None = None, config: Any = None,
+                     spoken: list[dict] | None = None) -> list[float]:
     """The soundtrack of a :class:`~intervisor.rehearse.Rehearsal`; the
-    offset in the WAV of each of its ``events`` (their ``audio_at``)."""
+    offset in the WAV of each of its ``events`` (their ``audio_at``).
+    ``spoken``: see :func:`render`."""
     from intervisor.rehearse import TIMELINE_KINDS
 
     if speech_factory is None:
@@ -98,7 +112,7 @@ def render_rehearsal(rehearsal: Any, out_path: str | os.PathLike, gap: float = 1
         speech_factory = speech_factory_from_config(with_writable_cache(config))
     cue_volume = getattr(getattr(config, "audio", None), "cue_volume", 0.6) if config else 0.6
     step_offsets = render(rehearsal.steps, speech_factory, out_path, gap=gap,
-                          language=rehearsal.method.language, cue_volume=cue_volume)
+                          language=rehearsal.method.language, cue_volume=cue_volume, spoken=spoken)
     # An event belongs to the step whose actions hold its Mark, in order:
     # the rehearsal recorded them the same way.
     offsets = []

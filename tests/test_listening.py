@@ -1,0 +1,45 @@
+"""The listening bench's word error rate (bench/listening.py): numbers
+count the same as digits or as words, in Dutch and English."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+from listening import errors, naive_words, words  # noqa: E402
+
+
+def wer(said: str, heard: str, language: str) -> int:
+    return errors(words(said, language), words(heard, language))
+
+
+def test_number_words_and_digits_are_the_same_word():
+    assert wer("Fase 2 van 6. Verhelderen. 5 tot 10 minuten.", "fase twee van zes verhelderen vijf tot tien minuten", "nl") == 0
+    assert wer("Nog 45 minuten", "nog vijfenveertig minuten", "nl") == 0
+    assert wer("Beurt 3 van 12.", "Beurt drie van twaalf", "nl") == 0
+    assert wer("Phase 2 of 6. 25 minutes", "phase two of six, twenty-five minutes", "en") == 0
+    assert wer("1 minute", "one minute", "en") == 0
+    # The Dutch 1 is written "een" as often as "1" or "één".
+    assert wer("Nog 1 minuut, één voor één", "nog een minuut een voor een", "nl") == 0
+
+
+def test_a_wrong_number_is_still_wrong():
+    assert wer("10 minuten", "13 minuten", "nl") == 1
+    assert wer("Fase 5 van 6.", "fase vijftien van zes", "nl") == 1
+    assert wer("five minutes", "nine minutes", "en") == 1
+
+
+def test_times_of_day_punctuation_and_case_do_not_count():
+    assert wer("Dit duurt tot 13 uur 30.", "dit duurt tot 13.30 uur", "nl") == 0
+    assert wer("until 9:30 am", "Until nine thirty a.m.", "en") == 0
+    assert wer("Wat is het probleem?", "wat is het, probleem", "nl") == 0
+
+
+def test_the_naive_count_keeps_digits_and_words_apart():
+    assert errors(naive_words("5 tot 10"), naive_words("vijf tot tien")) == 2
+
+
+def test_errors_count_substitutions_deletions_and_insertions():
+    assert errors("a b c d".split(), "a x c".split()) == 2
+    assert errors([], "a b".split()) == 2
+    assert errors("a b".split(), []) == 2
