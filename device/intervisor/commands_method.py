@@ -109,13 +109,50 @@ def check_config(name: str) -> bool:
         print(f"{name}:1: there is no such file (the device would use all defaults)", file=sys.stderr)
         return False
     try:
-        load_config(name)
+        config = load_config(name)
     except ConfigError as e:
         for problem in e.problems:
             print(problem, file=sys.stderr)
         return False
+    voices = piper_voice_problems(config)
+    for problem in voices:
+        print(problem, file=sys.stderr)
+    if voices:
+        return False
     print(f"{name}: ok (config)")
     return True
+
+
+def piper_voice_problems(config) -> list[str]:
+    """``FILE:LINE: message`` for each Piper voice of the config that the
+    device could not use (it would speak espeak-ng there): missing, in
+    another language, or one Piper cannot load (damaged, half downloaded)."""
+    from intervisor.model import LANGUAGES
+    from intervisor.pipervoice import PiperEngine, VoiceFile, VoiceProblem
+    from intervisor.yamlsafe import YMap, read_file
+
+    root = read_file(config.path).node
+    audio = root.entries.get("audio") if isinstance(root, YMap) else None
+    audio = audio.node if audio is not None and isinstance(audio.node, YMap) else None
+
+    def line(language: str) -> tuple[str, int]:
+        table = audio.entries.get("piper") if audio is not None else None
+        if table is not None and isinstance(table.node, YMap) and language in table.node.entries:
+            return f"audio.piper.{language}", table.node.entries[language].node.line
+        old = audio.entries.get("piper_model") if audio is not None else None
+        return "audio.piper_model", old.node.line if old is not None else 1
+
+    problems = []
+    for language in LANGUAGES:
+        model = config.audio.piper_for(language, config.language)
+        if not model:
+            continue
+        try:
+            PiperEngine(VoiceFile.open(model, language), threads=1)
+        except VoiceProblem as e:
+            key, at = line(language)
+            problems.append(f"{config.path}:{at}: {key}: {e} (the device speaks espeak-ng there until then)")
+    return problems
 
 
 def methods_command(args: argparse.Namespace) -> int:

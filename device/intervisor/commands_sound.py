@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("say", help="speak a text through the device's speaker (tests the voice and the sound)")
     p.add_argument("text", help="what to say")
     p.add_argument("--lang", choices=("nl", "en"), default=None, help="language (default: the config's)")
+    p.add_argument("--voice", choices=("espeak", "piper"), default=None,
+                   help="espeak-ng, or the language's Piper voice of the config (default: Piper where the "
+                        "config names a voice for the language, else espeak-ng)")
     _common(p)
     p.add_argument("--out", metavar="FILE.wav", type=Path, default=None,
                    help="write the speech to this WAV file instead of playing it")
@@ -60,7 +63,7 @@ def _config(args: argparse.Namespace):
     return with_writable_cache(config)
 
 
-def _open(config, language: str):
+def _open(config, language: str, voice: str | None = None):
     import logging
 
     from intervisor.sound import from_config
@@ -70,7 +73,7 @@ def _open(config, language: str):
     quiet = logging.getLogger("intervisor.sound")
     was, quiet.disabled = quiet.disabled, True
     try:
-        sound = from_config(config, language=language)
+        sound = from_config(config, language=language, voice=voice)
     finally:
         quiet.disabled = was
     if sound.faulted:
@@ -88,15 +91,17 @@ def _say(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     language = args.lang or config.language
+    # Said now, in the voice asked for: not espeak-ng first, as the device does.
+    voice = args.voice or ("piper" if config.audio.piper_for(language, config.language) else "espeak")
     try:
         if args.out is not None:
             from intervisor.sound import speech_factory_from_config
             from intervisor.speech import write_wav
 
-            speech = speech_factory_from_config(config)(language)
+            speech = speech_factory_from_config(config, voice)(language)
             write_wav(args.out, speech.render(args.text), speech.sample_rate)
             return 0
-        sound = _open(config, language)
+        sound = _open(config, language, voice)
         if sound is None:
             return 1
         try:
@@ -132,7 +137,7 @@ def _chime(args: argparse.Namespace) -> int:
         rate = config.audio.sample_rate
         write_wav(args.out, Chimes(rate, config.audio.cue_volume)[cue], rate)
         return 0
-    sound = _open(config, config.language)
+    sound = _open(config, config.language, "espeak")   # no voice needed for a chime
     if sound is None:
         return 1
     try:

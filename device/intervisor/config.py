@@ -198,7 +198,9 @@ class Audio:
     itself (0: handed over when it comes, a buffer late); after
     ``standby_after`` seconds of silence the stream rests (``None``: never);
     ``quick_start`` restarts a stream that holds only silence when a sound
-    comes, so it is heard at once."""
+    comes, so it is heard at once. ``piper`` names a Piper voice per
+    language (``piper_model``, the older key, one for the device's own
+    language); a language without one speaks espeak-ng."""
 
     enabled: bool = setting(True, Flag())
     device: str | None = setting(None, Text())
@@ -208,6 +210,9 @@ class Audio:
     voices: dict = setting({}, Table(lambda k: k in LANGUAGES, bool,
                                      "a list of languages (nl, en) with an espeak voice name each",
                                      "an espeak voice name"))
+    piper: dict = setting({}, Table(lambda k: k in LANGUAGES, lambda v: v.startswith("/"),
+                                    "a list of languages (nl, en) with a Piper voice file each",
+                                    "the full path of a Piper voice (MODEL.onnx, its .onnx.json beside it)"))
     piper_model: str | None = setting(None, AbsolutePath())
     sample_rate: int = setting(48000, Int(8000, 192000))
     block_size: int = setting(256, Int(32, 8192))
@@ -215,6 +220,22 @@ class Audio:
     cue_lead: float = setting(0.1, Number(0, 1))
     standby_after: float | None = setting(10.0, Number(0.1, 3600))
     quick_start: bool = setting(True, Flag())
+
+    def piper_for(self, language: str, device_language: str) -> str | None:
+        """The Piper voice file for ``language``: ``piper``'s, or the old
+        single ``piper_model`` for the device's own language.
+
+        >>> Audio(piper={"en": "/v/en.onnx"}, piper_model="/v/nl.onnx").piper_for("nl", "nl")
+        '/v/nl.onnx'
+        """
+        return piper_voice_for(self.piper, self.piper_model, language, device_language)
+
+
+def piper_voice_for(table: dict | None, old: str | None, language: str, device_language: str) -> str | None:
+    """See :meth:`Audio.piper_for` (also for a config given as a mapping)."""
+    if table and language in table:
+        return table[language]
+    return old if language == device_language else None
 
 
 @dataclass(frozen=True)
@@ -366,6 +387,7 @@ def _build(root: YNode | None, filename: str) -> Config:
             config = dataclasses.replace(config, path=filename)
             _check_pins(config.panel, lines, check)
             _check_mic_light(config, lines, check)
+            _check_piper(config, lines, check)
     errors, _ = check.finish()
     if errors:
         raise ConfigError(errors, config)
@@ -436,6 +458,16 @@ def _check_mic_light(config: Config, lines: dict[str, int], check: Checker) -> N
     elif config.panel.mic_light is None:
         check.error(lines["panel.mic_light"], f"panel.mic_light needs a pin while {on}: the microphone "
                                               "light shows the group when the device listens")
+
+
+def _check_piper(config: Config, lines: dict[str, int], check: Checker) -> None:
+    # audio.piper_model was the one Piper voice, for the device's language;
+    # audio.piper names one per language. Both for one language: which one?
+    audio = config.audio
+    if audio.piper_model and config.language in audio.piper:
+        check.error(lines["audio.piper_model"], f"audio.piper_model is the old way to write "
+                                                f"audio.piper.{config.language} (line {lines['audio.piper']}), "
+                                                "and both name a voice: keep audio.piper only")
 
 
 def _line(key: str, lines: dict[str, int]) -> int | None:

@@ -495,13 +495,30 @@ def with_notices(actions: list, notices: list[Say]) -> list:
     return [*actions[:i], Say(actions[i].parts + extra, actions[i].at), *actions[i + 1:]]
 
 
+def said_in_order(method, choices: Mapping[str, str] | None = None, participants: int | None = None) -> list[str]:
+    """The parts a whole session of ``method`` says, in the order it says
+    them (a rehearsal on a fake clock): what Piper renders first.
+
+    >>> from intervisor.model import Method, Phase, Duration
+    >>> said_in_order(Method("m", "Proef", "nl", (Phase("a", "Start", Duration(60, 60)),)))[:2]
+    ['Proef.', 'Start.']
+    """
+    from intervisor.rehearse import rehearse
+
+    valid = {c.id: {o.id for o in c.options} for c in method.choices}
+    run = rehearse(method, {k: v for k, v in (choices or {}).items() if v in valid.get(k, ())}, participants)
+    parts = (p for _, actions in run.steps for a in actions if isinstance(a, Say) for p in a.parts)
+    return list(dict.fromkeys(p.strip() for p in parts if p and p.strip()))
+
+
 class RenderJob:
     """Prompts of one or more languages to render; ``done`` is set when
     they are in the cache, or when rendering stopped or failed."""
 
     def __init__(self, texts_by_language: Mapping[str, Iterable[str]], label: str,
                  progress: Callable[[str], None] | None = None):
-        self.texts = {lang: sorted(set(texts)) for lang, texts in texts_by_language.items()}
+        # In the order given: Piper fills its versions in that order.
+        self.texts = {lang: list(dict.fromkeys(texts)) for lang, texts in texts_by_language.items()}
         self.label = label
         self.progress = progress
         self.done = threading.Event()
@@ -599,6 +616,10 @@ class Renderer:
                     batch, i = todo[i:i + self.BATCH * n], i + self.BATCH * n
                     done = speech.prerender(batch, workers=n) if n > 1 else speech.prerender(batch)
                     job.rendered += done or 0
+                # espeak-ng has them all: Piper's versions follow, behind it
+                # (also those espeak-ng had from before a restart).
+                if hasattr(speech, "fill_piper"):
+                    speech.fill_piper(texts)
             except Exception as e:
                 self._faults.put(("speech", f"cannot render the {language} prompts "
                                             f"({type(e).__name__}: {e})"))
@@ -1140,26 +1161,33 @@ class Service:
         from intervisor.engine import Engine
 
         wanted = set(self.library.methods) if only is None else set(only)
-        texts: dict[str, set[str]] = defaultdict(set)
+        # Ordered sets: the order things will be said, for Piper to follow.
+        texts: dict[str, dict[str, None]] = defaultdict(dict)
         second_button = setting(self.config, "panel.second_button") is not None
         voice_on = setting(self.config, "voice.enabled", False)
         if voice_on:
             from intervisor.voice import unavailable_notice
-        for mid in sorted(wanted & set(self.library.methods)):
+        idle = [self.device.words["ready"]]
+        if self.device.selected is not None:
+            idle.append(self.device.methods[self.device.selected].title)
+        idle += [self.device.words["press_to_start"], *sorted(m.title for m in self.library.methods.values()),
+                 *NOTICES[self.device_language].values()]
+        texts[self.device_language].update(dict.fromkeys(idle))
+        first = [self.device.selected] if self.device.selected in wanted else []
+        for mid in first + sorted(wanted & set(self.library.methods) - set(first)):
             method = self.library.methods[mid]
+            said = texts[method.language]
+            said[gesture_text(method.language, second_button)] = None  # at a method's first start
             try:
-                texts[method.language].update(Engine(method, self.clock).phrases_to_render())
+                if mid in first:
+                    said.update(dict.fromkeys(said_in_order(method, self.device.preset_choices,
+                                                             self.device.participants)))
+                said.update(dict.fromkeys(sorted(Engine(method, self.clock).phrases_to_render())))
             except Exception:
                 log.exception("methods: cannot list the prompts of %s", mid)
-            # How the button works, said at a method's first start; and
-            # why voice is off, when it cannot (re)start.
-            texts[method.language].add(gesture_text(method.language, second_button))
             if voice_on:
-                texts[method.language].add(unavailable_notice(method.language))
-        idle = {m.title for m in self.library.methods.values()}
-        idle.update(self.device.words[k] for k in ("ready", "press_to_start"))
-        idle.update(NOTICES[self.device_language].values())
-        texts[self.device_language].update(idle)
+                # Why voice is off, when it cannot (re)start.
+                said[unavailable_notice(method.language)] = None
         if self.renderer is None:
             # Several espeak-ng processes while no session runs (start-up, an
             # idle reload); one beside a session, which needs its CPU for sound.

@@ -205,31 +205,37 @@ def _trim(samples: np.ndarray, rate: int, keep_head: float = 0.001, keep_tail: f
 
 class _Prompts:
     """Prompts in memory at the stream's rate, as int16, least recently
-    used dropped first: a method's prompts stay in a few MB."""
+    used dropped first: a method's prompts stay in a few MB. Each is kept
+    with the voice it was rendered in (``tag``): asked for in another (its
+    Piper version came in behind espeak-ng's), it is not there."""
 
     def __init__(self, budget_bytes: int):
         self.budget = budget_bytes
-        self._items: collections.OrderedDict[str, np.ndarray] = collections.OrderedDict()
+        self._items: collections.OrderedDict[str, tuple[np.ndarray, Any]] = collections.OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, text: str) -> np.ndarray | None:
-        with self._lock:
-            pcm = self._items.get(text)
-            if pcm is not None:
-                self._items.move_to_end(text)
-            return pcm
+    ANY = object()
 
-    def put(self, text: str, pcm: np.ndarray) -> None:
+    def get(self, text: str, tag: Any = ANY) -> np.ndarray | None:
+        """The prompt in memory in voice ``tag`` (any voice: not given)."""
+        with self._lock:
+            item = self._items.get(text)
+            if item is None or (tag is not _Prompts.ANY and item[1] != tag):
+                return None
+            self._items.move_to_end(text)
+            return item[0]
+
+    def put(self, text: str, pcm: np.ndarray, tag: Any = None) -> None:
         with self._lock:
             old = self._items.pop(text, None)
             if old is not None:
-                self._bytes -= old.nbytes
-            self._items[text] = pcm
+                self._bytes -= old[0].nbytes
+            self._items[text] = (pcm, tag)
             self._bytes += pcm.nbytes
             while self._bytes > self.budget and len(self._items) > 1:
                 _, dropped = self._items.popitem(last=False)
-                self._bytes -= dropped.nbytes
+                self._bytes -= dropped[0].nbytes
 
     def clear(self) -> None:
         with self._lock:
@@ -617,18 +623,27 @@ class SoundOutput:
         for text in texts:
             if self.prompts.full:
                 break
-            if self.prompts.get(text) is None:
+            if self._cached(text) is None:
                 self._load(text)
         _give_back_memory()
         return rendered
 
+    def _voice_of(self, text: str) -> Any:
+        source = getattr(self.speech, "source", None)
+        return source(text) if source is not None else None
+
+    def _cached(self, text: str) -> np.ndarray | None:
+        """``text`` in memory in the voice the speech gives it now."""
+        return self.prompts.get(text, self._voice_of(text))
+
     def _load(self, text: str) -> np.ndarray:
         from intervisor.speech import resample
 
+        tag = self._voice_of(text)
         samples = self.speech.render(text)
         samples = _trim(resample(samples, self.speech.sample_rate, self.rate), self.rate)
         pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
-        self.prompts.put(text, pcm)
+        self.prompts.put(text, pcm, tag)
         return pcm
 
     @staticmethod
@@ -648,7 +663,7 @@ class SoundOutput:
             try:
                 if gen < self.mixer.latest or self.speech is None:
                     continue
-                pcm = [self.prompts.get(p) for p in parts]
+                pcm = [self._cached(p) for p in parts]
                 pcm = [x if x is not None else self._load(p) for x, p in zip(pcm, parts)]
                 if gen == self.mixer.latest and not self.faulted:
                     self.mixer.say(self._to_float(np.concatenate(pcm)), gen, at)
@@ -683,7 +698,7 @@ class SoundOutput:
             # out of the blue minutes on, when the device is back.
             self.mixer.hush(gen)
             return
-        cached = [self.prompts.get(p) for p in parts]
+        cached = [self._cached(p) for p in parts]
         if all(x is not None for x in cached):
             self.mixer.say(self._to_float(np.concatenate(cached)), gen, at)
             self._rouse(at)
@@ -805,9 +820,12 @@ def _audio_setting(config: Any, name: str, default: Any) -> Any:
     return default if value is None else value
 
 
-def speech_factory_from_config(config: Any) -> Callable[[str], Any]:
+def speech_factory_from_config(config: Any, voice: str | None = None) -> Callable[[str], Any]:
     """``factory(language) -> Speech`` with the config's rate, volume, voices,
-    Piper model and cache folder."""
+    Piper voices and cache folder. ``voice``: ``None`` as on the device
+    (espeak-ng at once, Piper filled in behind it where the language has a
+    voice), ``espeak`` never Piper, ``piper`` Piper rendering everything
+    itself (a voice that cannot be used raises)."""
     from intervisor.speech import Speech
 
     def get(name: str, default: Any) -> Any:
@@ -815,10 +833,25 @@ def speech_factory_from_config(config: Any) -> Callable[[str], Any]:
 
     root = config.get("cache_dir") if isinstance(config, dict) else getattr(config, "cache_dir", None)
     cache = Path(root or "/var/cache/intervisor") / "speech"
+    device_language = (config.get("language") if isinstance(config, dict)
+                       else getattr(config, "language", None)) or "nl"
+
+    def piper_for(language: str) -> str | None:
+        from intervisor.config import piper_voice_for
+
+        if voice == "espeak":
+            return None
+        return piper_voice_for(get("piper", {}), get("piper_model", None), language, device_language)
 
     def factory(language: str):
+        model = piper_for(language)
+        if voice == "piper" and not model:
+            from intervisor.speech import SpeechError
+
+            raise SpeechError(f"no Piper voice for {language} in the config (audio.piper.{language})")
         return Speech(language, rate=get("rate", 150), volume=get("speech_volume", 1.0), cache_dir=cache,
-                      voice=(get("voices", {}) or {}).get(language), piper_model=get("piper_model", None))
+                      voice=(get("voices", {}) or {}).get(language), piper_model=model,
+                      piper_background=voice is None)
 
     return factory
 
@@ -838,13 +871,14 @@ def with_writable_cache(config: Any) -> Any:
     return dataclasses.replace(config, cache_dir=str(home))
 
 
-def from_config(config: Any, language: str = "nl", **kwargs: Any) -> SoundOutput:
-    """The service's sound adapter, as the config describes it."""
+def from_config(config: Any, language: str = "nl", voice: str | None = None, **kwargs: Any) -> SoundOutput:
+    """The service's sound adapter, as the config describes it (``voice``:
+    see :func:`speech_factory_from_config`)."""
 
     def get(name: str, default: Any) -> Any:
         return _audio_setting(config, name, default)
 
-    factory = speech_factory_from_config(config)
+    factory = speech_factory_from_config(config, voice)
     options = dict(device=get("device", None), sample_rate=get("sample_rate", 48000),
                    block_size=get("block_size", 256), cue_volume=get("cue_volume", 0.6),
                    latency=get("latency", 0.016), quick_start=get("quick_start", True),

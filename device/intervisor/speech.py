@@ -15,9 +15,12 @@ Two engines:
   cache at start-up is spread over a few such processes). The voice is
   chosen explicitly by language and checked after every render, because
   espeak-ng quietly keeps the previous voice when a name is unknown.
-- ``piper``: a Piper voice model (``MODEL.onnx`` with ``MODEL.onnx.json``
-  beside it) where one is installed; far more natural. Same cache, same
-  interface. Each way it can fail to load says what to do.
+- ``piper``: a Piper voice (``MODEL.onnx`` with ``MODEL.onnx.json``
+  beside it) for a language where one is installed; far more natural. On
+  the device it fills the cache behind espeak-ng, at low priority, and a
+  prompt is said in Piper once its Piper version is there
+  (:mod:`intervisor.pipervoice`); a voice that cannot be loaded leaves
+  espeak-ng speaking, with one line in the log.
 
 >>> speech = Speech("nl", rate=150, volume=1.0, cache_dir="/tmp/prompts")  # doctest: +SKIP
 >>> speech.prerender(["Welkom.", "Nog 7 minuten."])                        # doctest: +SKIP
@@ -30,6 +33,7 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import selectors
@@ -43,6 +47,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+
+log = logging.getLogger("intervisor.speech")
 
 CACHE_FORMAT = 1
 """Bumped when the way prompts are rendered changes, so old files are not reused."""
@@ -353,18 +359,24 @@ class _EspeakWorker:
 
     def close(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        proc.stdout.close()
+        end_worker(proc)
+
+
+def end_worker(proc: subprocess.Popen | None) -> None:
+    """Let a worker process go: its input closed it leaves by itself; one
+    that does not within 2 s is killed."""
+    if proc is None:
+        return
+    try:
+        proc.stdin.close()
+    except OSError:
+        pass
+    try:
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+    proc.stdout.close()
 
 
 class _EspeakPool:
@@ -412,61 +424,26 @@ PARALLEL = max(1, min(4, os.cpu_count() or 1))
 _worker = _EspeakPool(PARALLEL)
 
 
-# ------------------------------------------------------------------- Piper
-
-
-class _Piper:
-    """A Piper voice model, loaded in this process (onnxruntime)."""
-
-    def __init__(self, model: str | os.PathLike, language: str):
-        path = Path(model)
-        if not path.is_file():
-            raise SpeechError(f"{path}: no Piper voice model there (install MODEL.onnx with its "
-                              "MODEL.onnx.json, or remove audio.piper_model from the config)")
-        config = path.with_name(path.name + ".json")
-        if not config.is_file():
-            raise SpeechError(f"{config}: missing; Piper needs the model's .onnx.json beside the .onnx")
-        try:
-            meta = json.loads(config.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as e:
-            raise SpeechError(f"{config}: not a Piper voice config ({e})") from None
-        code = str((meta.get("language") or {}).get("code") or meta.get("espeak", {}).get("voice") or "")
-        if code and code.replace("-", "_").split("_")[0].lower() != language.lower():
-            raise VoiceMissing(f"{path}: this Piper voice speaks {code}, not {language}")
-        try:
-            from piper import PiperVoice  # type: ignore[import-not-found]
-        except ImportError:
-            raise SpeechError("Piper is not installed: `.venv/bin/pip install piper-tts` on the device, "
-                              "or remove audio.piper_model from the config") from None
-        try:
-            self.voice = PiperVoice.load(str(path), config_path=str(config))
-        except Exception as e:
-            raise SpeechError(f"{path}: Piper cannot load this model ({type(e).__name__}: {e})") from None
-        self.sample_rate = int(getattr(getattr(self.voice, "config", None), "sample_rate", 0)
-                               or meta.get("audio", {}).get("sample_rate", 22050))
-        self.version = f"piper {getattr(sys.modules.get('piper'), '__version__', '?')} {path.name} {path.stat().st_size}"
-        self._lock = threading.Lock()
-
-    def render(self, text: str, rate: int, volume: float) -> np.ndarray:
-        buf = io.BytesIO()
-        with self._lock, wave.open(buf, "wb") as f:
-            f.setnchannels(1)
-            f.setsampwidth(2)
-            f.setframerate(self.sample_rate)
-            # piper-tts >= 1.3 names it synthesize_wav; older ones synthesize.
-            if hasattr(self.voice, "synthesize_wav"):
-                self.voice.synthesize_wav(text, f)
-            else:
-                self.voice.synthesize(text, f)
-        buf.seek(0)
-        samples, _ = read_wav(buf)
-        # Piper has no words-per-minute; 150 wpm is its natural pace, and
-        # speeding up or down by resampling would change the pitch, so only
-        # the volume is applied.
-        return samples * np.float32(volume)
-
-
 # ------------------------------------------------------------------ Speech
+
+
+def _piper_voice(model: str | os.PathLike, language: str, background: bool):
+    """The checked Piper voice; in the background a problem is one log line
+    (once per file) and ``None``: espeak-ng speaks, nothing stops."""
+    from intervisor.pipervoice import VoiceFile, VoiceProblem
+
+    try:
+        return VoiceFile.open(model, language)
+    except VoiceProblem as e:
+        if not background:
+            raise SpeechError(str(e)) from None
+        if str(model) not in _told:
+            _told.add(str(model))
+            log.error("speech: %s; espeak-ng speaks %s instead", e, language)
+        return None
+
+
+_told: set[str] = set()
 
 
 class Speech:
@@ -474,7 +451,14 @@ class Speech:
 
     ``rate`` is words per minute, ``volume`` 0..1, ``voice`` an espeak-ng
     voice name to use instead of the language's own (``en-gb``), and
-    ``piper_model`` a Piper model file to use instead of espeak-ng.
+    ``piper_model`` a Piper voice (``MODEL.onnx``) for this language.
+
+    With ``piper_background`` (the device) espeak-ng renders every prompt
+    as before and Piper fills its own versions in behind it, at low
+    priority (:mod:`intervisor.pipervoice`); :meth:`render` gives the Piper
+    one as soon as it is there. A voice that cannot be used is one log line
+    and espeak-ng. Without it (``intervisor say --voice piper``, the
+    benchmarks) Piper renders everything itself, and a bad voice raises.
 
     >>> speech = Speech("en", 150, 1.0, "/tmp/prompts")         # doctest: +SKIP
     >>> speech.render("Time is up.").shape                      # doctest: +SKIP
@@ -483,52 +467,83 @@ class Speech:
 
     def __init__(self, language: str, rate: int = 150, volume: float = 1.0,
                  cache_dir: str | os.PathLike = "/var/cache/intervisor/speech",
-                 voice: str | None = None, piper_model: str | os.PathLike | None = None):
+                 voice: str | None = None, piper_model: str | os.PathLike | None = None,
+                 piper_background: bool = False):
         self.language = language
         self.rate = int(rate)
         self.volume = float(volume)
         self.voice = voice or language
         self.cache_dir = Path(cache_dir)
-        self._piper = _Piper(piper_model, language) if piper_model else None
-        if self._piper is not None:
-            self.engine = "piper"
-            self.sample_rate = self._piper.sample_rate
-            version = self._piper.version
-        else:
-            self.engine = "espeak"
-            self.sample_rate = ESPEAK_RATE
-            version = _espeak_version()
-        self._settings = json.dumps([CACHE_FORMAT, self.engine, version, self.voice, self.rate,
+        self.piper = _piper_voice(piper_model, language, piper_background) if piper_model else None
+        self.background = piper_background
+        self._piper_now = None
+        self._in_piper: set[str] = set()
+        if self.piper is not None and not piper_background:
+            from intervisor.pipervoice import PiperEngine, VoiceProblem
+
+            try:
+                self._piper_now = PiperEngine(self.piper)
+            except VoiceProblem as e:
+                raise SpeechError(str(e)) from None
+        self.engine = "piper" if self._piper_now is not None else "espeak"
+        self.sample_rate = ESPEAK_RATE if self._piper_now is None else self._piper_now.sample_rate
+        self._settings = json.dumps([CACHE_FORMAT, "espeak", _espeak_version(), self.voice, self.rate,
                                      round(self.volume, 3)])
+        self._piper_settings = (json.dumps([CACHE_FORMAT, "piper", self.piper.key, round(self.volume, 3)])
+                                if self.piper is not None else None)
 
     def __repr__(self) -> str:
-        return f"Speech({self.language!r}, engine={self.engine}, voice={self.voice!r}, rate={self.rate})"
+        piper = f", piper={Path(self.piper.model).name}" if self.piper is not None else ""
+        return f"Speech({self.language!r}, engine={self.engine}, voice={self.voice!r}, rate={self.rate}{piper})"
+
+    def _digest(self, settings: str, text: str) -> str:
+        return hashlib.sha256(f"{settings}\n{spoken_form(self.language, text)}".encode()).hexdigest()[:32]
 
     def path_for(self, text: str) -> Path:
-        """The cache file for ``text``: a hash, never the words (no transcript
-        on disk); of what is said, so a new respelling renders anew."""
-        digest = hashlib.sha256(f"{self._settings}\n{spoken_form(self.language, text)}".encode()).hexdigest()[:32]
-        return self.cache_dir / f"{digest}.wav"
+        """The cache file for ``text`` in the voice this speech renders now:
+        a hash, never the words (no transcript on disk); of what is said, so
+        a new respelling renders anew."""
+        if self._piper_now is not None:
+            return self.piper_path_for(text)
+        return self.cache_dir / f"{self._digest(self._settings, text)}.wav"
+
+    def piper_path_for(self, text: str) -> Path | None:
+        """Where the Piper version of ``text`` is kept (keyed by the voice
+        file too), or ``None`` without a Piper voice."""
+        if self._piper_settings is None:
+            return None
+        return self.cache_dir / f"{self._digest(self._piper_settings, text)}.piper.wav"
 
     def cached(self, text: str) -> bool:
         return self.path_for(text).exists()
 
+    def source(self, text: str) -> str:
+        """Which voice :meth:`render` gives ``text`` in now: ``piper`` or ``espeak``."""
+        text = text.strip()
+        if self._piper_now is not None or text in self._in_piper:
+            return "piper"
+        path = self.piper_path_for(text)
+        if path is not None and path.exists():
+            self._in_piper.add(text)
+            return "piper"
+        return "espeak"
+
     def prerender(self, texts: Iterable[str], workers: int = 1) -> int:
         """Render every text not yet in the cache; the number rendered.
         ``workers`` > 1 spreads them over that many espeak-ng processes
-        (up to :data:`PARALLEL`): for start-up, not beside a session."""
-        todo = sorted({t.strip() for t in texts if t and t.strip()} - {""})
-        todo = [t for t in todo if not self.cached(t)]
-        if not todo:
-            return 0
-        try:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise SpeechError(f"{self.cache_dir}: cannot keep the prompt cache there ({e.strerror})") from None
-        if self._piper is not None:
+        (up to :data:`PARALLEL`): for start-up, not beside a session. With
+        Piper in the background, the texts then go to it, in this order."""
+        texts = [t.strip() for t in texts if t and t.strip()]
+        todo = [t for t in dict.fromkeys(texts) if not self.cached(t)]
+        if todo:
+            try:
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise SpeechError(f"{self.cache_dir}: cannot keep the prompt cache there ({e.strerror})") from None
+        if self._piper_now is not None:
             for text in todo:
-                write_wav(self.path_for(text), self._piper.render(spoken_form(self.language, text), self.rate, self.volume),
-                          self.sample_rate)
+                write_wav(self.path_for(text), self._piper_now.render(spoken_form(self.language, text))
+                          * np.float32(self.volume), self.sample_rate)
             return len(todo)
         # Batches keep one request small enough to time out sensibly.
         step = 50 * max(1, workers)
@@ -537,14 +552,33 @@ class Speech:
             _worker.render_spread(self.voice, self.rate, self.volume,
                                   [(spoken_form(self.language, t), str(self.path_for(t))) for t in batch],
                                   workers)
+        self.fill_piper(texts)
         return len(todo)
+
+    def fill_piper(self, texts: Iterable[str]) -> int:
+        """Hand ``texts`` to the background Piper renderer, in this order
+        (those it has already are skipped); how many it took."""
+        if self.piper is None or self._piper_now is not None:
+            return 0
+        from intervisor.pipervoice import FILLER
+
+        texts = [t.strip() for t in texts if t and t.strip()]
+        return FILLER.add(self.piper, [(spoken_form(self.language, t), str(self.piper_path_for(t)))
+                                       for t in dict.fromkeys(texts)], self.volume)
 
     def render(self, text: str) -> np.ndarray:
         """``text`` as float32 mono samples at :attr:`sample_rate`, from the
-        cache (rendered first if it is not there yet)."""
+        cache (rendered first if it is not there yet): the Piper version
+        where there is one, else espeak-ng's."""
         text = text.strip()
         if not text:
             return np.zeros(0, dtype=np.float32)
+        if self._piper_now is None and self.source(text) == "piper":
+            try:
+                samples, rate = read_wav(self.piper_path_for(text))
+                return resample(samples, rate, self.sample_rate)
+            except (OSError, EOFError, wave.Error, SpeechError):
+                self._in_piper.discard(text)   # gone or damaged: espeak-ng says it
         path = self.path_for(text)
         try:
             samples, rate = read_wav(path)
@@ -559,15 +593,18 @@ class Speech:
     def check(self) -> None:
         """Fail now (:class:`VoiceMissing`) if this voice cannot speak, without
         touching the cache."""
-        if self._piper is not None:
+        if self._piper_now is not None:
             return
         with tempfile.TemporaryDirectory() as tmp:
             _worker.render(self.voice, self.rate, self.volume, [("a", os.path.join(tmp, "check.wav"))])
 
 
 def close_worker() -> None:
-    """Stop the espeak-ng worker now (it also leaves by itself when idle)."""
+    """Stop the espeak-ng workers and the Piper one now (they also leave
+    by themselves when idle); what Piper had queued is forgotten."""
     _worker.close()
+    if "intervisor.pipervoice" in sys.modules:
+        sys.modules["intervisor.pipervoice"].FILLER.close()
 
 
 def timed_prerender(speech: Speech, texts: Sequence[str]) -> tuple[int, float]:
