@@ -241,6 +241,83 @@ HELD_OUT_REPLIES_8 = [
     "Bit of both.", "I would pause there.",
 ]
 
+# ---------------------------------------------------------------------------
+# HELD-OUT sets of session 11 (issue 21), written at the start of that
+# session before anything was tried on them: no setting, phrase or wake
+# word was chosen on these, and none of their texts is in an earlier set
+# (tests/test_voice_data.py checks that). Spoken by voices no earlier set
+# used: the espeak-ng voices below and the neural Piper en_US joe voice.
+# Once anything is chosen on one of them it is tuning data: say so here.
+HELD_OUT_VOICES_11 = [
+    ("en-gb-scotland", 160, 45),
+    ("en-us-nyc", 175, 55),
+    ("en-gb-x-gbclan+f4", 185, 65),
+]
+
+# Short replies a group really says, each said alone between silences.
+HELD_OUT_REPLIES_11 = [
+    "Go ahead then.", "Say that once more?", "Not again, no.", "Sorry, come again?",
+    "Yes, go on.", "Okay, next.", "Hm, okay.", "Right.", "Exactly, yes.", "Good, go on.",
+    "Back in March, I think.", "End of the day, really.", "Time's up?", "How much longer?",
+    "No, not yet.", "Pause, yes.", "One moment, please.", "Yes, thanks.", "Thanks, everyone.",
+    "That's a good one.", "Wait a second.", "Go back to that?", "Next, please.", "Again, sorry.",
+    "Let's move on.", "Shall we stop here?", "Sounds right.", "Fine with me.", "Oh, wow.",
+    "I think so too.", "Carry on, then.", "Enough said.", "Resume where?", "Say it louder?",
+    "Yes, I did.", "Nope.", "Uh-huh.", "Both, I think.", "Step two, then.", "Last one.",
+]
+
+# Conversation full of the command words, as a group talks about a case.
+HELD_OUT_CONVERSATION_11 = [
+    "I want to go back to what you said about your manager. When did that start?",
+    "It started last spring. Every time I asked for more time, she said the next quarter would be calmer.",
+    "And was it? Or did you end up doing the same work again, with even less time?",
+    "Less time, yes. I had to pause two projects, and I never got to resume them.",
+    "Can I say again what I heard? You feel that your time is not yours, and that no one notices.",
+    "That is exactly it. The next step for me is to say it out loud, but I keep putting it off.",
+    "What would happen if you said it in the next team meeting? Just once, at the end.",
+    "I think she would repeat that everyone is busy, and then go back to the agenda.",
+    "Maybe. But then you have said it. That is a step, even if the session ends without an answer.",
+    "My advice would be to write down how much time each task takes for two weeks, then take that back to her.",
+    "I like that. It is not a complaint then, it is just time on paper. Can we pause on that idea?",
+    "Sure. Before we end this round, does anyone want to repeat a question we skipped?",
+]
+
+# Every set of English talk above, labelled as the issue asks: TUNING when
+# anything (a setting, a decoy, a phrase, a wake word) was ever chosen on
+# it or on its texts, HELD_OUT only when nothing was. A held-out set stops
+# being one once something is chosen on it: move it to tuning and say why.
+TUNING = "tuning"
+HELD_OUT = "held-out"
+SETS = {
+    "conversation": (EN_CONVERSATION, TUNING, "written with the gate; every setting was chosen on it"),
+    "reply turns": (EN_REPLY_TURNS, TUNING, "the replies the gate was first tuned on"),
+    "set 1": (HELD_OUT_REPLIES, TUNING, "session 4 chose the decoys on it; later confirm_fit and min_wake_fit"),
+    "set 2": (HELD_OUT_REPLIES_2, TUNING, "its near misses were looked at; confirm_fit and min_wake_fit were "
+                                          "chosen over all sets 1-7"),
+    "set 3": (HELD_OUT_REPLIES_3, TUNING, "confirm_fit and min_wake_fit were chosen over all sets 1-7"),
+    "set 4": (HELD_OUT_REPLIES_4, TUNING, "confirm_fit was chosen on its 'Pause for a second, ...'"),
+    "set 5": (HELD_OUT_REPLIES_5, TUNING, "confirm_fit and min_wake_fit were chosen over all sets 1-7"),
+    "set 6": (HELD_OUT_REPLIES_6, TUNING, "confirm_fit and min_wake_fit were chosen over all sets 1-7"),
+    "set 7": (HELD_OUT_REPLIES_7, TUNING, "repeats 13 replies of sets 1-6 (two of them decoys); min_wake_fit "
+                                          "was chosen on it"),
+    "set 8": (HELD_OUT_REPLIES_8, TUNING, "looked at with the wake word in session 10, and session 11 chose "
+                                          "the default wake words on it (it names 'computer')"),
+    "set 11 replies": (HELD_OUT_REPLIES_11, HELD_OUT, "written in session 11 before anything was tried"),
+    "set 11 conversation": (HELD_OUT_CONVERSATION_11, HELD_OUT, "written in session 11 before anything "
+                                                                "was tried"),
+}
+# The voices: commands and talk in EN_VOICES were tuned on; the voices of
+# set 11 and the Piper voice (tests/piper_voice.py) were not.
+VOICES = {"espeak-ng tuning voices": (EN_VOICES, TUNING),
+          "espeak-ng set 11 voices": (HELD_OUT_VOICES_11, HELD_OUT),
+          "piper en_US joe": (None, HELD_OUT)}
+
+
+def sets(label: str) -> dict[str, list[str]]:
+    """The sets with one label: ``sets(HELD_OUT)``, ``sets(TUNING)``."""
+    return {name: texts for name, (texts, lab, _) in SETS.items() if lab == label}
+
+
 KO_CONVERSATION = [
     "지난주에 만난 내담자 이야기를 하고 싶어요. 그분이 다시 와서 계속 같은 질문을 했어요.",
     "그래서 저는 시간이 없다고 말했는데, 그분은 뒤로 물러나지 않았어요. 다시 한 번 설명해 달라고 했어요.",
