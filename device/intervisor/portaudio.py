@@ -31,6 +31,8 @@ True
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import threading
 from typing import Any, Iterator
 
@@ -72,3 +74,43 @@ def held(timeout: float = -1) -> Iterator[bool]:
 def restarts() -> int:
     """How many times this process has restarted PortAudio."""
     return _restarts
+
+
+# ALSA's C library writes its complaints ("underrun occurred", a card it
+# cannot open) straight to the process's stderr: in the demo they scroll
+# the live line off the terminal, on the device they fill the journal with
+# a line per underrun of a busy Pi. Faults that matter are seen by the
+# sound adapter and the microphone themselves and said once. The handler
+# object must outlive every call into ALSA, so it is kept here.
+_ALSA_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                                 ctypes.c_int, ctypes.c_char_p)
+_alsa_quiet: Any = None
+
+
+def quiet_alsa() -> bool:
+    """Stop ALSA's library from writing to stderr (once per process); False
+    where there is no ALSA (not Linux, or libasound missing)."""
+    global _alsa_quiet
+    if _alsa_quiet is not None:
+        return True
+    name = ctypes.util.find_library("asound")
+    if name is None:
+        return False
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        return False
+    handler = _ALSA_HANDLER(lambda *_: None)
+    lib.snd_lib_error_set_handler(handler)
+    _alsa_quiet = handler
+    return True
+
+
+def sounddevice() -> Any:
+    """The sounddevice module, imported now (PortAudio reads ALSA's config
+    when it starts, and `intervisor check` never needs it), with ALSA's
+    stderr chatter silenced first."""
+    quiet_alsa()
+    import sounddevice as sd
+
+    return sd

@@ -380,11 +380,7 @@ class SoundOutput:
 
     def _import_sd(self):
         if self._sd is None:
-            # Imported here, not at the top: PortAudio reads ALSA's config
-            # when it starts, and `intervisor check` never needs it.
-            import sounddevice
-
-            self._sd = sounddevice
+            self._sd = portaudio.sounddevice()
         return self._sd
 
     def _find_device(self, sd) -> int | None:

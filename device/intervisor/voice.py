@@ -618,7 +618,7 @@ class Microphone:
             try:
                 if self._stream_class is None or self._given_rate is None:
                     # Only now: PortAudio finds the sound server at its start.
-                    import sounddevice as sd
+                    sd = portaudio.sounddevice()
                 cls = self._stream_class or sd.RawInputStream
                 if self._given_rate is None:
                     info = sd.query_devices(self.device, "input")
