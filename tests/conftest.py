@@ -41,11 +41,12 @@ def ssh_server():
 
 @pytest.fixture
 def ssh_devices(ssh_server):
-    """The server with every device's methods and state emptied first."""
+    """The server with every device emptied first but for its config."""
     import shutil
 
     for device in [*ssh_server.devices.values(), ssh_server.system]:
-        for folder in (device.methods, device.state):
-            shutil.rmtree(folder, ignore_errors=True)
+        for path in device.root.iterdir():
+            if path != device.config:
+                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
         device.methods.mkdir()
     return ssh_server

@@ -49,6 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("history", help="list the recorded sessions",
                        description="One line per recorded session: id, date, method, planned and actual time.")
     _config_arg(p)
+    p.add_argument("--csv", action="store_true",
+                   help="CSV, one row per session, the header even when there is none (as report --csv)")
     p.set_defaults(func=history_command)
 
     p = sub.add_parser("report", help="one session's report (Markdown), or CSV",
@@ -216,9 +218,12 @@ def status_command(args: argparse.Namespace) -> int:
 # --- records ------------------------------------------------------------------------------------
 
 def history_command(args: argparse.Namespace) -> int:
-    from intervisor.records import RecordBook, history_lines
+    from intervisor.records import RecordBook, csv_sessions, history_lines
 
     records = RecordBook(_Place(args.config).state_dir / "records").list()
+    if args.csv:
+        sys.stdout.write(csv_sessions(records))
+        return 0
     if not records:
         print("no sessions recorded yet")
         return 0
