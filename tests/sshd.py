@@ -81,8 +81,9 @@ class Server:
         return dict(os.environ, SSH=" ".join(self.ssh), SCP=" ".join(self.scp))
 
     def client_host(self, name: str, *, port: int | None = None, key: Path | None = None) -> None:
-        """Add (or replace) a host name in the client config: another
-        port (nothing listening), another key (not authorised)."""
+        """Add a host name to the client config: another port (nothing
+        listening), another key (not authorised). ssh takes the first block
+        of a name, so each test names its own."""
         block = _client_block(name, port or self.port, key or self.devices[next(iter(self.devices))].key,
                               self.home / "known_hosts")
         text = self.ssh_config.read_text()

@@ -84,7 +84,7 @@ def test_the_fleet_is_installed_selected_and_collected_and_a_second_run_changes_
 
     a, b = ssh_devices.devices["device-a"], ssh_devices.devices["device-b"]
     a_session(a.state)
-    ssh_devices.client_host("device-off", port=free_port())
+    ssh_devices.client_host("device-gone", port=free_port())
     mine = tmp_path / "mine"
     mine.mkdir()
     for name in ("vijf-stappen.yaml", "beeldbellen-eigen-casus.yaml"):
@@ -92,7 +92,7 @@ def test_the_fleet_is_installed_selected_and_collected_and_a_second_run_changes_
     methods = sorted(mine.iterdir())
     hosts = {"room-a": room(a, "vijf-stappen"),
              "room-b": room(b, "beeldbellen-eigen-casus", intervisor_choices={"vragen": "vijf-alternatieve-vragen"}),
-             "room-off": {"ansible_host": "device-off"}}
+             "room-off": {"ansible_host": "device-gone"}}
     inv = inventory(tmp_path, ssh_devices, hosts, methods)
 
     rc, out, recap = play(tmp_path, inv)
