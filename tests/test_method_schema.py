@@ -137,6 +137,16 @@ BAD = {
     "a start time in words": changed("phase", at="noon"),
     "when names no option": changed("phase", when={"vragen": None}),
     "min_cue as text": changed("phase", min_cue="ja"),
+    # The size limits (method_fields' hi on lists), one past each:
+    "too many phases": changed("method", phases=[{"id": f"p{i}", "title": "P", "duration": "1m"}
+                                                 for i in range(F.METHOD["phases"].hi + 1)]),
+    "too many questions in a phase": changed("phase", questions=["Wat?"] * (F.PHASE["questions"].hi + 1)),
+    "too many questions in an option": changed("option", questions=["Wat?"] * (F.OPTION["questions"].hi + 1)),
+    "too many options": changed("choice", options=[{"id": f"o{i}", "title": "O"}
+                                                   for i in range(F.CHOICE["options"].hi + 1)]),
+    "too many choices": changed("method", choices=[
+        {"id": f"c{i}", "title": "C", "options": [{"id": "a", "title": "A"}, {"id": "b", "title": "B"}]}
+        for i in range(F.METHOD["choices"].hi + 1)]),
 }
 
 

@@ -62,10 +62,10 @@ _CLOCK = re.compile(r"(\d{1,2}):(\d{2})\Z", re.ASCII)
 # record, its copy, the state written at every press), so a file of
 # thousands of phases would make each press slow and the state huge.
 MAX_METHOD_BYTES = 64 * 1024
-MAX_PHASES = 200
-MAX_QUESTIONS = 50
-MAX_CHOICES = 10
-MAX_OPTIONS = 20
+MAX_PHASES = F.METHOD["phases"].hi
+MAX_QUESTIONS = F.PHASE["questions"].hi
+MAX_CHOICES = F.METHOD["choices"].hi
+MAX_OPTIONS = F.CHOICE["options"].hi
 _MAX_NUMBER = 10 ** 6  # no real length has more digits; keeps the arithmetic small
 
 DURATION_HELP = "write it like 90s, 5m, 1h or 1h30m, or as a range like 5-10m"

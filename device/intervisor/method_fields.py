@@ -58,11 +58,11 @@ METHOD = {
     "source": Field("text", "where the method comes from"),
     "duration": Field("duration", "the planned length, checked against the phases"),
     "rules": Field("texts", "the ground rules, one per item"),
-    "phases": Field("list", "the phases, in order", required=True, lo=1, of="phase"),
+    "phases": Field("list", "the phases, in order", required=True, lo=1, hi=200, of="phase"),
     "intro": Field("text", "spoken after the title: the purpose of the session"),
     "closing": Field("text", "spoken when the session ends"),
     "participants": Field("integer", "default number of participants for rounds", lo=2, hi=12),
-    "choices": Field("list", "choices made once at the start", of="choice"),
+    "choices": Field("list", "choices made once at the start", hi=10, of="choice"),
     **CUES,
 }
 
@@ -71,7 +71,7 @@ PHASE = {
     "title": Field("text", "announced when the phase starts", required=True),
     "duration": Field("duration", "like 5m or 5-10m; optional with at"),
     "say": Field("text", "spoken after the title"),
-    "questions": Field("questions", "asked one by one as the chair presses"),
+    "questions": Field("questions", "asked one by one as the chair presses", hi=50),
     "silent": Field("boolean", "say nothing after the announcement"),
     "rounds": Field("rounds", "each participant in turn: true, or count/say/leave_out"),
     "from_choice": Field("text", "a choice whose option adds its say and questions here"),
@@ -84,14 +84,14 @@ CHOICE = {
     "id": Field("id", "the choice's id, unique in the method", required=True),
     "title": Field("text", "spoken as the question", required=True),
     "default": Field("text", "the option offered first"),
-    "options": Field("list", "at least two", required=True, lo=2, of="option"),
+    "options": Field("list", "at least two", required=True, lo=2, hi=20, of="option"),
 }
 
 OPTION = {
     "id": Field("id", "the option's id, unique in its choice", required=True),
     "title": Field("text", "spoken while the chair steps through", required=True),
     "say": Field("text", "spoken after the phase's own say"),
-    "questions": Field("questions", "follow the phase's own questions"),
+    "questions": Field("questions", "follow the phase's own questions", hi=50),
 }
 
 QUESTION = {

@@ -69,7 +69,8 @@ def _value(field: F.Field) -> dict:
     if kind == "clock":
         return {"type": "string", "pattern": _CLOCK}
     if kind == "questions":
-        return {"type": ["array", "null"], "items": {"anyOf": [_text(True), {"$ref": "#/$defs/question"}]}}
+        return {"type": ["array", "null"], "items": {"anyOf": [_text(True), {"$ref": "#/$defs/question"}]},
+                "maxItems": field.hi}
     if kind == "rounds":
         return {"anyOf": [{"type": "boolean"}, {"$ref": "#/$defs/rounds_fields"}]}
     if kind == "when":
@@ -78,6 +79,8 @@ def _value(field: F.Field) -> dict:
         out = {"type": "array" if field.required else ["array", "null"], "items": {"$ref": f"#/$defs/{field.of}"}}
         if field.lo:
             out["minItems"] = field.lo
+        if field.hi:
+            out["maxItems"] = field.hi
         return out
     raise ValueError(f"no schema for the kind {kind!r}")
 
