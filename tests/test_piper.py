@@ -5,6 +5,7 @@ press at a real null sink; and every way a voice file can fail."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -124,6 +125,7 @@ def test_a_restart_speaks_piper_from_the_cache_without_loading_it(joe, tmp_path,
     cache = tmp_path / "cache"
     first = Speech("en", 150, 1.0, cache, piper_model=joe, piper_background=True)
     first.prerender([SENTENCE])
+    first.fill_piper([SENTENCE])
     assert FILLER.wait(timeout=120)
     said = first.render(SENTENCE)
     from intervisor import pipervoice
@@ -135,6 +137,7 @@ def test_a_restart_speaks_piper_from_the_cache_without_loading_it(joe, tmp_path,
     monkeypatch.setattr(pipervoice._Worker, "run", no_piper)
     again = Speech("en", 150, 1.0, cache, piper_model=joe, piper_background=True)
     again.prerender([SENTENCE])
+    again.fill_piper([SENTENCE])
     assert again.source(SENTENCE) == "piper" and np.array_equal(again.render(SENTENCE), said)
 
 
@@ -145,6 +148,7 @@ def test_espeak_speaks_until_piper_has_the_prompt_then_piper(joe, tmp_path, pipe
     cache = tmp_path / "cache"
     speech = Speech("en", 150, 1.0, cache, piper_model=joe, piper_background=True)
     assert speech.prerender([SENTENCE]) == 1                  # espeak-ng's, at once
+    speech.fill_piper([SENTENCE])                             # Piper's, behind it
     assert quiet_filler.held and speech.source(SENTENCE) == "espeak"
     before = speech.render(SENTENCE)
     assert np.array_equal(before, Speech("en", 150, 1.0, cache).render(SENTENCE))
@@ -174,6 +178,8 @@ def test_piper_fills_in_the_order_asked_and_skips_what_it_has(joe, tmp_path):
         assert filler.wait(timeout=120)
         assert order == [p for _, p in jobs]
         assert filler.add(speech.piper, jobs) == 0             # all there: nothing to do
+        # It rendered at the lowest CPU priority there is (the service runs at -5).
+        assert os.getpriority(os.PRIO_PROCESS, filler._worker._proc.pid) == 19
     finally:
         filler.close()
 
@@ -191,6 +197,7 @@ def test_a_voice_that_cannot_be_used_is_one_log_line_and_espeak_speaks(kind, joe
         for _ in range(2):                                    # a restart of the sound, a reload
             speech = Speech(language, 150, 1.0, tmp_path / "cache", piper_model=model, piper_background=True)
             speech.prerender([SENTENCE, "Time is up."])
+            speech.fill_piper([SENTENCE, "Time is up."])
             assert FILLER.wait(timeout=120)
         said = speech.render(SENTENCE)
     lines = [r.getMessage() for r in caplog.records if "espeak-ng speaks" in r.getMessage()]
@@ -315,3 +322,36 @@ def test_intervisor_say_compares_the_voices(joe, tmp_path):
                            "--out", str(tmp_path / "x.wav")], env={**env, "INTERVISOR_CONFIG": str(none)},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "no Piper voice for en" in done.stderr
+
+
+def test_the_renderer_hands_piper_the_prompts_after_espeak_in_the_order_they_will_be_said():
+    import threading
+
+    from intervisor.service import Renderer
+
+    calls = []
+
+    class Recorded:
+        """Speech as the renderer sees it, writing down what it is asked."""
+
+        def __init__(self, language):
+            self.language = language
+
+        def cached(self, text):
+            return False
+
+        def prerender(self, texts, workers=1):
+            calls.append(("espeak", self.language, list(texts)))
+            return len(texts)
+
+        def fill_piper(self, texts):
+            calls.append(("piper", self.language, list(texts)))
+
+    renderer = Renderer(Recorded, threading.Event())
+    said = [("nl", ["Klaar.", "Vijf stappen."]), ("en", ["Welcome.", "Phase one."]), ("nl", ["Fase 1."])]
+    job = renderer.submit({"nl": ["Fase 1.", "Klaar.", "Vijf stappen."], "en": ["Phase one.", "Welcome."]},
+                          "test", said=said)
+    assert job.done.wait(10)
+    renderer.close()
+    assert [c[0] for c in calls] == ["espeak", "espeak", "piper", "piper", "piper"]
+    assert [(lang, texts) for _, lang, texts in calls[2:]] == said

@@ -155,7 +155,8 @@ def worker_main() -> int:
     """
     from intervisor.speech import write_wav
 
-    os.nice(19)
+    # The lowest priority there is, whatever the service's own (Nice=-5).
+    os.setpriority(os.PRIO_PROCESS, 0, 19)
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     engines: dict[str, PiperEngine] = {}
