@@ -380,3 +380,28 @@ def test_the_renderer_hands_piper_the_prompts_after_espeak_in_the_order_they_wil
     renderer.close()
     assert [c[0] for c in calls] == ["espeak", "espeak", "piper", "piper", "piper"]
     assert [(lang, texts) for _, lang, texts in calls[2:]] == said
+
+
+def test_a_piper_worker_does_not_outlive_the_process_that_started_it(joe, tmp_path):
+    """A service that stops (or is killed) mid-prompt leaves no Piper behind
+    writing into the cache."""
+    parent = textwrap.dedent("""
+        import os, sys, time
+        from intervisor.pipervoice import FILLER, VoiceFile
+        FILLER.add(VoiceFile.open(sys.argv[1], "en"), [("A long sentence. " * 60, sys.argv[2])])
+        while FILLER._worker._proc is None:
+            time.sleep(0.05)
+        print(FILLER._worker._proc.pid, flush=True)
+        time.sleep(1)
+        os._exit(0)
+        """)
+    done = subprocess.run([sys.executable, "-c", parent, joe, str(tmp_path / "long.wav")],
+                          capture_output=True, text=True, timeout=60)
+    pid = int(done.stdout.split()[0])
+    for _ in range(100):
+        if not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the Piper worker outlived its parent")
+    assert not (tmp_path / "long.wav").exists()
