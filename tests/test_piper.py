@@ -378,6 +378,7 @@ def test_the_renderer_hands_piper_the_prompts_after_espeak_in_the_order_they_wil
                           "test", said=said)
     assert job.done.wait(10)
     renderer.close()
+    renderer._thread.join(10)
     assert [c[0] for c in calls] == ["espeak", "espeak", "piper", "piper", "piper"]
     assert [(lang, texts) for _, lang, texts in calls[2:]] == said
 

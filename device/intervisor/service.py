@@ -593,6 +593,19 @@ class Renderer:
                 log.exception("speech: rendering the %s prompts failed", job.label)
             finally:
                 job.done.set()
+            if not job.stopped:
+                self._fill_piper(job)   # after done: READY never waits for Piper
+
+    def _fill_piper(self, job: RenderJob) -> None:
+        """espeak-ng has every prompt: Piper's versions follow, behind it
+        (also of those espeak-ng had from before a restart)."""
+        for language, texts in job.said:
+            speech = self._speeches.get(language)
+            try:
+                if hasattr(speech, "fill_piper"):
+                    speech.fill_piper(texts)
+            except Exception:
+                log.exception("speech: cannot hand the %s prompts to Piper", language)
 
     def _speech(self, language: str):
         if language not in self._speeches:
@@ -626,12 +639,6 @@ class Renderer:
             except Exception as e:
                 self._faults.put(("speech", f"cannot render the {language} prompts "
                                             f"({type(e).__name__}: {e})"))
-        # espeak-ng has them all: Piper's versions follow, behind it (also
-        # of those espeak-ng had from before a restart).
-        for language, texts in job.said:
-            speech = self._speeches.get(language)
-            if hasattr(speech, "fill_piper"):
-                speech.fill_piper(texts)
         log.info("speech: %d prompts rendered, %d in all, in %.1f s (%s)", job.rendered, total,
                  time.monotonic() - started, job.label)
 
