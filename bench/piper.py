@@ -96,6 +96,21 @@ def espeak_rtf(texts: list[str], folder: Path) -> dict:
     return {"compute_s": compute, "audio_s": audio}
 
 
+def rates(sample: list[str]) -> tuple[dict, float, float, float]:
+    """Piper's figures on ``sample``, its real-time factor (wall, CPU) and espeak-ng's."""
+    piper = piper_in_subprocess(sample, "en")
+    with tempfile.TemporaryDirectory(prefix="intervisor-piper-") as tmp:
+        espeak = espeak_rtf(sample, Path(tmp) / "espeak")
+    rtf, espeak_rate = piper["compute_s"] / piper["audio_s"], espeak["compute_s"] / espeak["audio_s"]
+    cpu_rtf = piper["cpu_s"] / piper["audio_s"]
+    print(f"Piper joe-medium, one thread: load {piper['load_s']:.2f} s, real-time factor {rtf:.3f} "
+          f"({piper['audio_s']:.0f} s of speech in {piper['compute_s']:.1f} s; CPU time alone "
+          f"{cpu_rtf:.3f} a second of speech, what a core of its own would take), worker peak "
+          f"{piper['peak_rss_mb']:.0f} MB")
+    print(f"espeak-ng (the naive way, the fallback) on the same prompts: real-time factor {espeak_rate:.3f}")
+    return piper, rtf, cpu_rtf, espeak_rate
+
+
 def serve_with_piper(folder: Path, cache: Path, audio: str, five_paths: list[Path]) -> dict:
     s = Serve(folder, audio + f"selected: five-steps\n", cache=cache)
     for method in sorted((REPO / "methods").glob("*.yaml")):
@@ -129,16 +144,7 @@ def main() -> None:
 
     said, five_every = method_texts("five-steps")
     sample = said[: 12 if args.quick else 40]
-    piper = piper_in_subprocess(sample, "en")
-    with tempfile.TemporaryDirectory(prefix="intervisor-piper-") as tmp:
-        espeak = espeak_rtf(sample, Path(tmp) / "espeak")
-    rtf, espeak_rate = piper["compute_s"] / piper["audio_s"], espeak["compute_s"] / espeak["audio_s"]
-    cpu_rtf = piper["cpu_s"] / piper["audio_s"]
-    print(f"Piper joe-medium, one thread: load {piper['load_s']:.2f} s, real-time factor {rtf:.3f} "
-          f"({piper['audio_s']:.0f} s of speech in {piper['compute_s']:.1f} s; CPU time alone "
-          f"{cpu_rtf:.3f} a second of speech, what a core of its own would take), worker peak "
-          f"{piper['peak_rss_mb']:.0f} MB")
-    print(f"espeak-ng (the naive way, the fallback) on the same prompts: real-time factor {espeak_rate:.3f}")
+    piper, rtf, cpu_rtf, espeak_rate = rates(sample)
 
     from pulse import start_pulse
 
