@@ -20,6 +20,7 @@ downloaded file) is said once in the log, and espeak-ng keeps speaking::
 from __future__ import annotations
 
 import collections
+import functools
 import io
 import json
 import logging
@@ -47,8 +48,10 @@ class VoiceProblem(RuntimeError):
     """A Piper voice that cannot be used; the message names the file and what to do."""
 
 
+@functools.lru_cache(maxsize=1)
 def piper_version() -> str | None:
-    """The installed piper-tts, without importing it (onnxruntime is heavy)."""
+    """The installed piper-tts, without importing it (onnxruntime is heavy);
+    looked up once (the package metadata takes ~0.1 s to search)."""
     from importlib import metadata
 
     try:
@@ -155,7 +158,9 @@ def worker_main() -> int:
     """
     from intervisor.speech import write_wav
 
-    os.nice(19)
+    # The lowest priority there is, whatever the service's own (Nice=-5).
+    os.setpriority(os.PRIO_PROCESS, 0, 19)
+    _end_with_parent()
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     engines: dict[str, PiperEngine] = {}
@@ -181,6 +186,18 @@ def worker_main() -> int:
         except Exception as e:
             answers.write(json.dumps({"ok": False, "kind": "error", "error": f"{type(e).__name__}"}) + "\n")
     return 0
+
+
+def _end_with_parent() -> None:
+    """Die with the process that started this one: a prompt can take
+    seconds, and a service that stopped must not leave Piper writing."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 class _Worker:

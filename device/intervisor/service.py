@@ -18,7 +18,11 @@ atomically after every step, so a ``kill -9`` loses nothing.
 
 Prompts are rendered ahead on a thread of their own (:class:`Renderer`):
 start-up waits for them before READY=1, a reload does not, so a session
-in the room keeps its ticks and presses while espeak-ng works.
+in the room keeps its ticks and presses while espeak-ng works. Where a
+language has a Piper voice, its versions are rendered after that, in the
+background at the lowest priority, in the order things will be said (the
+selected method as a rehearsal says it first); espeak-ng says a prompt
+until its Piper version is there.
 
 A session resumes on the copy of its method saved in the state (the file
 may have been edited since), with the time away measured on the monotonic
@@ -516,9 +520,11 @@ class RenderJob:
     they are in the cache, or when rendering stopped or failed."""
 
     def __init__(self, texts_by_language: Mapping[str, Iterable[str]], label: str,
-                 progress: Callable[[str], None] | None = None):
-        # In the order given: Piper fills its versions in that order.
+                 progress: Callable[[str], None] | None = None,
+                 said: Iterable[tuple[str, Iterable[str]]] | None = None):
         self.texts = {lang: list(dict.fromkeys(texts)) for lang, texts in texts_by_language.items()}
+        # The order things will be said, languages mixed: Piper's order.
+        self.said = [(lang, list(texts)) for lang, texts in (said or self.texts.items())]
         self.label = label
         self.progress = progress
         self.done = threading.Event()
@@ -557,8 +563,9 @@ class Renderer:
         self._thread.start()
 
     def submit(self, texts_by_language: Mapping[str, Iterable[str]], label: str,
-               progress: Callable[[str], None] | None = None) -> RenderJob:
-        job = RenderJob(texts_by_language, label, progress)
+               progress: Callable[[str], None] | None = None,
+               said: Iterable[tuple[str, Iterable[str]]] | None = None) -> RenderJob:
+        job = RenderJob(texts_by_language, label, progress, said)
         self._jobs.put(job)
         return job
 
@@ -586,6 +593,19 @@ class Renderer:
                 log.exception("speech: rendering the %s prompts failed", job.label)
             finally:
                 job.done.set()
+            if not job.stopped:
+                self._fill_piper(job)   # after done: READY never waits for Piper
+
+    def _fill_piper(self, job: RenderJob) -> None:
+        """espeak-ng has every prompt: Piper's versions follow, behind it
+        (also of those espeak-ng had from before a restart)."""
+        for language, texts in job.said:
+            speech = self._speeches.get(language)
+            try:
+                if hasattr(speech, "fill_piper"):
+                    speech.fill_piper(texts)
+            except Exception:
+                log.exception("speech: cannot hand the %s prompts to Piper", language)
 
     def _speech(self, language: str):
         if language not in self._speeches:
@@ -616,10 +636,6 @@ class Renderer:
                     batch, i = todo[i:i + self.BATCH * n], i + self.BATCH * n
                     done = speech.prerender(batch, workers=n) if n > 1 else speech.prerender(batch)
                     job.rendered += done or 0
-                # espeak-ng has them all: Piper's versions follow, behind it
-                # (also those espeak-ng had from before a restart).
-                if hasattr(speech, "fill_piper"):
-                    speech.fill_piper(texts)
             except Exception as e:
                 self._faults.put(("speech", f"cannot render the {language} prompts "
                                             f"({type(e).__name__}: {e})"))
@@ -1173,21 +1189,21 @@ class Service:
         idle += [self.device.words["press_to_start"], *sorted(m.title for m in self.library.methods.values()),
                  *NOTICES[self.device_language].values()]
         texts[self.device_language].update(dict.fromkeys(idle))
+        order = [(self.device_language, idle)]
         first = [self.device.selected] if self.device.selected in wanted else []
         for mid in first + sorted(wanted & set(self.library.methods) - set(first)):
             method = self.library.methods[mid]
-            said = texts[method.language]
-            said[gesture_text(method.language, second_button)] = None  # at a method's first start
+            said = [gesture_text(method.language, second_button)]   # at a method's first start
             try:
                 if mid in first:
-                    said.update(dict.fromkeys(said_in_order(method, self.device.preset_choices,
-                                                             self.device.participants)))
-                said.update(dict.fromkeys(sorted(Engine(method, self.clock).phrases_to_render())))
+                    said += said_in_order(method, self.device.preset_choices, self.device.participants)
+                said += sorted(Engine(method, self.clock).phrases_to_render())
             except Exception:
                 log.exception("methods: cannot list the prompts of %s", mid)
             if voice_on:
-                # Why voice is off, when it cannot (re)start.
-                said[unavailable_notice(method.language)] = None
+                said.append(unavailable_notice(method.language))    # why voice is off
+            texts[method.language].update(dict.fromkeys(said))
+            order.append((method.language, said))
         if self.renderer is None:
             # Several espeak-ng processes while no session runs (start-up, an
             # idle reload); one beside a session, which needs its CPU for sound.
@@ -1195,7 +1211,8 @@ class Service:
 
             self.renderer = Renderer(self.parts.speech_for, self._render_stop,
                                      workers=lambda: PARALLEL if self.device.session is None else 1)
-        return self.renderer.submit(texts, label, progress=self._rendering if only is None else None)
+        return self.renderer.submit(texts, label, progress=self._rendering if only is None else None,
+                                    said=order)
 
     def _wait_rendered(self, job: RenderJob | None) -> None:
         """Start-up waits for its prompts (READY means they are there), but

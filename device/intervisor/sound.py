@@ -613,6 +613,8 @@ class SoundOutput:
             return 0
         texts = list(dict.fromkeys(t.strip() for t in texts if t and t.strip()))
         rendered = self.speech.prerender(texts)
+        if hasattr(self.speech, "fill_piper"):
+            self.speech.fill_piper(texts)      # behind espeak-ng, in the background
         # Memory holds what fits, the first texts first (the caller lists the
         # method's own before the hundreds of numbered parts); the rest comes
         # from the disk cache when it is said, through the feeder.

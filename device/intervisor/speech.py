@@ -531,8 +531,8 @@ class Speech:
     def prerender(self, texts: Iterable[str], workers: int = 1) -> int:
         """Render every text not yet in the cache; the number rendered.
         ``workers`` > 1 spreads them over that many espeak-ng processes
-        (up to :data:`PARALLEL`): for start-up, not beside a session. With
-        Piper in the background, the texts then go to it, in this order."""
+        (up to :data:`PARALLEL`): for start-up, not beside a session.
+        Piper in the background gets its turn with :meth:`fill_piper`."""
         texts = [t.strip() for t in texts if t and t.strip()]
         todo = [t for t in dict.fromkeys(texts) if not self.cached(t)]
         if todo:
@@ -552,7 +552,6 @@ class Speech:
             _worker.render_spread(self.voice, self.rate, self.volume,
                                   [(spoken_form(self.language, t), str(self.path_for(t))) for t in batch],
                                   workers)
-        self.fill_piper(texts)
         return len(todo)
 
     def fill_piper(self, texts: Iterable[str]) -> int:
