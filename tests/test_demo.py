@@ -477,3 +477,37 @@ def test_the_readme_names_every_option_of_the_demo_and_that_it_starts_at_once():
         assert option in options
         assert f"./scripts/demo {option}" in readme, option
     assert "The demo starts the method at once" in readme
+
+
+def test_a_question_said_again_is_counted_once_per_repeat():
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    from intervisor.clock import FakeClock
+    from intervisor.events import Command
+    from intervisor.model import Duration, Method, Phase, Question
+    from intervisor.panel import Panel
+    from intervisor.runner import Device
+    from intervisor.simulator import View
+
+    method = Method("kort", "Kort", "nl", (Phase("een", "Een", Duration(600, 600), questions=(
+        Question("Wat speelt er?"), Question("Wat wil je?", hint="Neem de tijd.")),),))
+    device = Device({"kort": method}, FakeClock(), [], selected="kort")
+    factory = MockFactory(pin_class=MockPWMPin)
+    panel = Panel(device.queue, clock=device.clock, pin_factory=factory)
+    view = View(device, panel, out=None, colour=False)
+    device.adapters += [panel, view]
+    try:
+        device.handle(Command.NEXT)
+        device.handle(Command.REPEAT)
+        assert view.caption().startswith("↻ herhaald: ") and view.caption().endswith("Wat speelt er?")
+        device.handle(Command.REPEAT)
+        assert view.caption().startswith("↻ herhaald (3×): ")
+        device.handle(Command.NEXT)
+        assert view.caption() == "Wat wil je?"
+        device.handle(Command.REPEAT)                # said again with its hint
+        assert view.caption() == "↻ herhaald: Wat wil je? Neem de tijd."
+        device.handle(Command.REPEAT)
+        assert view.caption() == "↻ herhaald (3×): Wat wil je? Neem de tijd."
+    finally:
+        panel.close()
+        factory.reset()

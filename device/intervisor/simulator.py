@@ -143,6 +143,7 @@ class View:
         self._offered = ""   # the option spoken last
         self._caption = ""   # what was said last
         self._repeats = 0    # how often it was said again
+        self._counted = False  # the last Say counted as said again
 
     def perform(self, action) -> None:
         """An adapter too: it keeps what was said last, for the caption,
@@ -151,12 +152,16 @@ class View:
         if isinstance(action, Mark) and action.kind == "choice":
             self._choice = action.text or ""
         elif isinstance(action, Mark) and action.kind == "repeat":
-            self._repeats += 1
+            # The Say just before it is the repeat (once, when it was the
+            # same words, it counted already).
+            self._repeats += not self._counted
+            self._counted = True
         elif isinstance(action, Say) and action.parts:
             # The same words again (a repeat at idle or while choosing, where
             # no mark says so) count as said again; a repeat in a session
-            # adds the question's hint, and its mark says so.
-            self._repeats = self._repeats + 1 if action.text == self._caption else 0
+            # may add the question's hint, and its mark says so.
+            self._counted = action.text == self._caption
+            self._repeats = self._repeats + 1 if self._counted else 0
             self._caption = action.text
             if action.parts[-1] not in self._sentences():
                 # Not the device's own sentences said while choosing ("we
