@@ -48,9 +48,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from intervisor.prosody import assemble, sentences
+
 log = logging.getLogger("intervisor.speech")
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """Bumped when the way prompts are rendered changes, so old files are not reused."""
 
 #: Words espeak-ng's Dutch voice stresses or sounds wrongly, respelled for
@@ -549,9 +551,12 @@ class Speech:
         step = 50 * max(1, workers)
         for i in range(0, len(todo), step):
             batch = todo[i : i + step]
-            _worker.render_spread(self.voice, self.rate, self.volume,
-                                  [(spoken_form(self.language, t), str(self.path_for(t))) for t in batch],
-                                  workers)
+            with tempfile.TemporaryDirectory(dir=self.cache_dir, prefix=".sentences-") as tmp:
+                plan = [[(s, os.path.join(tmp, f"{k}-{j}.wav")) for j, s in enumerate(self._sentences(t))]
+                        for k, t in enumerate(batch)]
+                _worker.render_spread(self.voice, self.rate, 1.0, [job for jobs in plan for job in jobs], workers)
+                for text, jobs in zip(batch, plan):
+                    self._store(text, [read_wav(path)[0] for _, path in jobs])
         return len(todo)
 
     def fill_piper(self, texts: Iterable[str]) -> int:
@@ -564,6 +569,16 @@ class Speech:
         texts = [t.strip() for t in texts if t and t.strip()]
         return FILLER.add(self.piper, [(spoken_form(self.language, t), str(self.piper_path_for(t)))
                                        for t in dict.fromkeys(texts)], self.volume)
+
+    def _sentences(self, text: str) -> list[str]:
+        """What the synthesiser says for ``text``, one sentence at a time."""
+        return sentences(spoken_form(self.language, text)) or [text]
+
+    def _store(self, text: str, chunks: list[np.ndarray]) -> None:
+        """The sentences of ``text``, with the pauses and level of
+        :mod:`intervisor.prosody`, at the volume asked for, into the cache."""
+        write_wav(self.path_for(text), assemble(chunks, self.sample_rate) * np.float32(self.volume),
+                  self.sample_rate)
 
     def render(self, text: str) -> np.ndarray:
         """``text`` as float32 mono samples at :attr:`sample_rate`, from the
