@@ -107,6 +107,9 @@ def spoken_form(language: str, text: str) -> str:
     return text
 
 
+WORDGAP = 7
+"""espeak-ng's parameter for the pause between words (``espeakWORDGAP``, 10 ms units)."""
+
 ESPEAK_RATE = 22050
 """espeak-ng's output rate (pyttsx3 writes its WAV at this rate)."""
 
@@ -184,7 +187,10 @@ def resolve_voice(voices: Sequence[tuple[str, str, Sequence[str]]], wanted: str)
     name like ``nl`` or ``en-gb``, or a name like ``Dutch``), among
     ``voices`` given as ``(id, name, languages)``; :class:`VoiceMissing`
     when none fits."""
-    key = wanted.strip().lower()
+    key, plus, variant = wanted.strip().lower().partition("+")
+    if plus:
+        # A voice variant ("nl+m3"): espeak-ng takes it on any voice.
+        return resolve_voice(voices, key) + "+" + variant
     for test in (
         lambda vid, name, langs: vid == key,
         lambda vid, name, langs: vid.rsplit("/", 1)[-1] == key,
@@ -255,6 +261,7 @@ def _worker_main() -> int:
             driver.setProperty("voice", vid)
             driver.setProperty("rate", int(req["rate"]))
             driver.setProperty("volume", float(req["volume"]))
+            espeak.SetParameter(WORDGAP, int(req.get("gap", 0)), 0)
             espeak.Synchronize()
             current = driver.getProperty("voice")
             if current != vid.lower():
@@ -338,13 +345,13 @@ class _EspeakWorker:
             raise SpeechError("the espeak-ng worker died (it is started again on the next prompt)")
         return json.loads(line)
 
-    def render(self, voice: str, rate: int, volume: float, jobs: list[tuple[str, str]]) -> None:
+    def render(self, voice: str, rate: int, volume: float, jobs: list[tuple[str, str]], gap: int = 0) -> None:
         with self._lock:
             for attempt in (1, 2):
                 if self._proc is None or self._proc.poll() is not None:
                     self._start()
                 try:
-                    self._proc.stdin.write(json.dumps({"voice": voice, "rate": rate, "volume": volume,
+                    self._proc.stdin.write(json.dumps({"voice": voice, "rate": rate, "volume": volume, "gap": gap,
                                                        "jobs": jobs}) + "\n")
                     self._proc.stdin.flush()
                 except (BrokenPipeError, OSError):
@@ -389,21 +396,21 @@ class _EspeakPool:
         self.workers = [_EspeakWorker() for _ in range(max(1, size))]
 
     def render(self, voice: str, rate: int, volume: float, jobs: list[tuple[str, str]],
-               worker: int = 0) -> None:
-        self.workers[worker].render(voice, rate, volume, jobs)
+               worker: int = 0, gap: int = 0) -> None:
+        self.workers[worker].render(voice, rate, volume, jobs, gap)
 
     def render_spread(self, voice: str, rate: int, volume: float, jobs: list[tuple[str, str]],
-                      workers: int) -> None:
+                      workers: int, gap: int = 0) -> None:
         """``jobs`` over ``workers`` processes at once; the first error raised."""
         n = max(1, min(workers, len(self.workers), len(jobs)))
         if n == 1:
-            self.render(voice, rate, volume, jobs)
+            self.render(voice, rate, volume, jobs, gap=gap)
             return
         errors: list[BaseException] = []
 
         def part(k: int) -> None:
             try:
-                self.render(voice, rate, volume, jobs[k::n], worker=k)
+                self.render(voice, rate, volume, jobs[k::n], worker=k, gap=gap)
             except BaseException as e:  # handed to the caller below
                 errors.append(e)
 
@@ -470,9 +477,10 @@ class Speech:
     def __init__(self, language: str, rate: int = 150, volume: float = 1.0,
                  cache_dir: str | os.PathLike = "/var/cache/intervisor/speech",
                  voice: str | None = None, piper_model: str | os.PathLike | None = None,
-                 piper_background: bool = False):
+                 piper_background: bool = False, word_gap: int = 0):
         self.language = language
         self.rate = int(rate)
+        self.word_gap = int(word_gap)
         self.volume = float(volume)
         self.voice = voice or language
         self.cache_dir = Path(cache_dir)
@@ -490,7 +498,7 @@ class Speech:
         self.engine = "piper" if self._piper_now is not None else "espeak"
         self.sample_rate = ESPEAK_RATE if self._piper_now is None else self._piper_now.sample_rate
         self._settings = json.dumps([CACHE_FORMAT, "espeak", _espeak_version(), self.voice, self.rate,
-                                     round(self.volume, 3)])
+                                     round(self.volume, 3), self.word_gap])
         self._piper_settings = (json.dumps([CACHE_FORMAT, "piper", self.piper.key, round(self.volume, 3)])
                                 if self.piper is not None else None)
 
@@ -554,7 +562,8 @@ class Speech:
             with tempfile.TemporaryDirectory(dir=self.cache_dir, prefix=".sentences-") as tmp:
                 plan = [[(s, os.path.join(tmp, f"{k}-{j}.wav")) for j, s in enumerate(self._sentences(t))]
                         for k, t in enumerate(batch)]
-                _worker.render_spread(self.voice, self.rate, 1.0, [job for jobs in plan for job in jobs], workers)
+                _worker.render_spread(self.voice, self.rate, 1.0, [job for jobs in plan for job in jobs], workers,
+                                      gap=self.word_gap)
                 for text, jobs in zip(batch, plan):
                     self._store(text, [read_wav(path)[0] for _, path in jobs])
         return len(todo)
