@@ -17,7 +17,7 @@ from intervisor.speech import Speech, read_wav
 RATE = 22050
 
 
-def silences(samples: np.ndarray, rate: int, at_least: float = 0.25) -> list[float]:
+def silences(samples: np.ndarray, rate: int, at_least: float = 0.35) -> list[float]:
     """The silent gaps (seconds) inside ``samples``: between the first and
     the last sound, at least ``at_least`` long."""
     frame = rate // 100
