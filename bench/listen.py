@@ -20,6 +20,7 @@ nothing changed costs only the rendering.
     .venv/bin/python bench/listen.py --quick            # the tuning subset, first parts only
     .venv/bin/python bench/listen.py --methods five-steps --voices piper --listener tiny.en
     .venv/bin/python bench/listen.py --quick --rate 130 --word-gap 10   # espeak-ng settings to try
+    .venv/bin/python bench/listen.py --quick --untuned  # espeak-ng as before its tuning
 
 The ``--quick`` subset (the first 16 parts of vijf-stappen, five-steps and
 own-cases) is the TUNING set: settings are chosen on it.
@@ -69,9 +70,12 @@ def speech_factory(voice: str, args, piper: dict[str, str], cache: Path):
 
     def factory(language: str):
         model = piper[language] if voice == "piper" else None
-        return Speech(language, rate=args.rate, volume=1.0, cache_dir=cache,
+        # Settings given here are taken as they are; without any, the
+        # device's own (speech.ESPEAK_TUNING), or none with --untuned.
+        explicit = args.untuned or args.rate is not None or args.word_gap is not None
+        return Speech(language, rate=args.rate or 150, volume=1.0, cache_dir=cache,
                       voice=args.espeak_voice.get(language), piper_model=model,
-                      **({"word_gap": args.word_gap} if args.word_gap is not None else {}))
+                      word_gap=args.word_gap, tuned=not explicit)
 
     return factory
 
@@ -174,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--listener", default="base", choices=("base", "tiny.en"))
     p.add_argument("--piper", action="append", default=[], metavar="MODEL.onnx",
                    help="another Piper voice (its language from its .onnx.json)")
-    p.add_argument("--rate", type=int, default=150, help="espeak-ng words per minute (shipped: 150)")
+    p.add_argument("--rate", type=int, help="espeak-ng words per minute, in every language")
+    p.add_argument("--untuned", action="store_true", help="espeak-ng at 150 words a minute, no word gap, "
+                                                          "in every language (not speech.ESPEAK_TUNING)")
     p.add_argument("--word-gap", type=int, help="espeak-ng pause between words, in 10 ms")
     p.add_argument("--espeak-voice", action="append", default=[], metavar="LANG=VOICE",
                    help="an espeak-ng voice (variant) for a language, e.g. nl=nl+m3")
@@ -208,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"           heard: {row['heard'][:110]}")
     listener.save()
     summary = {"bench": "listen", "listener": f"whisper-{args.listener}", "quick": args.quick,
-               "parts_limit": limit, "rate": args.rate, "word_gap": args.word_gap,
+               "parts_limit": limit, "rate": args.rate, "word_gap": args.word_gap, "untuned": args.untuned,
                "espeak_voice": args.espeak_voice, "pooled_wer": pooled(results),
                "methods": [{k: v for k, v in r.items() if k != "rows"} for r in results],
                "transcribed": listener.fresh, "seconds": round(time.monotonic() - began)}

@@ -88,6 +88,8 @@ def words(text: str, language: str) -> list[str]:
     text = _plain(text)
     text = re.sub(r"\b(\d{1,2})[:.](\d{2})\b", lambda m: f"{int(m[1])} {int(m[2])}" if m[2] != "00" else m[1], text)
     text = re.sub(r"\b([ap])\.?m\.?(?=\W|$)", r"\1m", text)
+    # A range written "5-10" is said "5 tot 10", "5 to 10".
+    text = re.sub(r"\b(\d+) ?[-\u2013] ?(\d+)\b", r"\1 " + ("tot" if language == "nl" else "to") + r" \2", text)
     text = re.sub(r"[^\w\s-]", " ", text)
     table = {_plain(k): v for k, v in _TABLES.get(language, {}).items()}
     out: list[str] = []

@@ -142,6 +142,15 @@ def test_questions_one_per_press_then_the_next_phase():
     assert d.engine.status()["phase"] == "b"
 
 
+def test_lengths_that_are_only_a_proposal_are_said_as_one():
+    m = method(phase("check-in", 10), phase("case", 5, 15), language="en", times="proposal")
+    d = run(m)
+    assert "Phase 1 of 2. Check-in. Suggested time: 10 minutes" in said(d.start())
+    assert said(d.press(Command.NEXT)).startswith("Phase 2 of 2. Case. Suggested time: 5 to 15 minutes")
+    fixed = run(method(phase("inbrengen", 10)))
+    assert "Fase 1 van 1. Inbrengen. 10 minuten" in said(fixed.start())
+
+
 def test_repeat_says_the_last_prompt_again_with_its_hint():
     qs = (Question("Is dat gelukt?", hint="Wanneer is het geslaagd?"),)
     d = run(method(phase("a", 10, questions=qs)))

@@ -33,6 +33,7 @@ def test_times_of_day_punctuation_and_case_do_not_count():
     assert wer("Dit duurt tot 13 uur 30.", "dit duurt tot 13.30 uur", "nl") == 0
     assert wer("until 9:30 am", "Until nine thirty a.m.", "en") == 0
     assert wer("Wat is het probleem?", "wat is het, probleem", "nl") == 0
+    assert wer("5 to 10 minutes", "5-10 minutes.", "en") == 0 and wer("5 tot 10 minuten", "5-10 minuten", "nl") == 0
 
 
 def test_the_naive_count_keeps_digits_and_words_apart():

@@ -201,6 +201,13 @@ def test_language_is_nl_or_en():
     assert one_error(text) == 'm.yaml:3: language should be "nl" or "en", not "de"'
 
 
+def test_times_are_fixed_or_a_proposal():
+    assert load(HEAD + ONE_PHASE).method.times == "fixed"
+    assert load(HEAD.replace("language: nl", "language: nl\ntimes: proposal") + ONE_PHASE).method.times == "proposal"
+    text = HEAD.replace("language: nl", "language: nl\ntimes: guess") + ONE_PHASE
+    assert one_error(text) == 'm.yaml:4: times should be "fixed" or "proposal", not "guess"'
+
+
 def test_phase_ids_are_unique():
     text = HEAD + ONE_PHASE + "  - id: a\n    title: B\n    duration: 1m\n"
     assert one_error(text) == ('m.yaml:8: the phase id "a" is used twice (first on line 5); each phase '

@@ -45,7 +45,7 @@ PLACES = {
 # A value of the wrong kind for each kind of field.
 WRONG = {"text": [1, 2], "name": {"a": 1}, "id": "Niet Goed!", "texts": {"a": 1}, "language": "de",
          "duration": "soon", "length0": "soon", "boolean": "maybe", "clock": "25:61", "questions": "Wat?",
-         "rounds": "often", "when": "dag-2", "list": "one"}
+         "rounds": "often", "when": "dag-2", "list": "one", "times": "guess"}
 
 
 def both(doc: dict) -> tuple[bool, bool]:

@@ -33,6 +33,7 @@ TIMINGS = {
     # GGZ handout: inleiding 5, presentatie 5, discussie 30, afronding 10.
     "beeldbellen-eigen-casus": ([0, 300, 600, 2400], 3000),
     "beeldbellen-verhalen": ([0, 300, 600, 2400], 3000),
+    "video-call-stories": ([0, 300, 600, 2400], 3000),
     "own-cases": ([0, 300, 600, 2400], 3000),
     # Toolkit (no times in the seed; ours): 10, 10, 15, 5 + 15, 20, 15.
     "intervisie-met-clienten": ([0, 600, 1200, 2100, 2400, 3300, 4500], 5400),
@@ -150,16 +151,18 @@ def test_ggz_five_questions_are_the_handouts():
     assert alternative[:2] == ["Wat heb je gedaan?", "Wat gebeurde er vervolgens?"]
 
 
-def test_ggz_stories_are_the_six_with_their_questions():
-    doc = RAW["beeldbellen-verhalen"]
+@pytest.mark.parametrize("mid", ["beeldbellen-verhalen", "video-call-stories"])
+def test_ggz_stories_are_the_six_with_their_questions(mid):
+    doc = RAW[mid]
     (choice,) = doc["choices"]
+    assert choice["default"] == "annie"     # a session started without a choice has a story
     assert [o["title"] for o in choice["options"]] == [
         "Annie", "Bob", "Hans", "Leon", "Anja", "Willemijn"]
     for opt in choice["options"]:
         assert opt["say"] and opt["questions"]
     assert len(choice["options"][0]["questions"]) == 2  # Annie asks two things
-    discussie = next(p for p in doc["phases"] if p["id"] == "discussie")
-    assert discussie["from_choice"] == choice["id"]
+    discussion = next(p for p in doc["phases"] if p.get("from_choice"))
+    assert discussion["from_choice"] == choice["id"] and discussion["duration"] == "30m"
 
 
 @pytest.mark.parametrize("mid", ["vijf-stappen", "five-steps"])
@@ -169,6 +172,16 @@ def test_five_steps_have_a_silent_pause_and_an_advice_round(mid):
     assert [bool(p.get("rounds")) for p in phases] == [False, False, False, True, False, False]
     assert [p["duration"] for p in phases] == ["5-10m", "5-10m", "5m", "15m", "5m", "5m"]
     assert phases[3]["rounds"]["leave_out"] == 1  # the case-bringer listens
+    # ... and says so: the case-bringer gives no advice of their own.
+    assert re.search(r"geeft zelf geen advies|gives no advice", phases[3]["say"])
+
+
+def test_the_toolkit_gives_no_times_so_ours_are_said_as_a_proposal():
+    assert RAW["intervisie-met-clienten"]["times"] == "proposal"
+    result = rehearse(load_method(METHODS / "intervisie-met-clienten.yaml").method)
+    starts = [e["text"] for e in result.events if e["kind"] == "phase_start"]
+    assert len(starts) == 7 and all("Voorgestelde tijd:" in s for s in starts)
+    assert "voorstel" in result.events[0]["text"]       # the introduction says so too
 
 
 def test_training_blocks_keep_the_seed_clock_times():

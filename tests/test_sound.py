@@ -305,7 +305,9 @@ def test_a_cue_plays_over_speech(pulse_server, sound):
         heard = rec.samples(before)[: RATE // 3]
         voice = rec.samples(start.index)[: RATE // 3]
     assert strength(heard, 1568) > 5 * strength(voice, 1568)
-    assert np.sqrt(np.mean(heard[-RATE // 8 :] ** 2)) > 0.01  # and the speech went on under it
+    # ... and the speech went on under it (a quarter second: longer than
+    # the pause between two Dutch words).
+    assert np.sqrt(np.mean(heard[-RATE // 4 :] ** 2)) > 0.01
 
 
 @pytest.mark.audio
@@ -337,7 +339,8 @@ def heard_prompt(pulse_server, sound, parts) -> np.ndarray:
         sound.perform(Say(tuple(parts)))
         onset = rec.wait_for_sound(after=t, timeout=20)
         assert onset is not None
-        end = rec.wait_for_silence(after=onset.time, seconds=0.4, timeout=20)
+        # Longer than the pause between the parts of a prompt (prosody.PAUSE).
+        end = rec.wait_for_silence(after=onset.time, seconds=1.0, timeout=20)
         assert end is not None
         return rec.samples(onset.index)[: rec.index_at(end) - onset.index]
 
@@ -352,10 +355,14 @@ def test_prompts_in_parts_are_heard_whole_at_the_sink(pulse_server, sound, ready
         sound.prepare(parts)
     heard = heard_prompt(pulse_server, sound, parts)
     assert sound.finish(timeout=10)
-    whole = sum(len(sound.prompts.get(p)) for p in parts)
+    from intervisor.prosody import PAUSE
+
+    whole = sum(len(sound.prompts.get(p)) for p in parts) + int((len(parts) - 1) * PAUSE * RATE)
     # Every part, one after the other: the length of all of them (a prompt
     # cut to its first part or two would be far shorter).
-    assert 0.9 * whole < len(heard) < whole + 0.1 * RATE, (len(heard), whole)
+    # (The sink's silence is found up to a second and a half late under load;
+    # the upper bound catches only a prompt said twice over.)
+    assert 0.9 * whole < len(heard) < whole + 1.5 * RATE, (len(heard), whole)
     last = sound._to_float(sound.prompts.get(parts[-1]))[: RATE // 4]
     tail = heard[-len(sound.prompts.get(parts[-1])) - RATE // 20 :]
     lags = np.correlate(tail, last, mode="valid")

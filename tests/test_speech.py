@@ -68,8 +68,30 @@ def test_voice_names_resolve_by_id_short_name_language_or_name():
     assert resolve_voice(voices, "gmw/en") == "gmw/en"
     assert resolve_voice(voices, "en-GB") == "gmw/en"
     assert resolve_voice(voices, "Korean") == "ko"
+    assert resolve_voice(voices, "nl+m3") == "gmw/nl+m3"      # a variant of a voice
     with pytest.raises(VoiceMissing):
         resolve_voice(voices, "fr")
+    with pytest.raises(VoiceMissing):
+        resolve_voice(voices, "fr+m3")
+
+
+def test_dutch_espeak_speaks_slower_with_pauses_between_words_as_tuned(tmp_path):
+    text = "Fase twee van zes. Verhelderen. Vijf tot tien minuten."
+    untuned = Speech("nl", 150, 1.0, tmp_path, tuned=False).render(text)
+    dutch = Speech("nl", 150, 1.0, tmp_path).render(text)
+    assert len(dutch) > 1.25 * len(untuned)
+    english = "Phase two of six. Clarifying. Five to ten minutes."
+    assert np.array_equal(Speech("en", 150, 1.0, tmp_path).render(english),
+                          Speech("en", 150, 1.0, tmp_path, tuned=False).render(english))
+
+
+def test_a_word_gap_and_a_voice_variant_are_heard(tmp_path):
+    text = "Fase twee van zes. Verhelderen."
+    plain = Speech("nl", 150, 1.0, tmp_path, word_gap=0).render(text)
+    gapped = Speech("nl", 150, 1.0, tmp_path, word_gap=10).render(text)   # 100 ms between words
+    assert len(gapped) - len(plain) > 0.3 * 22050                         # five gaps at least
+    variant = Speech("nl", 150, 1.0, tmp_path, voice="nl+m3").render(text)
+    assert len(variant) and not np.array_equal(variant[: len(plain)], plain[: len(variant)])
 
 
 def test_the_cache_is_keyed_by_text_voice_and_settings(tmp_path):
@@ -79,8 +101,9 @@ def test_the_cache_is_keyed_by_text_voice_and_settings(tmp_path):
     others = [base.path_for("Nog 6 minuten"), Speech("en", 150, 1.0, tmp_path).path_for("Nog 5 minuten"),
               Speech("nl", 180, 1.0, tmp_path).path_for("Nog 5 minuten"),
               Speech("nl", 150, 0.5, tmp_path).path_for("Nog 5 minuten"),
-              Speech("nl", 150, 1.0, tmp_path, voice="en-gb").path_for("Nog 5 minuten")]
-    assert len({base.path_for("Nog 5 minuten"), *others}) == 6
+              Speech("nl", 150, 1.0, tmp_path, voice="en-gb").path_for("Nog 5 minuten"),
+              Speech("nl", 150, 1.0, tmp_path, word_gap=5).path_for("Nog 5 minuten")]
+    assert len({base.path_for("Nog 5 minuten"), *others}) == 7
     # The file names carry no words (no transcript on disk).
     assert "minuten" not in base.path_for("Nog 5 minuten").name
 

@@ -416,6 +416,8 @@ class Engine:
         head = [self.words.phase(index + 1, len(self.plan), self.method.is_programme), phase.title + "."]
         if phase.at is not None:
             head += [self.words["block_at"], self.words.clock(self._block_end_clock(index)) + "."]
+        elif self.method.times == "proposal":
+            head += [self.words["proposed"], self.words.length(lo, hi)]
         else:
             head.append(self.words.length(lo, hi))
         actions: list[Action] = [Play(Cue.PHASE_START), Show(Light.RUNNING)]

@@ -70,6 +70,7 @@ _MAX_NUMBER = 10 ** 6  # no real length has more digits; keeps the arithmetic sm
 
 DURATION_HELP = "write it like 90s, 5m, 1h or 1h30m, or as a range like 5-10m"
 
+TIMES = F.TIMES
 CUE_KEYS = F.keys(F.CUES)
 METHOD_KEYS = F.keys(F.METHOD)
 PHASE_KEYS = F.keys(F.PHASE)
@@ -260,6 +261,7 @@ class _Reader:
             self.plans_check(m, phases, choices)
         rules = self.texts(m.get("rules"), "rules")
         duration = self.duration(m.get("duration"), "the method's duration")
+        times = self.check.one_of(m.get("times"), "times", TIMES) if m.get("times") is not None else None
         method = None
         if None not in (mid, title, language) and phases:
             method = Method(
@@ -270,6 +272,7 @@ class _Reader:
                 intro=self.check.text(m.get("intro"), "intro"),
                 closing=self.check.text(m.get("closing"), "closing"),
                 participants=participants or 6, choices=tuple(choices), path=self.file,
+                times=times or "fixed",
             )
             if duration is not None:
                 self.duration_matches(m, method, duration)

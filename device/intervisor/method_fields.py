@@ -26,7 +26,7 @@ class Field:
     texts), ``language``, ``duration`` (a length, or a range like 5-10m),
     ``length0`` (one length, or 0 for none), ``boolean``, ``integer``
     (from ``lo`` to ``hi``), ``clock`` (a time of day like "09:30"),
-    ``questions``, ``rounds``, ``when``, or ``list`` of the part named by
+    ``questions``, ``rounds``, ``when``, ``times`` (one of :data:`TIMES`), or ``list`` of the part named by
     ``of`` (at least ``lo`` items).
     """
 
@@ -42,6 +42,10 @@ def keys(part: dict[str, Field]) -> tuple[str, ...]:
     """The keys of a part, in the order messages list them."""
     return tuple(part)
 
+
+TIMES = ("fixed", "proposal")
+"""``times:`` of a method: its phases' lengths are the method's own, or
+only a proposal (the source gives none), and then announced as one."""
 
 CUES = {
     "warn_before": Field("length0", "warning cue this long before time-up; 0 = none (default 1m)"),
@@ -63,6 +67,7 @@ METHOD = {
     "closing": Field("text", "spoken when the session ends"),
     "participants": Field("integer", "default number of participants for rounds", lo=2, hi=12),
     "choices": Field("list", "choices made once at the start", hi=10, of="choice"),
+    "times": Field("times", "fixed (default), or proposal: the lengths are said as a suggestion"),
     **CUES,
 }
 

@@ -58,6 +58,8 @@ def _value(field: F.Field) -> dict:
         return {"anyOf": [_text(False), {"type": "array", "items": _text(True)}]}
     if kind == "language":
         return {"enum": list(LANGUAGES)}
+    if kind == "times":
+        return {"enum": list(F.TIMES)}
     if kind == "duration":
         return {"type": "string", "pattern": f"^(?:{_NONZERO}|{_RANGE})$"}
     if kind == "length0":

@@ -135,6 +135,7 @@ class Method:
     participants: int = 6
     choices: tuple[Choice, ...] = ()
     path: str | None = None
+    times: str = "fixed"    # "proposal": the lengths are a suggestion, and said as one
 
     def choice(self, choice_id: str) -> Choice:
         for c in self.choices:

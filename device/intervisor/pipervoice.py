@@ -135,6 +135,13 @@ class PiperEngine:
         self._lock = threading.Lock()
 
     def render(self, text: str) -> np.ndarray:
+        """``text`` sentence by sentence, with the pauses and the level of
+        :mod:`intervisor.prosody` (as espeak-ng's prompts have them)."""
+        from intervisor.prosody import assemble, sentences
+
+        return assemble([self._say(s) for s in sentences(text) or [text]], self.sample_rate)
+
+    def _say(self, text: str) -> np.ndarray:
         buf = io.BytesIO()
         with self._lock, wave.open(buf, "wb") as f:
             self.voice.synthesize_wav(text, f)

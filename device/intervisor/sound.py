@@ -188,19 +188,19 @@ class Mixer:
         self.blocks += 1
 
 
-def _trim(samples: np.ndarray, rate: int, keep_head: float = 0.001, keep_tail: float = 0.12,
-          threshold: float = 0.004) -> np.ndarray:
-    """Cut the synthesiser's silence: leading silence is latency the group
-    hears, trailing silence a gap between the parts of one prompt."""
-    loud = np.flatnonzero(np.abs(samples) > threshold)
-    if not len(loud):
-        return samples[:0]
-    start = max(0, int(loud[0]) - int(keep_head * rate))
-    end = min(len(samples), int(loud[-1]) + 1 + int(keep_tail * rate))
-    out = samples[start:end].copy()
-    ramp = min(len(out), max(2, int(keep_head * rate)))
-    out[:ramp] *= np.linspace(0.0, 1.0, ramp, dtype=np.float32)  # no click where we cut
-    return out
+def _trim(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Cut the synthesiser's silence (:func:`intervisor.prosody.trim`): the
+    pauses between the parts of a prompt are :func:`_joined`'s to give."""
+    from intervisor.prosody import trim
+
+    return trim(samples, rate)
+
+
+def _joined(parts: list[np.ndarray], rate: int) -> np.ndarray:
+    """The parts of one prompt, with a real pause between them."""
+    from intervisor.prosody import join
+
+    return join(parts, rate)[0]
 
 
 class _Prompts:
@@ -664,7 +664,7 @@ class SoundOutput:
                 pcm = [self._cached(p) for p in parts]
                 pcm = [x if x is not None else self._load(p) for x, p in zip(pcm, parts)]
                 if gen == self.mixer.latest and not self.faulted:
-                    self.mixer.say(self._to_float(np.concatenate(pcm)), gen, at)
+                    self.mixer.say(_joined([self._to_float(x) for x in pcm], self.rate), gen, at)
                     self._rouse(at)
             except Exception as e:
                 # Never the text itself in the log.
@@ -698,7 +698,7 @@ class SoundOutput:
             return
         cached = [self._cached(p) for p in parts]
         if all(x is not None for x in cached):
-            self.mixer.say(self._to_float(np.concatenate(cached)), gen, at)
+            self.mixer.say(_joined([self._to_float(x) for x in cached], self.rate), gen, at)
             self._rouse(at)
         else:
             self._feed.put((gen, parts, at))

@@ -30,13 +30,11 @@ strike is heard, the ringing overlaps what follows."""
 def _speech_of(speech: Any, say: Say) -> tuple[np.ndarray, list[tuple[int, str]]]:
     """The samples of ``say`` as the device joins them, and where each of
     its parts starts in them (sample, text)."""
-    from intervisor.sound import _trim
+    from intervisor.prosody import join, trim
 
     texts = [p for p in say.parts if p and p.strip()]
-    parts = [_trim(speech.render(p), speech.sample_rate) for p in texts]
-    starts = np.cumsum([0] + [len(x) for x in parts[:-1]]).tolist() if parts else []
-    samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-    return samples, list(zip((int(s) for s in starts), texts))
+    samples, starts = join([trim(speech.render(p), speech.sample_rate) for p in texts], speech.sample_rate)
+    return samples, list(zip(starts, texts))
 
 
 def render(steps: Sequence[tuple[float, Iterable[Any]]], speech_factory: Callable[..., Any],

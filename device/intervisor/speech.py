@@ -48,9 +48,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from intervisor.prosody import assemble, sentences
+
 log = logging.getLogger("intervisor.speech")
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """Bumped when the way prompts are rendered changes, so old files are not reused."""
 
 #: Words espeak-ng's Dutch voice stresses or sounds wrongly, respelled for
@@ -104,6 +106,17 @@ def spoken_form(language: str, text: str) -> str:
         text = re.sub(pattern, sub, text, flags=re.IGNORECASE)
     return text
 
+
+#: How espeak-ng speaks a language best to a listener, chosen with
+#: bench/listen.py on its tuning subset (``--quick``): ``pace`` scales the
+#: configured words per minute, ``word_gap`` is a pause between words in
+#: 10 ms units. Dutch espeak-ng ran its words together at 150 a minute.
+ESPEAK_TUNING: dict[str, dict[str, float]] = {
+    "nl": {"pace": 130 / 150, "word_gap": 10},
+}
+
+WORDGAP = 7
+"""espeak-ng's parameter for the pause between words (``espeakWORDGAP``, 10 ms units)."""
 
 ESPEAK_RATE = 22050
 """espeak-ng's output rate (pyttsx3 writes its WAV at this rate)."""
@@ -182,7 +195,10 @@ def resolve_voice(voices: Sequence[tuple[str, str, Sequence[str]]], wanted: str)
     name like ``nl`` or ``en-gb``, or a name like ``Dutch``), among
     ``voices`` given as ``(id, name, languages)``; :class:`VoiceMissing`
     when none fits."""
-    key = wanted.strip().lower()
+    key, plus, variant = wanted.strip().lower().partition("+")
+    if plus:
+        # A voice variant ("nl+m3"): espeak-ng takes it on any voice.
+        return resolve_voice(voices, key) + "+" + variant
     for test in (
         lambda vid, name, langs: vid == key,
         lambda vid, name, langs: vid.rsplit("/", 1)[-1] == key,
@@ -253,6 +269,7 @@ def _worker_main() -> int:
             driver.setProperty("voice", vid)
             driver.setProperty("rate", int(req["rate"]))
             driver.setProperty("volume", float(req["volume"]))
+            espeak.SetParameter(WORDGAP, int(req.get("gap", 0)), 0)
             espeak.Synchronize()
             current = driver.getProperty("voice")
             if current != vid.lower():
@@ -336,13 +353,13 @@ class _EspeakWorker:
             raise SpeechError("the espeak-ng worker died (it is started again on the next prompt)")
         return json.loads(line)
 
-    def render(self, voice: str, rate: int, volume: float, jobs: list[tuple[str, str]]) -> None:
+    def render(self, voice: str, rate: int, volume: float, jobs: list[tuple[str, str]], gap: int = 0) -> None:
         with self._lock:
             for attempt in (1, 2):
                 if self._proc is None or self._proc.poll() is not None:
                     self._start()
                 try:
-                    self._proc.stdin.write(json.dumps({"voice": voice, "rate": rate, "volume": volume,
+                    self._proc.stdin.write(json.dumps({"voice": voice, "rate": rate, "volume": volume, "gap": gap,
                                                        "jobs": jobs}) + "\n")
                     self._proc.stdin.flush()
                 except (BrokenPipeError, OSError):
@@ -387,21 +404,21 @@ class _EspeakPool:
         self.workers = [_EspeakWorker() for _ in range(max(1, size))]
 
     def render(self, voice: str, rate: int, volume: float, jobs: list[tuple[str, str]],
-               worker: int = 0) -> None:
-        self.workers[worker].render(voice, rate, volume, jobs)
+               worker: int = 0, gap: int = 0) -> None:
+        self.workers[worker].render(voice, rate, volume, jobs, gap)
 
     def render_spread(self, voice: str, rate: int, volume: float, jobs: list[tuple[str, str]],
-                      workers: int) -> None:
+                      workers: int, gap: int = 0) -> None:
         """``jobs`` over ``workers`` processes at once; the first error raised."""
         n = max(1, min(workers, len(self.workers), len(jobs)))
         if n == 1:
-            self.render(voice, rate, volume, jobs)
+            self.render(voice, rate, volume, jobs, gap=gap)
             return
         errors: list[BaseException] = []
 
         def part(k: int) -> None:
             try:
-                self.render(voice, rate, volume, jobs[k::n], worker=k)
+                self.render(voice, rate, volume, jobs[k::n], worker=k, gap=gap)
             except BaseException as e:  # handed to the caller below
                 errors.append(e)
 
@@ -468,9 +485,13 @@ class Speech:
     def __init__(self, language: str, rate: int = 150, volume: float = 1.0,
                  cache_dir: str | os.PathLike = "/var/cache/intervisor/speech",
                  voice: str | None = None, piper_model: str | os.PathLike | None = None,
-                 piper_background: bool = False):
+                 piper_background: bool = False, word_gap: int | None = None, tuned: bool = True):
         self.language = language
-        self.rate = int(rate)
+        # The rate and the word gap are espeak-ng's (Piper keeps its own
+        # pace, and espeak-ng may speak before Piper has): ESPEAK_TUNING.
+        tuning = ESPEAK_TUNING.get(language, {}) if tuned else {}
+        self.rate = int(round(rate * tuning.get("pace", 1.0)))
+        self.word_gap = int(tuning.get("word_gap", 0) if word_gap is None else word_gap)
         self.volume = float(volume)
         self.voice = voice or language
         self.cache_dir = Path(cache_dir)
@@ -488,7 +509,7 @@ class Speech:
         self.engine = "piper" if self._piper_now is not None else "espeak"
         self.sample_rate = ESPEAK_RATE if self._piper_now is None else self._piper_now.sample_rate
         self._settings = json.dumps([CACHE_FORMAT, "espeak", _espeak_version(), self.voice, self.rate,
-                                     round(self.volume, 3)])
+                                     round(self.volume, 3), self.word_gap])
         self._piper_settings = (json.dumps([CACHE_FORMAT, "piper", self.piper.key, round(self.volume, 3)])
                                 if self.piper is not None else None)
 
@@ -549,9 +570,13 @@ class Speech:
         step = 50 * max(1, workers)
         for i in range(0, len(todo), step):
             batch = todo[i : i + step]
-            _worker.render_spread(self.voice, self.rate, self.volume,
-                                  [(spoken_form(self.language, t), str(self.path_for(t))) for t in batch],
-                                  workers)
+            with tempfile.TemporaryDirectory(dir=self.cache_dir, prefix=".sentences-") as tmp:
+                plan = [[(s, os.path.join(tmp, f"{k}-{j}.wav")) for j, s in enumerate(self._sentences(t))]
+                        for k, t in enumerate(batch)]
+                _worker.render_spread(self.voice, self.rate, 1.0, [job for jobs in plan for job in jobs], workers,
+                                      gap=self.word_gap)
+                for text, jobs in zip(batch, plan):
+                    self._store(text, [read_wav(path)[0] for _, path in jobs])
         return len(todo)
 
     def fill_piper(self, texts: Iterable[str]) -> int:
@@ -564,6 +589,16 @@ class Speech:
         texts = [t.strip() for t in texts if t and t.strip()]
         return FILLER.add(self.piper, [(spoken_form(self.language, t), str(self.piper_path_for(t)))
                                        for t in dict.fromkeys(texts)], self.volume)
+
+    def _sentences(self, text: str) -> list[str]:
+        """What the synthesiser says for ``text``, one sentence at a time."""
+        return sentences(spoken_form(self.language, text)) or [text]
+
+    def _store(self, text: str, chunks: list[np.ndarray]) -> None:
+        """The sentences of ``text``, with the pauses and level of
+        :mod:`intervisor.prosody`, at the volume asked for, into the cache."""
+        write_wav(self.path_for(text), assemble(chunks, self.sample_rate) * np.float32(self.volume),
+                  self.sample_rate)
 
     def render(self, text: str) -> np.ndarray:
         """``text`` as float32 mono samples at :attr:`sample_rate`, from the
