@@ -375,3 +375,48 @@ def test_input_bounds_every_line_it_reads():
         tracemalloc.stop()
     assert got == [Command.NEXT]
     assert peak < 1024 * 1024, f"{peak} bytes held for one line"
+
+
+def test_a_failing_write_lights_the_fault_once_and_its_recovery_clears_it(tmp_path, caplog):
+    # In process, with a fault seam at the state's write (the serve tests
+    # above use a real full disk): the light, the status, one line each way.
+    import errno
+    import logging
+
+    from intervisor.clock import FakeClock
+    from intervisor.runner import Device
+    from intervisor.service import Parts, Service
+
+    class Lights:
+        def __init__(self):
+            self.faults = set()
+
+        def fault(self, part):
+            self.faults.add(part)
+
+        def clear_fault(self, part):
+            self.faults.discard(part)
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"state_dir: {tmp_path / 'state'}\nmethods_dir: {tmp_path}\n")
+    service = Service(config, clock=FakeClock(), environ={})
+    service._configure()
+    service.parts = Parts({}, lambda c: None, "nl")
+    service.parts.panel = lights = Lights()
+    service.device = Device({}, service.clock, [service])
+    writes = service.store.save
+
+    def full(content):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    caplog.set_level(logging.INFO)
+    service.store.save = full
+    service.save()
+    service.save()
+    assert lights.faults == {"storage"} and service.status()["faults"] == ["storage"]
+    service.store.save = writes
+    service.save()
+    assert lights.faults == set()
+    assert StateStore(service.state_dir).read()["status"]["faults"] == []
+    assert caplog.text.count("cannot write the state") == 1
+    assert caplog.text.count("the state can be written again") == 1
