@@ -216,14 +216,17 @@ def kill_after_announce(code: Code, tmp: Path, kills: int, seed: int = 20) -> tu
 
 
 def config_deleted(code: Code, tmp: Path) -> tuple[bool, str]:
-    s = code.serve(tmp, "selected: lang\n", methods=[("kort.yaml", KORT), ("lang.yaml", LANG)])
+    s = code.serve(tmp, "selected: lang\nparticipants: 7\n", methods=[("kort.yaml", KORT), ("lang.yaml", LANG)])
     try:
         s.start()
         before = state_of(s)["service"]["reloads"]
         s.config.unlink()
         s.proc.send_signal(signal.SIGHUP)
         wait(lambda: state_of(s).get("service", {}).get("reloads", 0) > before)
-        kept = state_of(s)["service"]["selected"] == "lang"
+        s.send("next")
+        wait(lambda: state_of(s).get("status", {}).get("stage") == "running")
+        st = state_of(s)["status"]
+        kept = st.get("method") == "lang" and st.get("participants") == 7
         said = "keeping the config in use" in s.read_log()
         return kept and said, f"config in use kept: {kept}, a line says why: {said}"
     finally:

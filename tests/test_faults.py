@@ -215,7 +215,7 @@ def test_a_session_is_saved_before_the_group_hears_it(tmp_path):
 
 
 def test_a_deleted_config_at_sighup_keeps_the_config_in_use(serve):
-    s = serve("selected: lang\n",
+    s = serve("selected: lang\nparticipants: 7\n",
               methods=[("kort.yaml", KORT), ("lang.yaml", LANG)]).start()
     assert s.state()["service"]["selected"] == "lang"
     before = s.state()["service"]["reloads"]
@@ -226,7 +226,8 @@ def test_a_deleted_config_at_sighup_keeps_the_config_in_use(serve):
     log = s.read_log()
     assert log.count("is gone; keeping the config in use") == 1
     s.send("next")
-    assert s.wait_state(running)["status"]["method"] == "lang"
+    st = s.wait_state(running)["status"]
+    assert st["method"] == "lang" and st["participants"] == 7    # not the defaults' (none)
     assert s.stop() == 0
 
 
