@@ -17,7 +17,7 @@ import pytest
 from intervisor import cli
 from intervisor.method import (MAX_CHOICES, MAX_METHOD_BYTES, MAX_OPTIONS, MAX_PHASES, MAX_QUESTIONS, _Reader,
                                load_method, load_method_text)
-from test_service import KORT, PROGRAM, Serve, running
+from test_service import KORT, PROGRAM, Serve, library, running
 
 GOOD = KORT
 # The same method, another version: still valid.
@@ -253,7 +253,7 @@ def test_a_press_in_the_largest_method_allowed_writes_a_small_state(tmp_path):
     (s.methods / "grootst.yaml").write_text(largest_method())
     s.start()
     try:
-        assert s.state()["service"]["methods"] == ["grootst"]
+        assert library(s)["methods"] == ["grootst"]
         s.send("next")
         s.wait_state(running)
         sizes = []

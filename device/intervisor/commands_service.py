@@ -147,6 +147,12 @@ class _Place:
             return None
         return doc
 
+    def library(self) -> dict:
+        """What the service loaded and refused (its library report)."""
+        from intervisor.storage import LibraryReport
+
+        return LibraryReport.read(self.state_dir) or {"methods": [], "refused": {}}
+
 
 # --- serve, status ------------------------------------------------------------------------------
 
@@ -180,8 +186,12 @@ def status_command(args: argparse.Namespace) -> int:
         if doc and doc.get("session"):
             print(f"A session of {doc['session'].get('method')} is saved and resumes when it starts.")
         return NOT_RUNNING
-    if doc is None:
-        print(f"Intervisor is running (pid {pid}) but has not written its state yet.")
+    if doc is None or doc.get("service", {}).get("pid") != pid:
+        # Not written yet, or it cannot be written: the disk is full, say.
+        print(f"Intervisor is running (pid {pid}) but has not written its state "
+              "(yet, or it cannot: a storage fault; see journalctl -u intervisor).")
+        if doc is not None:
+            print("Faults: storage (the state file there is not this run's)")
         return 0
     service, st = doc.get("service", {}), doc.get("status", {})
     print(f"Intervisor is running (pid {pid}).")
@@ -208,7 +218,9 @@ def status_command(args: argparse.Namespace) -> int:
     print(f"Voice commands: {'on' if service.get('voice') else 'off'}")
     faults = service.get("faults") or []
     print(f"Faults: {', '.join(faults) if faults else 'none'}")
-    for path, problems in (service.get("refused") or {}).items():
+    if service.get("storage"):
+        print(f"Storage: {service['storage']}")
+    for path, problems in place.library()["refused"].items():
         print(f"Refused: {path}")
         for p in problems:
             print(f"  {p}")
@@ -290,6 +302,8 @@ def _tell_service(place: _Place, wait: float) -> dict | None:
         doc = place.state()
         service = (doc or {}).get("service", {})
         if service.get("reloads", 0) > before:
+            # The library report is written before the state that counts the reload.
+            doc = {**doc, "library": place.library()}
             if service.get("fingerprint") == expected:
                 return doc
             reloaded = doc  # someone changed the folder again meanwhile
@@ -303,8 +317,8 @@ def _tell_service(place: _Place, wait: float) -> dict | None:
 def _verdict(doc: dict | None, expect: list[str], gone: list[str] = ()) -> int:
     if doc is None:
         return 0
-    service = doc.get("service", {})
-    loaded = set(service.get("methods", []))
+    library = doc.get("library", {})
+    loaded = set(library.get("methods", []))
     status = 0
     for mid in expect:
         if mid in loaded:
@@ -315,7 +329,7 @@ def _verdict(doc: dict | None, expect: list[str], gone: list[str] = ()) -> int:
     for mid in gone:
         if mid not in loaded:
             print(f"the service reloaded: {mid} is gone")
-    for path, problems in (service.get("refused") or {}).items():
+    for path, problems in (library.get("refused") or {}).items():
         for p in problems:
             print(p, file=sys.stderr)
     return status

@@ -52,6 +52,42 @@ class ActionLog:
         return [a.text for a in self.actions if isinstance(a, Say)]
 
 
+class CommandQueue(queue.Queue):
+    """The device's one queue, bounded. ``put`` never blocks (it is called
+    from gpiozero's, the microphone's and the input's threads): a command
+    that finds the queue full is dropped, with one log line for the whole
+    burst. A chair presses a few times a minute; hundreds waiting means
+    something floods the queue, and each would be answered late anyway.
+
+    >>> q = CommandQueue(2)
+    >>> for c in (Command.NEXT, Command.STEP, Command.BACK): q.put(c)
+    >>> q.qsize(), q.dropped
+    (2, 1)
+    """
+
+    def __init__(self, maxsize: int = 200):
+        super().__init__(maxsize)
+        self.dropped = 0
+        self._dropping = False
+
+    def put(self, item, block: bool = True, timeout: float | None = None) -> None:
+        try:
+            super().put(item, block=False)
+        except queue.Full:
+            with self.mutex:
+                self.dropped += 1
+                first, self._dropping = not self._dropping, True
+            if first:
+                log.warning("queue: %d commands wait already; more are dropped until the device "
+                            "catches up", self.maxsize)
+
+    def get(self, block: bool = True, timeout: float | None = None):
+        item = super().get(block, timeout)
+        if self._dropping and self.qsize() < self.maxsize // 2:
+            self._dropping = False   # the next burst gets its line
+        return item
+
+
 # What the idle device answers: start, the next method, the method before, say it again.
 IDLE_COMMANDS = frozenset({Command.NEXT, Command.STEP, Command.BACK, Command.REPEAT})
 
@@ -76,6 +112,10 @@ class Device:
     ``explain(language)`` gives how the button works; it is said once, the
     first time each method is run, before the method's own words.
 
+    ``before_sound(actions)`` is called with a session's answer before
+    any adapter gets it (the service saves there: what the group hears
+    must survive a kill).
+
     ``lead`` (seconds): the loop wakes that long before a deadline and lets
     the engine act on it then, with the clock held at the deadline; the
     sounds it asks for carry the deadline as ``at``, so the sound output
@@ -97,6 +137,7 @@ class Device:
         on_session_end: Callable[[Engine], None] | None = None,
         explain: Callable[[str], str] | None = None,
         lead: float = 0.0,
+        before_sound: Callable[[list[Action]], None] | None = None,
     ):
         self.methods = methods
         self.lead = max(0.0, float(lead))
@@ -109,8 +150,9 @@ class Device:
         self.words = Phrases(language)
         self.on_change = on_change
         self.on_session_end = on_session_end
+        self.before_sound = before_sound
         self.session: Engine | None = None
-        self.queue: "queue.Queue[Command]" = queue.Queue()
+        self.queue: "queue.Queue[Command]" = CommandQueue()
         self.faults: set[str] = set()
         self.explain = explain
         self.explained: set[str] = set()
@@ -126,6 +168,8 @@ class Device:
         ``at``: the time the sounds of this answer are due (an early tick)."""
         if self.session is None:
             actions = self._idle(command)
+            if self.session is not None and self.before_sound is not None:
+                self.before_sound(actions)   # a session started: heard from now on
             self.dispatch(actions)
         else:
             choosing = self.session.stage == "choosing"
@@ -142,6 +186,8 @@ class Device:
             if at is not None:
                 actions = [dataclasses.replace(a, at=at) if isinstance(a, (Play, Say)) else a
                            for a in actions]
+            if self.before_sound is not None:
+                self.before_sound(actions)
             # The session's last words are said while it is still the
             # session (in its own language), then the device is idle.
             self.dispatch(actions)

@@ -8,13 +8,21 @@ interrupted, tells systemd it is ready and then runs the one loop::
     service = Service("/etc/intervisor/config.yaml")
     sys.exit(service.run())
 
-Signals: SIGHUP re-reads methods and config (a running session keeps its
-method; a refused file is logged, announced when idle, and the old one
+Signals: SIGHUP re-reads methods and config, on a thread of its own
+(:mod:`intervisor.reloader`; the loop answers the button meanwhile and
+swaps the result in; a running session keeps its method; a deleted config
+keeps the one in use; a refused file is logged, announced when idle, and the old one
 stays; a SIGHUP that finds nothing changed since the last reload does
 nothing but count itself, so `methods add` and the path unit, both
 reloading for the same files, make one reload); SIGTERM lets the cue that
 is playing finish, saves the state and exits 0. The state file is written
-atomically after every step, so a ``kill -9`` loses nothing.
+atomically after every step (and, for a step the group will hear, before
+its sounds are handed over), so a ``kill -9`` loses nothing. It holds the
+session only; what the library loaded and refused is in its own report
+(:class:`~intervisor.storage.LibraryReport`). A write that fails (a full
+disk, read-only records) is the storage fault; a finished record that
+cannot be written is kept in the state until it can
+(:mod:`intervisor.storage`).
 
 Prompts are rendered ahead on a thread of their own (:class:`Renderer`):
 start-up waits for them before READY=1, a reload does not, so a session
@@ -32,12 +40,14 @@ than 12 hours ago is closed as interrupted instead.
 No network at all: commands reach the service as signals and files
 (``intervisor methods add`` writes the methods folder, then sends SIGHUP).
 For debugging, ``input: stdin`` (or a FIFO path) in the config reads one
-command name per line (``next``, ``pause``...), as if the button gave it.
+command name per line (``next``, ``pause``...), as if the button gave it
+(:mod:`intervisor.lineinput`: a pipe, FIFO or terminal only).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import logging
@@ -52,11 +62,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from intervisor.clock import Clock, SystemClock
-from intervisor.events import Action, Command, Hush, Light, Mark, Say, Show
+from intervisor.events import Action, Command, Hush, Light, Mark, Play, Say, Show
 from intervisor.notify import Notifier
 from intervisor.phrases import gesture_text
+from intervisor.lineinput import LineInput
 from intervisor.records import Recorder, RecordBook
-from intervisor.state import StateStore, remove_stale_temps, set_aside, write_atomic
+from intervisor.reloader import Reading, Reloader
+from intervisor.state import StateStore, read_regular, remove_stale_temps, set_aside, write_atomic
+from intervisor.storage import LibraryReport, PendingRecords, WriteFaults, lock_holder
 
 log = logging.getLogger("intervisor.service")
 
@@ -65,9 +78,12 @@ PID_FILE = "intervisor.pid"
 LOCK_FILE = ".lock"
 EXTEND_USEC = 180_000_000
 SELECTION_FILE = ".selection.json"
+SELECTION_BYTES = 64 * 1024
 RECORDS = "records"
 #: Longest the loop waits for a command; also bounds how late a flag is seen.
 MAX_WAIT = 0.5
+#: Config problems kept in the state (the log has them all).
+MAX_CONFIG_PROBLEMS = 20
 #: How long SIGTERM lets the cue that is playing finish.
 FINISH_CUE = 1.2
 #: A session saved longer ago than this is not resumed: nobody is at the
@@ -119,7 +135,7 @@ def read_selection(methods_dir: str | os.PathLike) -> dict | None:
     """What ``intervisor methods select`` chose: ``{"method", "choices"}``."""
     path = Path(methods_dir) / SELECTION_FILE
     try:
-        data = json.loads(path.read_text("utf-8"))
+        data = json.loads(read_regular(path, SELECTION_BYTES).decode("utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:
@@ -147,11 +163,16 @@ def pid_alive(pid: int) -> bool:
 
 
 def running_pid(state_dir: str | os.PathLike) -> int | None:
+    """The pid of the serve that runs on ``state_dir``: from its pid file,
+    or, when that could not be written (a full disk), from its lock."""
     try:
-        pid = int((Path(state_dir) / PID_FILE).read_text().strip())
+        pid = int(read_regular(Path(state_dir) / PID_FILE, 64).decode().strip())
     except (OSError, ValueError):
-        return None
-    return pid if pid_alive(pid) else None
+        pid = None
+    if pid is not None and pid_alive(pid):
+        return pid
+    pid = lock_holder(Path(state_dir) / LOCK_FILE)
+    return pid if pid is not None and pid_alive(pid) else None
 
 
 def method_copy(method) -> dict | None:
@@ -223,41 +244,6 @@ def boot_id() -> str | None:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
     except OSError:
         return None
-
-
-class StdinInput:
-    """Debugging aid: one command name per line (``next``, ``pause``...)
-    from stdin or a FIFO, put on the queue as the button would."""
-
-    def __init__(self, source: str, put: Callable[[Command], None]):
-        self._source = source
-        self._put = put
-        self._thread = threading.Thread(target=self._read, name="input", daemon=True)
-        self._thread.start()
-
-    def _lines(self):
-        if self._source == "stdin":
-            yield from sys.stdin
-            return
-        while True:  # a FIFO ends with each writer; open it again
-            with open(self._source, encoding="utf-8", errors="replace") as f:
-                yield from f
-
-    def _read(self) -> None:
-        try:
-            for line in self._lines():
-                word = line.strip().lower()
-                if not word:
-                    continue
-                try:
-                    command = Command(word)
-                except ValueError:
-                    log.warning("input: unknown command ignored")
-                    continue
-                if command is not Command.TICK:
-                    self._put(command)
-        except OSError as e:
-            log.warning("input: %s closed: %s", self._source, e)
 
 
 def pin_factory(kind: str | None):
@@ -362,19 +348,28 @@ class Parts:
         changed = False
         if self.sound is not None:
             why = getattr(self.sound, "fault", None) if getattr(self.sound, "faulted", False) else None
-            changed |= self._follow("audio", str(why) if why is not None else None)
+            changed |= self.follow("audio", str(why) if why is not None else None)
         if self.voice is not None:
             why = getattr(self.voice, "fault", None)
-            changed |= self._follow("voice", f"no voice commands ({why})" if why else None)
+            changed |= self.follow("voice", f"no voice commands ({why})" if why else None)
         return changed
 
-    def _follow(self, part: str, why: str | None) -> bool:
-        if why is not None and part not in self.faults:
-            self.found_fault(part, why)
-            return True
+    def follow(self, part: str, why: str | None, logged: bool = False) -> bool:
+        """Set or clear the fault of ``part`` (``why`` or ``None``), on the
+        lights and in the log (``logged``: the caller has said it); ``True``
+        on a change."""
+        if why is not None and (part not in self.faults or self.faults[part] != why):
+            new = part not in self.faults
+            self.faults[part] = why
+            if new:
+                if not logged:
+                    log.warning("%s: fault: %s", part, why)
+                self._light_fault(part)
+            return new
         if why is None and part in self.faults:
             del self.faults[part]
-            log.info("%s: fault cleared", part)
+            if not logged:
+                log.info("%s: fault cleared", part)
             if self.panel is not None and hasattr(self.panel, "clear_fault"):
                 try:
                     self.panel.clear_fault(part)
@@ -463,7 +458,7 @@ class Parts:
             except Exception:
                 log.exception("voice: close failed")
             self.voice = None
-        self._follow("voice", None)
+        self.follow("voice", None)
         if setting(config, "voice.enabled", False):
             self.start_voice(commands, acts_on)
         else:
@@ -660,20 +655,23 @@ class Service:
         self._finished = None
         self._voice_config = None   # a voice section reloaded during a session, for after it
         self.reloads = 0
-        self.refused: dict[str, list[str]] = {}
         self.config_problems: list[str] = []
-        self._save_failed = False
+        self.writes = WriteFaults()
+        self.pending: PendingRecords | None = None
+        self._recorded: set[int] = set()   # marks recorded ahead of their dispatch
         self._method_copy: dict | None = None
         self._texts: dict[str, dict] = {}
         self._fingerprint: str | None = None
         self._render_stop = threading.Event()
         self.renderer: Renderer | None = None
+        self.reloader = Reloader(self._read_for_reload, wake=self._wake)
         self._up = False
         self.started = time.time()
 
     # ------------------------------------------------------------ set-up
 
     def _configure(self) -> None:
+        self._config_was_there = os.path.lexists(self.config_path or DEFAULT_CONFIG)
         self.config, self.config_problems = load_settings(self.config_path)
         for problem in self.config_problems:
             log.error("config: %s", problem)
@@ -685,6 +683,8 @@ class Service:
         self.methods_dir = Path(setting(self.config, "methods_dir", self.state_dir / "methods"))
         self.store = StateStore(self.state_dir)
         self.book = RecordBook(self.state_dir / RECORDS)
+        self.pending = PendingRecords(self.book, self.writes)
+        self.report = LibraryReport(self.state_dir, self.writes)
 
     def _selection(self) -> tuple[str | None, dict]:
         chosen = read_selection(self.methods_dir)
@@ -698,11 +698,11 @@ class Service:
         library = Library(self.methods_dir)
         self._note_refused(library.refused)
         log.info("methods: %d loaded from %s", len(library.methods), self.methods_dir)
+        self.report.write(library.methods, library.refused, self._fingerprint)
         return library
 
     def _note_refused(self, refused: Mapping[str, list]) -> None:
-        self.refused = {path: [str(p) for p in problems] for path, problems in refused.items()}
-        for path, problems in self.refused.items():
+        for path, problems in refused.items():
             log.error("methods: %s refused", Path(path).name)
             for p in problems:
                 log.error("%s", p)
@@ -736,6 +736,10 @@ class Service:
         if self.device is not None:
             threading.Thread(target=self.device.put, args=(Command.TICK,), daemon=True).start()
 
+    def _wake(self) -> None:
+        if self.device is not None:
+            self.device.put(Command.TICK)
+
     def _install_signals(self) -> None:
         signal.signal(signal.SIGHUP, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -748,14 +752,33 @@ class Service:
         the language of what is running, and marks feed the session record."""
         if self.device is not None and self.parts is not None and not isinstance(action, (Mark, Show)):
             self._speak_in_current()
-        if not isinstance(action, Mark):
-            return
+        if isinstance(action, Mark) and id(action) not in self._recorded:
+            self._record(action)
+
+    def _record(self, mark: Mark) -> None:
         if self.recorder is None and self.device is not None and self.device.session is not None:
             s = self.device.session
             self.recorder = Recorder.begin(s.method, self.clock, s.choices, s.participants)
             self._method_copy = self._copy_of(s.method)
         if self.recorder is not None:
-            self.recorder.mark(action)
+            self.recorder.mark(mark)
+
+    def _before_sound(self, actions: list[Action]) -> None:
+        """Once the group has heard a step, a kill must not undo it: a step
+        of a running session that will be heard is saved, its marks in the
+        record, before its sounds are handed over (and again after, as
+        every step)."""
+        session = self.device.session
+        if session is None or session.stage != "running" \
+                or not any(isinstance(a, (Say, Play)) for a in actions):
+            return
+        for action in actions:
+            if isinstance(action, Mark):
+                self._record(action)
+                self._recorded.add(id(action))
+        if self.recorder is not None:
+            self.recorder.set_choices(session.method, session.choices, session.participants)
+        self.save()
 
     def _reconfigure_voice(self, config) -> None:
         if self.parts.reconfigure_voice(config, self.device.queue, acts_on=self.device.accepts_by_voice):
@@ -770,6 +793,7 @@ class Service:
         self._finished = engine
 
     def _on_change(self, device) -> None:
+        self._recorded.clear()
         if self._finished is not None:
             engine, self._finished = self._finished, None
             self._close_record(engine)
@@ -794,11 +818,8 @@ class Service:
             return  # ended while choosing: no session took place
         rec.set_choices(engine.method, engine.choices, engine.participants)
         completed = engine.run is not None and engine.run.index == len(engine.plan) - 1
-        try:
-            path = self.book.save(rec.finish(completed=completed))
-            log.info("record: saved %s", path.name)
-        except OSError as e:
-            log.error("record: cannot save: %s", e)
+        # Kept (and saved with the state) until the book takes it.
+        self.pending.add(rec.finish(completed=completed))
 
     # ------------------------------------------------------------- state
 
@@ -809,10 +830,30 @@ class Service:
             faults |= set(self.parts.faults)
         if self.config_problems:
             faults.add("config")
+        if self.writes.fault:
+            faults.add("storage")
         st["faults"] = sorted(faults)
         return st
 
     def save(self) -> None:
+        """The state file: the session and a few lines about the service,
+        never the library (that is :class:`LibraryReport`'s, written per
+        reload), so it stays small whatever the methods folder holds.
+        Records still pending are tried first and kept in it until
+        written; a write that fails is the storage fault."""
+        if self.pending is not None:
+            self.pending.flush()
+        if self.writes.failing("pid"):
+            self._write_pid()
+        if self.writes.failing("library"):
+            self.report.write(self.library.methods, self.library.refused, self._fingerprint)
+        self._show_storage()
+        recovering = self.writes.failing("state")
+        self._write_state()
+        if recovering and not self.writes.failing("state"):
+            self._write_state()   # again, without the fault it has just mended
+
+    def _write_state(self) -> None:
         session = self.device.session if self.device is not None else None
         content = {
             "service": {
@@ -820,12 +861,11 @@ class Service:
                 "started": self.started,
                 "config": self.config_path,
                 "methods_dir": str(self.methods_dir),
-                "methods": sorted(self.library.methods) if hasattr(self, "library") else [],
                 "selected": self.device.selected if self.device is not None else None,
                 "voice": bool(self.parts and self.parts.voice_on),
                 "faults": self.status()["faults"],
-                "refused": self.refused,
-                "config_problems": self.config_problems,
+                "storage": self.writes.fault,
+                "config_problems": self.config_problems[:MAX_CONFIG_PROBLEMS],
                 "reloads": self.reloads,
                 "fingerprint": self._fingerprint,
             },
@@ -839,15 +879,34 @@ class Service:
             "clock": {"boot_id": boot_id(), "monotonic": self.clock.monotonic()},
             "record": self.recorder.to_dict() if self.recorder is not None else None,
             "method_copy": self._method_copy if session is not None else None,
+            "pending_records": self.pending.to_list() if self.pending is not None else [],
         }
         try:
             self.store.save(content)
-            self._save_failed = False
         except OSError as e:
             # A full or read-only disk must not stop the session in the room.
-            if not self._save_failed:
-                log.error("state: cannot save: %s", e)
-            self._save_failed = True
+            self.writes.failed("state", e)
+        else:
+            self.writes.ok("state")
+        self._show_storage()
+
+    def _write_pid(self) -> OSError | None:
+        """The pid file. On a full disk the session in the room matters
+        more: it runs with the storage fault shown (`status` finds the
+        service by its lock meanwhile), and every save tries again."""
+        try:
+            write_atomic(self.state_dir / PID_FILE, f"{os.getpid()}\n".encode())
+        except OSError as e:
+            self.writes.failed("pid", e)
+            return e
+        self.writes.ok("pid")
+        return None
+
+    def _show_storage(self) -> None:
+        """The storage fault on the lights, as the write faults say (they
+        log it themselves)."""
+        if self.parts is not None:
+            self.parts.follow("storage", self.writes.fault, logged=True)
 
     def _remember_texts(self, ids: Iterable[str]) -> None:
         """Keep the text each method was loaded from (checked to give that
@@ -892,8 +951,16 @@ class Service:
         with (kept in the state); the installed file only when there is no
         copy (a state from before copies were kept)."""
         saved = self.store.load()
+        if self.store.unreadable:
+            self.writes.standing = f"the state file could not be read: {self.store.unreadable}"
+            log.error("state: %s", self.writes.standing)
         if not saved:
             return
+        # Records a run before could not write: tried again now, and kept
+        # until they are written.
+        self.pending.restore(saved.get("pending_records"))
+        if len(self.pending):
+            self.pending.flush("left pending before the restart")
         if not saved.get("session"):
             self._close_unresumed_record(saved)
             return
@@ -982,9 +1049,8 @@ class Service:
         try:
             rec = Recorder.from_dict(record, self.clock)
             if rec.data["segments"]:
-                path = self.book.save(rec.finish(completed=False, **finish))
-                log.info("record: saved %s (%s)", path.name, why)
-        except (OSError, ValueError, KeyError, TypeError) as e:
+                self.pending.add(rec.finish(completed=False, **finish), why)
+        except (ValueError, KeyError, TypeError) as e:
             log.error("record: cannot save the record (%s): %s", why, e)
 
     def _close_stale(self, saved: Mapping, snap: Mapping, away: float) -> None:
@@ -999,43 +1065,70 @@ class Service:
 
     # ------------------------------------------------------------ reload
 
-    def _do_reload(self) -> None:
-        """Re-read methods and config. A reload that finds nothing changed
-        since the last one does nothing but count itself: `methods add`
-        sends SIGHUP and the path unit reloads too, for the same files,
-        and the second must not log, render or announce anything again."""
+    def _read_for_reload(self, library, fingerprint: str | None) -> Reading:
+        """On the reload thread: read and check the folder and the config
+        against ``library`` (a copy of the one in use) and the last
+        ``fingerprint``. Touches nothing the loop uses."""
+        now = folder_fingerprint(self.config_path, self.methods_dir)
+        if now == fingerprint:
+            return Reading(fingerprint=now, unchanged=True)
+        reading = Reading(fingerprint=now, unchanged=False)
+        path = self.config_path or DEFAULT_CONFIG
+        if self._config_was_there and not os.path.lexists(path):
+            # Deleted (or being replaced by a tool that removes first): the
+            # defaults would switch off what the admin set up.
+            reading.config_gone = f"{path} is gone"
+        else:
+            reading.config, reading.problems = load_settings(self.config_path)
+        reading.change = library.reload()
+        reading.library = library
+        for mid in reading.change.added + reading.change.changed:
+            method = library.methods.get(mid)
+            copy = method_copy(method) if method is not None else None
+            reading.texts[mid] = None if copy is None else {**copy, "_method": method}
+        return reading
+
+    def _request_reload(self) -> None:
+        """A SIGHUP: read off the loop; one at a time (a SIGHUP during a
+        reload is taken when it is done, and finds what changed since)."""
+        if self.reloader.busy:
+            return
         self._reload.clear()
         self.notifier.reloading()
-        fingerprint = folder_fingerprint(self.config_path, self.methods_dir)
-        if fingerprint == self._fingerprint:
+        self.reloader.request(self.library, self._fingerprint)
+
+    def _apply_reload(self, reading: Reading) -> None:
+        """On the loop: swap in what the reload thread read. A reload that
+        found nothing changed since the last one does nothing but count
+        itself: `methods add` sends SIGHUP and the path unit reloads too,
+        for the same files, and the second must not log, render or
+        announce anything again."""
+        if reading.error is not None:
+            log.error("reload failed; keeping what was loaded: %s: %s",
+                      type(reading.error).__name__, reading.error)
+            self.notifier.ready(self._status_line())
+            return
+        if reading.unchanged:
             log.debug("reload: nothing changed since the last one")
             self.reloads += 1
             self.save()
             self.notifier.ready(self._status_line())
             return
-        self._fingerprint = fingerprint
+        self._fingerprint = reading.fingerprint
         log.info("reload: methods and config")
-        config, problems = load_settings(self.config_path)
-        if problems:
-            for p in problems:
-                log.error("config: %s", p)
-            log.error("config: refused; keeping the one in use")
-        else:
-            self.config, self.config_problems = config, []
-            if self.device.session is not None and setting(config, "voice.enabled", False):
-                # A model takes seconds to load, on this loop: the session
-                # keeps its listener; voice starts again after it.
-                self._voice_config = config
-                log.info("voice: the new settings take effect when this session ends")
-            else:
-                self._voice_config = None
-                self._reconfigure_voice(config)
-        change = self.library.reload()
+        self._take_config(reading)
+        change = reading.change
+        self.library = reading.library
         self._note_refused(change.refused)
         for kind in ("added", "changed", "removed"):
             for mid in getattr(change, kind):
                 log.info("methods: %s %s", kind, mid)
-        self._remember_texts(change.added + change.changed)
+        for mid, text in reading.texts.items():
+            if text is None:
+                self._texts.pop(mid, None)
+            else:
+                self._texts[mid] = text
+        self.report.write(self.library.methods, self.library.refused, self._fingerprint)
         device = self.device
         device.methods = self.library.methods
         selected, choices = self._selection()
@@ -1051,12 +1144,35 @@ class Service:
         if device.session is None:
             # Said at idle only (a session in the room is not interrupted):
             # a refused file, and voice that could not start again.
-            notices = [Say((NOTICES[self._language()]["refused"],))] if change.refused or problems else []
+            refused = change.refused or reading.problems
+            notices = [Say((NOTICES[self._language()]["refused"],))] if refused else []
             notices += self.parts.take_voice_notices()
             if notices:
                 device.dispatch(with_notices([Hush()], notices))
         self.save()
         self.notifier.ready(self._status_line())
+
+    def _take_config(self, reading: Reading) -> None:
+        """The reloaded config, unless it is refused or gone (one line why)."""
+        if reading.config_gone:
+            log.error("config: %s; keeping the config in use (a reload reads it when it is back)",
+                      reading.config_gone)
+            return
+        if reading.problems:
+            for p in reading.problems:
+                log.error("config: %s", p)
+            log.error("config: refused; keeping the one in use")
+            return
+        config = reading.config
+        self.config, self.config_problems = config, []
+        if self.device.session is not None and setting(config, "voice.enabled", False):
+            # A model takes seconds to load, on this loop: the session
+            # keeps its listener; voice starts again after it.
+            self._voice_config = config
+            log.info("voice: the new settings take effect when this session ends")
+        else:
+            self._voice_config = None
+            self._reconfigure_voice(config)
 
     # -------------------------------------------------------------- run
 
@@ -1070,8 +1186,6 @@ class Service:
         """The loop's self-check before each watchdog ping."""
         if self.device is None:
             return False
-        if self.device.queue.qsize() > 1000:
-            return False  # commands pile up: the loop is not keeping up
         return True
 
     def _unusable_state_dir(self, e: OSError) -> None:
@@ -1088,7 +1202,10 @@ class Service:
 
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            self._lock_file = open(self.state_dir / LOCK_FILE, "a")
+            # Without blocking: a FIFO put there must not hang the start.
+            fd = os.open(self.state_dir / LOCK_FILE,
+                         os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+            self._lock_file = os.fdopen(fd, "a")
         except OSError as e:
             self._unusable_state_dir(e)
             return False
@@ -1102,7 +1219,7 @@ class Service:
         return True
 
     def run(self) -> int:
-        from intervisor.runner import Device
+        from intervisor.runner import CommandQueue, Device
 
         self._install_signals()
         self._configure()
@@ -1113,10 +1230,9 @@ class Service:
         for folder in (self.state_dir, self.state_dir / RECORDS):
             if remove_stale_temps(folder):
                 log.info("state: removed the temporary files a stopped process left in %s", folder)
-        try:
-            write_atomic(self.state_dir / PID_FILE, f"{os.getpid()}\n".encode())
-        except OSError as e:   # a folder it may open but not write (read-only)
-            self._unusable_state_dir(e)
+        error = self._write_pid()
+        if error is not None and error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            self._unusable_state_dir(error)   # a folder it may open but not write (read-only)
             return 1
         # Before the files are read: a change meanwhile makes the next reload real.
         self._fingerprint = folder_fingerprint(self.config_path, self.methods_dir)
@@ -1124,7 +1240,7 @@ class Service:
         selected, choices = self._selection()
         language = setting(self.config, "language", None) or (
             self.library.methods[selected].language if selected in self.library.methods else "nl")
-        commands: "queue.Queue[Command]" = queue.Queue()
+        commands: "queue.Queue[Command]" = CommandQueue()
         self.parts = Parts(self.config, commands.put, language if language in NOTICES else "nl")
         self.parts.start(commands)
         self.device_language = language if language in NOTICES else "nl"
@@ -1134,13 +1250,12 @@ class Service:
             participants=setting(self.config, "participants", None),
             language=language if language in NOTICES else "nl",
             on_change=self._on_change, on_session_end=self._on_session_end,
+            before_sound=self._before_sound,
             explain=lambda lang: gesture_text(lang, setting(self.config, "panel.second_button") is not None),
             lead=self._cue_lead(),
         )
         self.device.queue = commands
-        source = setting(self.config, "input", None)
-        if source:
-            StdinInput(str(source), self.device.put)
+        self._start_input()
         self._remember_texts(self.library.methods)
         self._wait_rendered(self._prepare_prompts())
         if self._stop.is_set():
@@ -1165,6 +1280,16 @@ class Service:
         self.notifier.ready(self._status_line())
         log.info("ready: %s", self._status_line())
         return self._loop()
+
+    def _start_input(self) -> None:
+        """``input:`` (stdin or a FIFO), when it can be a button source."""
+        source = setting(self.config, "input", None)
+        if not source:
+            return
+        try:
+            LineInput(LineInput.open(str(source)), self.device.put)
+        except ValueError as e:
+            self.parts.found_fault("input", f"{source} is not taken as input: {e}")
 
     def _prepare_prompts(self, only: Iterable[str] | None = None, label: str = "start-up") -> RenderJob | None:
         """Every text the device may say, rendered ahead on the render thread
@@ -1246,8 +1371,11 @@ class Service:
             if self.parts.refresh() | self._note_render_faults():
                 self.save()
             if self._reload.is_set():
+                self._request_reload()
+            reading = self.reloader.take()
+            if reading is not None:
                 try:
-                    self._do_reload()
+                    self._apply_reload(reading)
                 except Exception:
                     log.exception("reload failed; keeping what was loaded")
                     self.notifier.ready(self._status_line())

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -54,6 +55,33 @@ def write_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o640) -> Non
             pass
         raise
     fsync_dir(path.parent)
+
+
+def read_regular(path: str | os.PathLike, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of the regular file ``path``. Anything
+    else there (a FIFO, a device) raises ``ValueError`` at once: it is
+    opened without blocking and never read, so a FIFO nobody writes to
+    cannot hang the reader. ``OSError`` as ``open`` raises it.
+
+    >>> import tempfile
+    >>> read_regular(tempfile.mkdtemp(), 10)
+    Traceback (most recent call last):
+    ValueError: not a regular file
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        chunks, left = [], limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def remove_stale_temps(folder: str | os.PathLike) -> int:
@@ -119,8 +147,15 @@ class StateStore:
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
         self.path = self.folder / self.NAME
+        #: Why the state file found at start could not be read, if so.
+        self.unreadable: str | None = None
+        self._kept = False
 
     def save(self, content: dict) -> None:
+        if self._kept:
+            if set_aside(self.path, "could not be read") is None and os.path.lexists(self.path):
+                raise PermissionError(13, "the state file there could not be read; it is kept")
+            self._kept = False
         self.folder.mkdir(parents=True, exist_ok=True)
         doc = {"format": FORMAT, "version": VERSION, "saved": time.time(), **content}
         write_atomic(self.path, json.dumps(doc, ensure_ascii=False, indent=1).encode())
@@ -129,8 +164,7 @@ class StateStore:
         """The content without side effects, for ``intervisor status``:
         ``None`` when absent, ``ValueError`` when unreadable."""
         try:
-            with open(self.path, "rb") as f:
-                raw = f.read(_MAX_BYTES + 1)
+            raw = read_regular(self.path, _MAX_BYTES)
         except FileNotFoundError:
             return None
         if len(raw) > _MAX_BYTES:
@@ -146,15 +180,27 @@ class StateStore:
         return doc
 
     def load(self) -> dict | None:
-        """The content, or ``None``; an unreadable file is set aside."""
+        """The content, or ``None``; a file that cannot be read is set
+        aside, never overwritten. When even that fails (a file that may be
+        neither read nor moved), :attr:`unreadable` says why and
+        :meth:`save` refuses to write over it: the session in it may still
+        be read once the admin mends it."""
         try:
             return self.read()
         except ValueError as e:
-            set_aside(self.path, str(e))
-            return None
+            why = str(e)
         except OSError as e:
-            log.warning("state: cannot read %s: %s", self.path, e)
-            return None
+            # Not ours to read (permission denied, an I/O error): set
+            # aside like a damaged file, and shown as a fault.
+            why = f"cannot read it ({e.strerror or e})"
+            self.unreadable = f"{self.path.name}: {why}"
+        aside = set_aside(self.path, why)
+        if aside is not None and self.unreadable:
+            self.unreadable += f"; set aside as {aside.name}"
+        if aside is None:
+            self._kept = True
+            self.unreadable = f"{self.path.name}: {why}; it is left where it is and not written over"
+        return None
 
     def clear(self) -> None:
         try:
