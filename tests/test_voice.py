@@ -51,6 +51,7 @@ from voice_data import (  # noqa: E402
     KO_CONVERSATION,
     KO_PHRASES,
     KO_VOICES,
+    PIPER,
     SHORT_REPLIES,
     VoiceData,
     en_phrases,
@@ -1179,6 +1180,58 @@ def test_from_config_says_why_voice_is_off_and_the_rest_goes_on():
     assert performed == [Say(("Voice commands are not working right now. The button still works.",))]
 
 
+def test_voice_on_takes_commands_only_after_the_wake_word_by_default():
+    from intervisor.recognise import WAKE_WORDS, wake_word_for
+    from intervisor.voice import recogniser_factory
+
+    rec = recogniser_factory({"voice": {"backend": "pocketsphinx"}}, "en")("en")
+    assert rec.table.wake_word == WAKE_WORDS["en"]
+    quiet = np.zeros(16000, np.int16)
+    pcm = np.concatenate([quiet, said("next step"), quiet, said(f"{WAKE_WORDS['en']} go back"), quiet])
+    assert [c for _, c in commands_in_pcm(pcm.tobytes(), 16000, rec)] == [Command.BACK]
+    # Dutch has its own default; turning it off stays possible.
+    assert wake_word_for("nl", None) == WAKE_WORDS["nl"]
+    for off in ("off", False, "no", ""):
+        rec = recogniser_factory({"voice": {"backend": "pocketsphinx", "wake_word": off}}, "en")("en")
+        assert rec.table.wake_word is None, off
+        assert [c for _, c in commands_in_pcm(pcm.tobytes(), 16000, rec)] == [Command.NEXT], off
+
+
+def test_the_neural_voice_says_commands_and_its_replies_and_talk_give_none(data):
+    # Piper's en_US joe, far closer to a person than espeak-ng: the shipped
+    # defaults hear its commands (wake word first), in a quiet room and
+    # between exact zeros, and take nothing from its short replies alone
+    # between silences in 20 dB pink noise, nor from its conversation.
+    from intervisor.recognise import WAKE_WORDS
+
+    table = PhraseTable.for_language("en", wake_word=WAKE_WORDS["en"])
+    for snr in (45, None):
+        track = data.commands(table.spoken(), [PIPER], snr_db=snr)
+        found = commands_in_pcm(track.pcm, track.rate, PocketSphinxRecogniser(table))
+        heard, wrong, extra = score(found, track.events)
+        assert heard >= 6 and wrong + extra == 0, (snr, found)
+    talk = data.conversation(SHORT_REPLIES[:8] + EN_CONVERSATION[:1], [PIPER], snr_db=20)
+    assert commands_in_pcm(talk.pcm, talk.rate, PocketSphinxRecogniser(table)) == []
+
+
+def test_a_model_without_the_wake_word_says_how_to_change_it(ko_model):
+    with pytest.raises(VoiceUnavailable, match="'flamingo'.*voice.wake_word"):
+        VoskRecogniser(ko_model_dir(), PhraseTable("ko", KO_PHRASES, wake_word="flamingo"), model=ko_model)
+
+
+def test_check_config_warns_what_voice_without_a_wake_word_costs(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("panel:\n  mic_light: 12\nvoice:\n  enabled: true\n  wake_word: off\n")
+    r = run_cli("check", "--config", str(config))
+    assert r.returncode == 0, r.stderr
+    warning, = r.stderr.splitlines()
+    assert warning.startswith(f"{config}:5: warning: voice.wake_word is off: ")
+    assert "false commands in" in warning and "?" not in warning
+    config.write_text("panel:\n  mic_light: 12\nvoice:\n  enabled: true\n")
+    r = run_cli("check", "--config", str(config))
+    assert r.returncode == 0 and r.stderr == ""
+
+
 def test_the_config_gives_a_recogniser_for_each_language_it_has_a_model_for():
     from intervisor.voice import recogniser_factory
 
@@ -1341,7 +1394,11 @@ def test_the_real_service_acts_on_a_spoken_command(data, pulse_server, tmp_path,
         # answered. Then "next step" (two voices: a fresh decoder's first
         # utterance is its weakest) starts the session; the audio is heard
         # in order, so the pauses were decided before it.
-        for phrases in ({"pause session": Command.PAUSE}, {"next step": Command.NEXT}):
+        # The shipped default wake word comes first.
+        from intervisor.recognise import WAKE_WORDS
+
+        wake = WAKE_WORDS["en"]
+        for phrases in ({f"{wake} pause session": Command.PAUSE}, {f"{wake} next step": Command.NEXT}):
             track = data.commands(phrases, EN_VOICES[:2], snr_db=45)
             subprocess.run(["paplay", f"--device={pulse_server.sink}", str(track.path)],
                            env=pulse_server.client_env(), check=True, timeout=60)
@@ -1364,7 +1421,8 @@ def run_cli(*args):
 def test_voice_recognise_prints_only_seconds_and_command(data):
     # A recording from a microphone: a quiet room, never digital silence.
     track = data.commands(en_phrases(), EN_VOICES[:1], snr_db=45)
-    r = run_cli("voice", "recognise", str(track.path), "--backend", "pocketsphinx", "--lang", "en")
+    r = run_cli("voice", "recognise", str(track.path), "--backend", "pocketsphinx", "--lang", "en",
+                "--wake-word", "off")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert len(lines) >= 6
@@ -1381,6 +1439,30 @@ def test_voice_recognise_says_what_is_wrong(tmp_path):
     assert r.returncode == 2 and "not a PCM WAV file" in r.stderr and r.stdout == ""
     r = run_cli("voice", "recognise", str(bad), "--model", str(tmp_path / "none"))
     assert r.returncode == 2 and "no Vosk model there" in r.stderr
+
+
+def test_voice_recognise_off_the_device_uses_pocketsphinx_and_hears_speech_at_the_first_sample(tmp_path):
+    # No Vosk model where the installer puts one (this machine): PocketSphinx
+    # in English, said in one line, instead of failing on the Dutch model's
+    # path. The command starts at the file's first sample and the shipped
+    # default wake word comes first.
+    from intervisor.recognise import WAKE_WORDS
+
+    x = said(f"{WAKE_WORDS['en']} next step")   # cut to its speech
+    wav = tmp_path / "chair.wav"
+    write_wav(wav, np.concatenate([x, np.zeros(16000, np.int16)]), 16000)
+    r = run_cli("voice", "recognise", str(wav))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == [f"intervisor voice: no Vosk model at "
+                                     f"{commands_voice_default_model()}; using PocketSphinx, English"]
+    assert [line.split()[1] for line in r.stdout.splitlines()] == ["next"]
+
+
+def commands_voice_default_model():
+    from intervisor.commands_voice import DEFAULT_MODEL
+
+    assert not Path(DEFAULT_MODEL["nl"]).exists()
+    return DEFAULT_MODEL["nl"]
 
 
 def test_voice_selftest_with_pocketsphinx():
@@ -1402,7 +1484,7 @@ def test_voice_selftest_names_a_false_command_in_the_talk(monkeypatch, capsys):
     # A turn that is a command said alone: the self-test must catch it.
     monkeypatch.setitem(commands_voice.SELFTEST_TALK, "en", ["Thank you.", "Go back.", "Okay."])
     monkeypatch.setitem(commands_voice.ESPEAK_VOICES, "en", ["en-us"])
-    args = argparse.Namespace(backend="pocketsphinx", lang="en", model=None, wake_word=None)
+    args = argparse.Namespace(backend="pocketsphinx", lang="en", model=None, wake_word="off")
     assert commands_voice._selftest(args) == 1
     out = capsys.readouterr().out.splitlines()
     assert "FAIL en-us    talk 'Go back.' -> back" in out

@@ -119,6 +119,8 @@ def check_config(name: str) -> bool:
         print(problem, file=sys.stderr)
     if voices:
         return False
+    for warning in config.warnings:
+        print(warning.marked(), file=sys.stderr)
     print(f"{name}: ok (config)")
     return True
 

@@ -40,15 +40,26 @@ def _recogniser_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lang", choices=["en", "nl"], default="nl")
     p.add_argument("--model", metavar="DIR", default=None,
                    help=f"model folder (Vosk, Dutch: {DEFAULT_MODEL['nl']})")
-    p.add_argument("--wake-word", default=None, help="a word that must come before each command")
+    p.add_argument("--wake-word", default=None,
+                   help="the word that must come before each command (default: the language's own, "
+                        "as the device uses it; off: none)")
 
 
 def _build(args):
+    """The recogniser asked for. Off the device, with no Vosk model where
+    the installer puts one and none named, PocketSphinx in English (its
+    wheel carries the model) instead, said in one line on stderr."""
+    import os
+
     from intervisor.recognise import RecogniserSpec
 
     model = args.model
     if model is None and args.backend == "vosk":
         model = DEFAULT_MODEL[args.lang]
+        if not os.path.isdir(model):
+            print(f"intervisor voice: no Vosk model at {model}; using PocketSphinx, English",
+                  file=sys.stderr)
+            args.backend, args.lang, model = "pocketsphinx", "en", None
     return RecogniserSpec(args.backend, args.lang, model, args.wake_word).build()
 
 
@@ -146,7 +157,7 @@ def _selftest(args) -> int:
         print(f"intervisor voice: {e}", file=sys.stderr)
         return 2
     rate = ESPEAK_RATE   # what espeak-ng --stdout gives
-    voices = ESPEAK_VOICES[args.lang]
+    voices = ESPEAK_VOICES[rec.table.language]
     failed = 0
     try:
         for voice in voices:
@@ -164,7 +175,7 @@ def _selftest(args) -> int:
         for voice in voices:
             gap = np.zeros(rate, np.int16)
             pieces, turns, t = [], [], 0.0
-            for text in SELFTEST_TALK[args.lang]:
+            for text in SELFTEST_TALK[rec.table.language]:
                 speech = _espeak(text, voice)
                 pieces += [speech, gap]
                 turns.append((t + 1.0, t + 1.0 + len(speech) / rate, text))

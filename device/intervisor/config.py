@@ -322,6 +322,8 @@ class Config:
     panel: Panel = field(default_factory=Panel, metadata={"section": Panel})
     voice: Voice = field(default_factory=Voice, metadata={"section": Voice})
     path: str | None = field(default=None, compare=False)
+    # What the file says that works but costs something (Problem, warning=True).
+    warnings: tuple = field(default=(), compare=False)
 
     @classmethod
     def default(cls) -> "Config":
@@ -388,10 +390,11 @@ def _build(root: YNode | None, filename: str) -> Config:
             _check_pins(config.panel, lines, check)
             _check_mic_light(config, lines, check)
             _check_piper(config, lines, check)
-    errors, _ = check.finish()
+            _check_wake_word(config, lines, check)
+    errors, warnings = check.finish()
     if errors:
         raise ConfigError(errors, config)
-    return config
+    return dataclasses.replace(config, warnings=tuple(warnings))
 
 
 def _setting(f: dataclasses.Field) -> bool:
@@ -468,6 +471,24 @@ def _check_piper(config: Config, lines: dict[str, int], check: Checker) -> None:
         check.error(lines["audio.piper_model"], f"audio.piper_model is the old way to write "
                                                 f"audio.piper.{config.language} (line {lines['audio.piper']}), "
                                                 "and both name a voice: keep audio.piper only")
+
+
+# What voice without a wake word costs, measured with the shipped settings
+# on the held-out sets (bench/voice.py --held-out; README, "Voice commands").
+NO_WAKE_WORD_COST = ("short replies said alone in a noisy room are taken as commands: {false} false "
+                     "commands in {replies} held-out replies without a wake word, {wake_false} with it")
+NO_WAKE_WORD_FIGURES = {"false": 20, "replies": 400, "wake_false": 0}
+
+
+def _check_wake_word(config: Config, lines: dict[str, int], check: Checker) -> None:
+    from intervisor.recognise import wake_word_for
+
+    voice = config.voice
+    if not voice.enabled or voice.wake_word is None:
+        return
+    if wake_word_for(voice.language or config.language, voice.wake_word) is None:
+        check.warn(lines["voice.wake_word"], f"voice.wake_word is {voice.wake_word}: "
+                                              + NO_WAKE_WORD_COST.format(**NO_WAKE_WORD_FIGURES))
 
 
 def _line(key: str, lines: dict[str, int]) -> int | None:

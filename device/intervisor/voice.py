@@ -285,7 +285,10 @@ class CommandGate:
     anything with a command now (:meth:`intervisor.runner.Device.accepts_by_voice`);
     one it would not is dropped as ``not_now``, unanswered: "resume
     session" heard with nothing paused, or "pause session" before a
-    session, gets no heard cue in the conversation."""
+    session, gets no heard cue in the conversation. ``starts_in_silence``:
+    the audio before the first sample counts as silence (a recording,
+    whose command may start at once; never a microphone, which may open
+    in the middle of a sentence)."""
 
     def __init__(self, recogniser: Recogniser, emit: Callable[[float, Command], None], *,
                  settings: VoiceSettings | None = None, table: PhraseTable | None = None,
