@@ -305,6 +305,7 @@ class VoskRecogniser:
     min_coverage = 0.7  # Vosk's word times are tight around the word
     min_fit = -math.inf  # its result has no such score; ``conf`` per word stands in
     min_wake_fit = -math.inf
+    needs_dither = False  # Kaldi's features add their own (CommandGate's Dither)
 
     def __init__(self, model_dir: str | os.PathLike, table: PhraseTable, *, model=None):
         self.table = table

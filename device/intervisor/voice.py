@@ -301,7 +301,10 @@ class CommandGate:
         self.is_device_speaking = is_device_speaking or (lambda: False)
         self.acts_on = acts_on
         self.detector = EnergyDetector(self.settings)
-        self.dither = Dither(self.settings.dither_db, recogniser.sample_rate)
+        # Only for a recogniser that wants it: Kaldi (Vosk) dithers its own
+        # features, and more noise moved its Korean test commands.
+        wants = getattr(recogniser, "needs_dither", True)
+        self.dither = Dither(self.settings.dither_db if wants else -math.inf, recogniser.sample_rate)
         self.max_speech = self.settings.max_speech + wake_allowance(self.table.wake_word, self.settings)
         self.frame = int(round(FRAME_SECONDS * recogniser.sample_rate))
         self.frame_seconds = self.frame / recogniser.sample_rate
