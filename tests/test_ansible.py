@@ -35,7 +35,7 @@ def room(device, method: str, **more) -> dict:
     root = device.root
     return {"ansible_host": device.name, "ansible_remote_tmp": str(root / "ansible-tmp"),
             "intervisor_stage": str(root / "stage"), "intervisor_src": str(root / "src"),
-            "intervisor_install_args": f"--root {root / 'root'} --no-model --no-start",
+            "intervisor_install_args": f"--root {root / 'root'} --no-model --no-piper --no-start",
             "intervisor_method": method, **more}
 
 

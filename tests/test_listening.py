@@ -1,12 +1,16 @@
 """The listening bench's word error rate (bench/listening.py): numbers
 count the same as digits or as words, in Dutch and English."""
 
-import sys
+import importlib.util
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-
-from listening import errors, naive_words, words  # noqa: E402
+# Loaded by its path, not by putting bench/ on sys.path: bench/ holds
+# scripts whose names would shadow libraries for every later test.
+_spec = importlib.util.spec_from_file_location(
+    "bench_listening", Path(__file__).resolve().parent.parent / "bench" / "listening.py")
+_listening = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_listening)
+errors, naive_words, words = _listening.errors, _listening.naive_words, _listening.words
 
 
 def wer(said: str, heard: str, language: str) -> int:
@@ -44,3 +48,12 @@ def test_errors_count_substitutions_deletions_and_insertions():
     assert errors("a b c d".split(), "a x c".split()) == 2
     assert errors([], "a b".split()) == 2
     assert errors("a b".split(), []) == 2
+
+
+def test_no_bench_script_shadows_a_module_the_device_imports():
+    # A bench script runs with bench/ first on sys.path: one named like a
+    # library (bench/piper.py did) is imported in its place by the device
+    # code it measures, and by any test that puts bench/ on the path.
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    shadowing = [p.name for p in bench.glob("*.py") if importlib.util.find_spec(p.stem) is not None]
+    assert shadowing == []

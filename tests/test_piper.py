@@ -106,7 +106,7 @@ def test_piper_can_say_every_prompt_of_the_english_methods(piper_now):
 def said_by_english_methods(piper_now):
     """Eight prompts of each English method's session, spread over it, of a
     dozen words at most, rendered once: all of them would cost minutes of
-    this machine (bench/piper.py renders every one; the long ones' sounds
+    this machine (bench/piper_fill.py renders every one; the long ones' sounds
     are checked above)."""
     texts = []
     for said in english_prompts(said_only=True).values():

@@ -14,7 +14,7 @@ memory, and what it does to READY.
   one thread: no Dutch voice can be fetched here, so the English one
   stands in for the size of the work.
 
-    taskset -c 0 .venv/bin/python bench/piper.py [--quick]   # last line: JSON
+    taskset -c 0 .venv/bin/python bench/piper_fill.py [--quick]   # last line: JSON
 
 Run it alone (flock /work/helpers/heavy.lock ...): a busy machine only
 makes every figure worse. The bench pins itself to one core when taskset
