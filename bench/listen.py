@@ -84,7 +84,7 @@ def soundtrack(method, factory, limit: int | None) -> tuple[np.ndarray, int, lis
     """The rehearsal's soundtrack (samples, rate) and its spoken parts; with
     ``limit``, only as far as its first ``limit`` parts."""
     from intervisor.events import Say
-    from intervisor.rehearse import rehearse
+    from intervisor.rehearsal import rehearse
     from intervisor.soundtrack import render_rehearsal
     from intervisor.speech import read_wav
 

@@ -67,7 +67,7 @@ def main() -> int:
                "shipped_load_s": round(shipped_s, 4), "target_s": 0.5, "met": best < 0.5}
 
     try:
-        from intervisor.rehearse import rehearse
+        from intervisor.rehearsal import rehearse
     except ImportError:
         rehearse = None
     if rehearse is not None:

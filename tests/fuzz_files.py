@@ -39,7 +39,7 @@ from intervisor.config import ConfigError, load_config  # noqa: E402
 from intervisor.engine import Engine  # noqa: E402
 from intervisor.events import Command  # noqa: E402
 from intervisor.method import Library, describe_length, load_method  # noqa: E402
-from intervisor.rehearse import rehearse  # noqa: E402
+from intervisor.rehearsal import rehearse  # noqa: E402
 
 METHOD_SEEDS = sorted((REPO / "methods").glob("*.yaml"))
 CONFIG_SEED = REPO / "docs" / "config.example.yaml"

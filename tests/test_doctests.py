@@ -6,7 +6,8 @@ import doctest
 import pytest
 
 from intervisor import (cli, clock, config, cues, engine, events, method, model, panel, phrases, portaudio,
-                        recognise, records, rehearse, runner, sound, state, voice)
+                        recognise, records, runner, sound, state, voice)
+from intervisor import rehearsal as rehearse
 
 
 @pytest.mark.parametrize("module", [cli, clock, engine, events, model, phrases, rehearse, runner,

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from intervisor.method import load_method
-from intervisor.rehearse import rehearse
+from intervisor.rehearsal import rehearse
 
 METHODS = Path(__file__).resolve().parent.parent / "methods"
 FILES = sorted(METHODS.glob("*.yaml"))

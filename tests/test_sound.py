@@ -575,7 +575,7 @@ def test_a_soundtrack_places_each_step_after_the_speech_before_it(tmp_path):
 
 def test_a_rehearsed_method_has_an_audio_offset_for_each_event(tmp_path):
     from intervisor.method import Library
-    from intervisor.rehearse import rehearse
+    from intervisor.rehearsal import rehearse
     from intervisor.soundtrack import render_rehearsal
     from intervisor.speech import read_wav
 

@@ -30,7 +30,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from intervisor.model import LANGUAGES
+from intervisor.model import ID_PATTERN, LANGUAGES
 from intervisor.yamlsafe import (Checker, Problem, YMap, YNode, YScalar, YSeq, describe, kind_of,
                                  looks_like_fields, parse, read_file)
 
@@ -168,8 +168,6 @@ class Table(Check):
 
 
 def _is_id(text: str) -> bool:
-    from intervisor.method import ID_PATTERN
-
     return bool(ID_PATTERN.match(text))
 
 
@@ -481,7 +479,7 @@ NO_WAKE_WORD_FIGURES = {"false": 20, "replies": 400, "wake_false": 0}
 
 
 def _check_wake_word(config: Config, lines: dict[str, int], check: Checker) -> None:
-    from intervisor.recognise import wake_word_for
+    from intervisor.phrases import wake_word_for
 
     voice = config.voice
     if not voice.enabled or voice.wake_word is None:

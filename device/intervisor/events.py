@@ -112,3 +112,8 @@ class Mark:
 
 
 Action = Say | Play | Show | Hush | Mark
+
+
+#: Marks that belong in a timeline (the rest is the engine talking to itself).
+TIMELINE_KINDS = ("intro", "phase_start", "question", "turn", "min_reached", "warning",
+                  "time_up", "overtime", "offer", "shorten", "session_end")

@@ -226,9 +226,9 @@ def _cut(text: str, n: int = 28) -> str:
 
 
 def rehearsal_record(result) -> dict:
-    """A :class:`~intervisor.rehearse.Rehearsal` as a record, so that it is
+    """A :class:`~intervisor.rehearsal.Rehearsal` as a record, so that it is
     drawn like a session: the punctual chair's phases on the same axis."""
-    from intervisor.rehearse import _start_wall
+    from intervisor.rehearsal import _start_wall
 
     method, chosen = result.method, result.choices
     wall = _start_wall(method.plan(chosen))

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from intervisor import method_fields as F
-from intervisor.model import LANGUAGES, Choice, Cues, Duration, Method, Option, Phase, Question, Rounds
+from intervisor.model import ID_PATTERN, LANGUAGES, Choice, Cues, Duration, Method, Option, Phase, Question, Rounds
 from intervisor.yamlsafe import (Checker, Problem, YMap, YNode, YScalar, YSeq, _short, describe, kind_of,
                                  looks_like_fields, parse, read_bytes)
 
@@ -48,7 +48,6 @@ __all__ = [
     "read_method", "MAX_METHOD_BYTES", "MAX_PHASES", "MAX_QUESTIONS", "MAX_CHOICES", "MAX_OPTIONS",
 ]
 
-ID_PATTERN = re.compile(r"[a-z0-9-]+\Z")
 SUFFIXES = (".yaml", ".yml")
 
 _UNIT = {"h": 3600, "m": 60, "s": 1}

@@ -15,10 +15,14 @@ time-up, the lower end is when it may close (the soft ``min_reached`` cue).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
 LANGUAGES = ("nl", "en")
+
+#: What an id of a method, phase, choice or option looks like.
+ID_PATTERN = re.compile(r"[a-z0-9-]+\Z")
 
 
 @dataclass(frozen=True)

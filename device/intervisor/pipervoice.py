@@ -163,7 +163,7 @@ def worker_main() -> int:
     "kind": "voice" | "error", "error": ...}``. It runs at the lowest CPU
     priority on one core, and leaves when nobody asked for a while.
     """
-    from intervisor.speech import write_wav
+    from intervisor.workers import write_wav
 
     # The lowest priority there is, whatever the service's own (Nice=-5).
     os.setpriority(os.PRIO_PROCESS, 0, 19)
@@ -240,7 +240,7 @@ class _Worker:
         return {"ok": False, "kind": "error", "error": "the Piper worker died"}
 
     def close(self) -> None:
-        from intervisor.speech import end_worker
+        from intervisor.workers import end_worker
 
         proc, self._proc = self._proc, None
         end_worker(proc)

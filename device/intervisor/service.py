@@ -502,7 +502,7 @@ def said_in_order(method, choices: Mapping[str, str] | None = None, participants
     >>> said_in_order(Method("m", "Proef", "nl", (Phase("a", "Start", Duration(60, 60)),)))[:2]
     ['Proef.', 'Start.']
     """
-    from intervisor.rehearse import rehearse
+    from intervisor.rehearsal import rehearse
 
     valid = {c.id: {o.id for o in c.options} for c in method.choices}
     run = rehearse(method, {k: v for k, v in (choices or {}).items() if v in valid.get(k, ())}, participants)

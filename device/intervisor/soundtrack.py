@@ -4,7 +4,7 @@ The long waits of a session (a phase of twenty minutes) are cut to at most
 ``gap`` seconds of silence after each event's speech, so an author hears
 their method from start to end in a few minutes.
 
->>> from intervisor.rehearse import rehearse                    # doctest: +SKIP
+>>> from intervisor.rehearsal import rehearse                    # doctest: +SKIP
 >>> offsets = render_rehearsal(rehearse(method), "session.wav")  # doctest: +SKIP
 
 Each step is placed where the one before it has finished speaking, plus
@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from intervisor.cues import synth
-from intervisor.events import Mark, Play, Say
+from intervisor.events import TIMELINE_KINDS, Mark, Play, Say
 
 CUE_HOLD = 0.6
 """Seconds a step with only cues occupies before the next may start: the
@@ -41,7 +41,7 @@ def render(steps: Sequence[tuple[float, Iterable[Any]]], speech_factory: Callabl
            out_path: str | os.PathLike, gap: float = 1.0, language: str = "nl",
            cue_volume: float = 0.6, spoken: list[dict] | None = None) -> list[float]:
     """Write the soundtrack of ``steps`` (``(t_seconds, [actions])``, as
-    :class:`intervisor.rehearse.Rehearsal` has them) to ``out_path``; the
+    :class:`intervisor.rehearsal.Rehearsal` has them) to ``out_path``; the
     offset in the WAV, in seconds, of each step. ``spoken``, when given, is
     filled with one ``{"step", "at", "until", "text"}`` per spoken part:
     where in the WAV each part of each prompt begins and ends."""
@@ -97,11 +97,9 @@ def render(steps: Sequence[tuple[float, Iterable[Any]]], speech_factory: Callabl
 def render_rehearsal(rehearsal: Any, out_path: str | os.PathLike, gap: float = 1.0,
                      speech_factory: Callable[..., Any] | None = None, config: Any = None,
                      spoken: list[dict] | None = None) -> list[float]:
-    """The soundtrack of a :class:`~intervisor.rehearse.Rehearsal`; the
+    """The soundtrack of a :class:`~intervisor.rehearsal.Rehearsal`; the
     offset in the WAV of each of its ``events`` (their ``audio_at``).
     ``spoken``: see :func:`render`."""
-    from intervisor.rehearse import TIMELINE_KINDS
-
     if speech_factory is None:
         from intervisor.config import load_config
         from intervisor.sound import speech_factory_from_config, with_writable_cache

@@ -49,6 +49,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from intervisor.prosody import assemble, sentences
+from intervisor.workers import end_worker, write_wav  # noqa: F401  (speech.write_wav)
 
 log = logging.getLogger("intervisor.speech")
 
@@ -148,24 +149,6 @@ def read_wav(path: str | os.PathLike | io.BytesIO) -> tuple[np.ndarray, int]:
     if channels > 1:
         data = data.reshape(-1, channels).mean(axis=1)
     return (data.astype(np.float32) / 32768.0), rate
-
-
-def write_wav(path: str | os.PathLike, samples: np.ndarray, rate: int) -> None:
-    """Write float samples in [-1, 1] as 16-bit mono PCM, atomically: a
-    crash mid-write never leaves a half prompt in the cache."""
-    path = Path(path)
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".wav")
-    try:
-        with os.fdopen(fd, "wb") as raw, wave.open(raw, "wb") as f:
-            f.setnchannels(1)
-            f.setsampwidth(2)
-            f.setframerate(rate)
-            f.writeframes(pcm)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
@@ -377,23 +360,6 @@ class _EspeakWorker:
     def close(self) -> None:
         proc, self._proc = self._proc, None
         end_worker(proc)
-
-
-def end_worker(proc: subprocess.Popen | None) -> None:
-    """Let a worker process go: its input closed it leaves by itself; one
-    that does not within 2 s is killed."""
-    if proc is None:
-        return
-    try:
-        proc.stdin.close()
-    except OSError:
-        pass
-    try:
-        proc.wait(timeout=2)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-    proc.stdout.close()
 
 
 class _EspeakPool:
