@@ -31,11 +31,11 @@ sys.path.insert(0, str(ROOT / "device"))
 
 from pulse import start_pulse  # noqa: E402
 
-from intervisor.events import Command, Play  # noqa: E402
+from intervisor.core.events import Command, Play  # noqa: E402
 
 
 def short_method(minutes: float):
-    from intervisor.model import Cues, Duration, Method, Phase
+    from intervisor.core.model import Cues, Duration, Method, Phase
 
     cues = Cues(warn_before=4.0, min_cue=True, overtime_every=0.0, auto_advance=True)
     phases = tuple(Phase(f"p{i}", f"Fase {i}", Duration(7.0, 12.0), cues=cues)
@@ -77,14 +77,14 @@ def main() -> int:
                          "0: the naive way, a cue played when its deadline has come")
     args = ap.parse_args()
 
-    from intervisor.clock import SystemClock
-    from intervisor.engine import Engine
-    from intervisor.runner import Device
+    from intervisor.core.clock import SystemClock
+    from intervisor.core.engine import Engine
+    from intervisor.table.runner import Device
 
     method = short_method(args.minutes)
     with start_pulse() as server, tempfile.TemporaryDirectory() as tmp:
-        from intervisor.sound import SoundOutput
-        from intervisor.speech import Speech, close_worker
+        from intervisor.sound.output import SoundOutput
+        from intervisor.sound.speech import Speech, close_worker
 
         clock = SystemClock()
         engine = Engine(method, clock, participants=2)

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from test_faults import fill  # noqa: E402
 from test_service import KORT, LANG, PROGRAM, Serve  # noqa: E402  (the tests' driver of the process)
 
-from intervisor.state import StateStore  # noqa: E402
+from intervisor.appliance.state import StateStore  # noqa: E402
 
 
 class Code:

@@ -52,12 +52,12 @@ def main() -> int:
     args = ap.parse_args()
 
     with start_pulse(), tempfile.TemporaryDirectory() as tmp:
-        from intervisor.clock import SystemClock
-        from intervisor.engine import Engine
-        from intervisor.events import Command
-        from intervisor.method import Library
-        from intervisor.sound import SoundOutput
-        from intervisor.speech import Speech, close_worker
+        from intervisor.core.clock import SystemClock
+        from intervisor.core.engine import Engine
+        from intervisor.core.events import Command
+        from intervisor.files.method import Library
+        from intervisor.sound.output import SoundOutput
+        from intervisor.sound.speech import Speech, close_worker
 
         method = Library(str(ROOT / "methods")).find(args.method)
         engine = Engine(method, SystemClock())

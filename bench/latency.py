@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT / "device"))
 
 from pulse import start_pulse  # noqa: E402
 
-from intervisor.events import Cue, Hush, Play, Say  # noqa: E402
+from intervisor.core.events import Cue, Hush, Play, Say  # noqa: E402
 
 PROMPT = "Volgende vraag."
 CUE_LEAD = 0.1   # audio.cue_lead's default: the service's loop runs with it
@@ -97,7 +97,7 @@ class NaiveSound:
 
 
 def bench_method(questions: int):
-    from intervisor.model import Duration, Method, Phase, Question
+    from intervisor.core.model import Duration, Method, Phase, Question
 
     qs = tuple(Question(f"Vraag {i}.") for i in range(1, questions + 1))
     return Method("bench", "Bench", "nl", (Phase("een", "Een", Duration(3 * 3600, 3 * 3600), questions=qs),))
@@ -111,10 +111,10 @@ def real_path(rec, sound, count: int, naive: int) -> dict:
     and the naive adapter (sd.play) on those same samples."""
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-    from intervisor.clock import SystemClock
-    from intervisor.engine import Engine
-    from intervisor.panel import Panel
-    from intervisor.runner import Device
+    from intervisor.core.clock import SystemClock
+    from intervisor.core.engine import Engine
+    from intervisor.table.panel import Panel
+    from intervisor.table.runner import Device
 
     method = bench_method(3 * count + naive + 2)
     sound.speech.prerender(Engine(method, SystemClock()).phrases_to_render())
@@ -208,8 +208,8 @@ def main() -> int:
     args = ap.parse_args()
 
     with start_pulse() as server, tempfile.TemporaryDirectory() as tmp:
-        from intervisor.sound import SoundOutput
-        from intervisor.speech import Speech
+        from intervisor.sound.output import SoundOutput
+        from intervisor.sound.speech import Speech
 
         options = {"block_size": args.block, "quick_start": args.quick_start}
         if args.latency is not None:

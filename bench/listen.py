@@ -66,7 +66,7 @@ def piper_voices(extra: list[str]) -> dict[str, str]:
 
 
 def speech_factory(voice: str, args, piper: dict[str, str], cache: Path):
-    from intervisor.speech import Speech
+    from intervisor.sound.speech import Speech
 
     def factory(language: str):
         model = piper[language] if voice == "piper" else None
@@ -83,10 +83,10 @@ def speech_factory(voice: str, args, piper: dict[str, str], cache: Path):
 def soundtrack(method, factory, limit: int | None) -> tuple[np.ndarray, int, list[dict]]:
     """The rehearsal's soundtrack (samples, rate) and its spoken parts; with
     ``limit``, only as far as its first ``limit`` parts."""
-    from intervisor.events import Say
-    from intervisor.rehearsal import rehearse
-    from intervisor.soundtrack import render_rehearsal
-    from intervisor.speech import read_wav
+    from intervisor.core.events import Say
+    from intervisor.core.rehearsal import rehearse
+    from intervisor.sound.soundtrack import render_rehearsal
+    from intervisor.sound.speech import read_wav
 
     result = rehearse(method)
     if limit:
@@ -132,7 +132,7 @@ class Listener:
 
 
 def score(method, voice: str, factory, listener: Listener, limit: int | None) -> dict:
-    from intervisor.speech import resample
+    from intervisor.sound.speech import resample
 
     samples, rate, parts = soundtrack(method, factory, limit)
     if limit:
@@ -168,7 +168,7 @@ def pooled(results: list[dict]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from intervisor.method import Library
+    from intervisor.files.method import Library
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="the tuning subset: a few methods, first parts")

@@ -2,7 +2,7 @@
 rehearse the longest shipped method.
 
 Copies the shipped methods (each with a new id) into a temporary folder
-until there are 50 files, then times :class:`intervisor.method.Library`
+until there are 50 files, then times :class:`intervisor.files.method.Library`
 reading and checking all of them (best of several runs, so a busy shared
 machine shows less). Target: 50 files under 0.5 s.
 
@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from intervisor.method import Library, load_method, plan_keys
+from intervisor.files.method import Library, load_method, plan_keys
 
 FILES = 50
 RUNS = 7
@@ -67,7 +67,7 @@ def main() -> int:
                "shipped_load_s": round(shipped_s, 4), "target_s": 0.5, "met": best < 0.5}
 
     try:
-        from intervisor.rehearsal import rehearse
+        from intervisor.core.rehearsal import rehearse
     except ImportError:
         rehearse = None
     if rehearse is not None:

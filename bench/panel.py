@@ -28,10 +28,10 @@ import time
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from intervisor.clock import FakeClock
-from intervisor.config import Panel as PanelConfig
-from intervisor.events import Command
-from intervisor.panel import SESSION, Panel
+from intervisor.core.clock import FakeClock
+from intervisor.files.config import Panel as PanelConfig
+from intervisor.core.events import Command
+from intervisor.table.panel import SESSION, Panel
 
 PRESSES = 2000
 HOLDS = 20

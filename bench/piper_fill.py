@@ -39,15 +39,15 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from test_service import Serve  # noqa: E402  (the tests' own driver of the process)
 
-from intervisor.clock import FakeClock  # noqa: E402
-from intervisor.engine import Engine  # noqa: E402
-from intervisor.method import Library  # noqa: E402
-from intervisor.service import said_in_order  # noqa: E402
-from intervisor.speech import Speech, close_worker, spoken_form  # noqa: E402
+from intervisor.core.clock import FakeClock  # noqa: E402
+from intervisor.core.engine import Engine  # noqa: E402
+from intervisor.files.method import Library  # noqa: E402
+from intervisor.appliance.service import said_in_order  # noqa: E402
+from intervisor.sound.speech import Speech, close_worker, spoken_form  # noqa: E402
 
 MEASURE = r"""
 import json, resource, sys, time
-from intervisor.pipervoice import PiperEngine, VoiceFile
+from intervisor.sound.pipervoice import PiperEngine, VoiceFile
 model, texts = sys.argv[1], json.loads(sys.stdin.read())
 t = time.perf_counter(); engine = PiperEngine(VoiceFile.open(model, "en"), threads=1)
 load = time.perf_counter() - t

@@ -50,14 +50,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "device"))
 
-from intervisor.clock import FakeClock  # noqa: E402
-from intervisor.engine import Engine  # noqa: E402
-from intervisor.events import Command  # noqa: E402
-from intervisor.model import Duration, Method, Phase  # noqa: E402
-from intervisor.runner import Device  # noqa: E402
-from intervisor.recognise import (PhraseTable, PocketSphinxRecogniser, VoskRecogniser,  # noqa: E402
+from intervisor.core.clock import FakeClock  # noqa: E402
+from intervisor.core.engine import Engine  # noqa: E402
+from intervisor.core.events import Command  # noqa: E402
+from intervisor.core.model import Duration, Method, Phase  # noqa: E402
+from intervisor.table.runner import Device  # noqa: E402
+from intervisor.voice.recognise import (PhraseTable, PocketSphinxRecogniser, VoskRecogniser,  # noqa: E402
                                   load_vosk_model, wake_word_for)
-from intervisor.voice import CommandGate, Resampler, VoiceSettings  # noqa: E402
+from intervisor.voice.listen import CommandGate, Resampler, VoiceSettings  # noqa: E402
 import voice_data as vd  # noqa: E402
 from voice_data import VoiceData  # noqa: E402
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "device"))
 
-from intervisor.recognise import PhraseTable, PocketSphinxRecogniser  # noqa: E402
+from intervisor.voice.recognise import PhraseTable, PocketSphinxRecogniser  # noqa: E402
 import voice_data as vd  # noqa: E402
 from voice import MIC_RATE, listen, score  # noqa: E402
 

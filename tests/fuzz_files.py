@@ -33,13 +33,14 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "device"))
 
-from intervisor import commands_method, service  # noqa: E402
-from intervisor.clock import FakeClock  # noqa: E402
-from intervisor.config import ConfigError, load_config  # noqa: E402
-from intervisor.engine import Engine  # noqa: E402
-from intervisor.events import Command  # noqa: E402
-from intervisor.method import Library, describe_length, load_method  # noqa: E402
-from intervisor.rehearsal import rehearse  # noqa: E402
+from intervisor.cli import method as commands_method
+from intervisor.appliance import service
+from intervisor.core.clock import FakeClock  # noqa: E402
+from intervisor.files.config import ConfigError, load_config  # noqa: E402
+from intervisor.core.engine import Engine  # noqa: E402
+from intervisor.core.events import Command  # noqa: E402
+from intervisor.files.method import Library, describe_length, load_method  # noqa: E402
+from intervisor.core.rehearsal import rehearse  # noqa: E402
 
 METHOD_SEEDS = sorted((REPO / "methods").glob("*.yaml"))
 CONFIG_SEED = REPO / "docs" / "config.example.yaml"

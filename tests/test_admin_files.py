@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from intervisor import cli
-from intervisor.method import (MAX_CHOICES, MAX_METHOD_BYTES, MAX_OPTIONS, MAX_PHASES, MAX_QUESTIONS, _Reader,
+from intervisor.files.method import (MAX_CHOICES, MAX_METHOD_BYTES, MAX_OPTIONS, MAX_PHASES, MAX_QUESTIONS, _Reader,
                                load_method, load_method_text)
 from test_service import KORT, PROGRAM, Serve, library, running
 

@@ -10,7 +10,7 @@ import pytest
 # ("ALSA lib ... Unknown PCM nothing_here") unless its handler is replaced.
 OPEN_A_MISSING_PCM = """
 import ctypes, ctypes.util, sys
-from intervisor import portaudio
+from intervisor.sound import portaudio
 if sys.argv[1] == "quiet":
     assert portaudio.quiet_alsa()
 lib = ctypes.CDLL(ctypes.util.find_library("asound"))
@@ -36,7 +36,7 @@ def test_alsa_complaints_never_reach_stderr():
 
 
 def test_the_sound_adapter_silences_alsa_before_portaudio_starts():
-    from intervisor import portaudio
+    from intervisor.sound import portaudio
 
     portaudio._alsa_quiet = None
     sd = portaudio.sounddevice()

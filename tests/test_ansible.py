@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from intervisor.clock import FakeClock
-from intervisor.events import Mark
-from intervisor.model import Duration, Method, Phase
-from intervisor.records import Recorder, RecordBook
+from intervisor.core.clock import FakeClock
+from intervisor.core.events import Mark
+from intervisor.core.model import Duration, Method, Phase
+from intervisor.appliance.records import Recorder, RecordBook
 
 REPO = Path(__file__).resolve().parents[1]
 PLAYBOOK = REPO / "admin" / "ansible" / "site.yml"

@@ -1,6 +1,6 @@
 import pytest
 
-from intervisor.clock import FakeClock, SystemClock
+from intervisor.core.clock import FakeClock, SystemClock
 
 
 def test_fake_clock_moves_only_when_told():

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from intervisor.config import Audio, Config, ConfigError, Panel, Voice, load_config, load_config_text
+from intervisor.files.config import Audio, Config, ConfigError, Panel, Voice, load_config, load_config_text
 
 
 def problems(text: str) -> list[str]:
@@ -239,7 +239,7 @@ def test_the_example_config_is_every_default():
 
 
 def test_the_example_config_lists_every_key_with_a_comment():
-    from intervisor.yamlsafe import read_file
+    from intervisor.files.yamlsafe import read_file
 
     root = read_file(EXAMPLE).node
     lines = EXAMPLE.read_text("utf-8").splitlines()
@@ -261,14 +261,14 @@ def test_every_key_the_device_reads_exists():
     known = set(config_keys()) | {f.name for f in dataclasses.fields(Config) if "section" in f.metadata}
     device = Path(__file__).resolve().parents[1] / "device" / "intervisor"
     read = set()
-    for source in device.glob("*.py"):
+    for source in device.rglob("*.py"):
         read.update(re.findall(r'\b_?setting\(\s*[\w.]*config\s*,\s*"([\w.]+)"', source.read_text("utf-8")))
     assert {"voice.language", "panel.pin_factory", "audio.enabled"} <= read
     assert read <= known, sorted(read - known)
 
 
 def test_the_voice_gate_keeps_its_tuned_values_unless_the_config_says():
-    from intervisor.voice import VoiceSettings
+    from intervisor.voice.listen import VoiceSettings
 
     assert VoiceSettings.from_mapping(Config.default().voice) == VoiceSettings()
     voice = load_config_text("voice:\n  pre_silence: 0.9\n  post_silence: 0.4\n  min_confidence: 0.8\n"
@@ -294,14 +294,14 @@ def test_config_is_frozen():
 
 
 def test_adding_a_key_is_one_line():
-    from intervisor.config import Flag, setting
+    from intervisor.files.config import Flag, setting
 
     @dataclasses.dataclass(frozen=True)
     class Extra(Voice):
         noise_gate: bool = setting(False, Flag())
 
-    from intervisor import config as module
-    from intervisor.yamlsafe import Checker, parse
+    from intervisor.files import config as module
+    from intervisor.files.yamlsafe import Checker, parse
 
     node = parse("noise_gate: true\nenabled: true\n", "config.yaml").node
     check = Checker("config.yaml")
@@ -310,7 +310,7 @@ def test_adding_a_key_is_one_line():
 
 
 def test_the_config_path_comes_from_the_environment(tmp_path, monkeypatch):
-    from intervisor.config import DEFAULT_PATH, default_path
+    from intervisor.files.config import DEFAULT_PATH, default_path
 
     monkeypatch.delenv("INTERVISOR_CONFIG", raising=False)
     assert default_path() == DEFAULT_PATH

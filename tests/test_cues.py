@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from intervisor.cues import PEAK, Chimes, by_name, names, synth
-from intervisor.events import Cue
+from intervisor.sound.cues import PEAK, Chimes, by_name, names, synth
+from intervisor.core.events import Cue
 
 RATE = 48000
 

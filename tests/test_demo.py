@@ -213,7 +213,7 @@ def test_without_a_sound_device_the_sound_goes_into_a_wav_file(terminal, tmp_pat
 
     import numpy as np
 
-    pytest.importorskip("intervisor.sound", reason="the sound adapter has not landed yet")
+    pytest.importorskip("intervisor.sound.output", reason="the sound adapter has not landed yet")
     wav = tmp_path / "demo.wav"
     term = terminal("--method", "kort", "--wav", str(wav))
     term.wait_for(r"Sound: into the file .*demo.wav")
@@ -229,7 +229,7 @@ def test_without_a_sound_device_the_sound_goes_into_a_wav_file(terminal, tmp_pat
 
 
 def test_the_introduction_is_heard_through_the_speakers(terminal, request):
-    pytest.importorskip("intervisor.sound", reason="the sound adapter has not landed yet")
+    pytest.importorskip("intervisor.sound.output", reason="the sound adapter has not landed yet")
     try:
         server = request.getfixturevalue("pulse_server")
     except pytest.FixtureLookupError:
@@ -255,12 +255,12 @@ def test_the_view_line_follows_the_session():
 
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-    from intervisor.clock import FakeClock
-    from intervisor.events import Command
-    from intervisor.model import Duration, Method, Phase, Question
-    from intervisor.panel import Panel
-    from intervisor.runner import Device
-    from intervisor.simulator import View, clock_text
+    from intervisor.core.clock import FakeClock
+    from intervisor.core.events import Command
+    from intervisor.core.model import Duration, Method, Phase, Question
+    from intervisor.table.panel import Panel
+    from intervisor.table.runner import Device
+    from intervisor.table.simulator import View, clock_text
 
     method = Method("kort", "Korte proef", "nl", (
         Phase("een", "Eerste fase met een hele lange titel die niet past", Duration(600, 600),
@@ -294,7 +294,7 @@ def test_a_terminal_that_gives_no_size_still_shows_the_line():
     # A pty nobody sized (0 columns) clipped the live line to nothing.
     import pty
 
-    from intervisor.simulator import View
+    from intervisor.table.simulator import View
 
     leader, follower = pty.openpty()
     try:
@@ -313,11 +313,11 @@ def test_a_key_held_down_is_one_gesture_not_a_burst():
 
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-    from intervisor.clock import FakeClock
-    from intervisor.model import Duration, Method, Phase
-    from intervisor.panel import Panel
-    from intervisor.runner import Device
-    from intervisor.simulator import Simulator
+    from intervisor.core.clock import FakeClock
+    from intervisor.core.model import Duration, Method, Phase
+    from intervisor.table.panel import Panel
+    from intervisor.table.runner import Device
+    from intervisor.table.simulator import Simulator
 
     method = Method("kort", "Kort", "nl", (Phase("een", "Een", Duration(600, 600)),))
     device = Device({"kort": method}, FakeClock(), [], selected="kort")
@@ -368,11 +368,11 @@ def test_a_key_held_down_is_one_gesture_not_a_burst():
 def _choosing_view(question: str = "Welke set?"):
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-    from intervisor.clock import FakeClock
-    from intervisor.model import Choice, Duration, Method, Option, Phase
-    from intervisor.panel import Panel
-    from intervisor.runner import Device
-    from intervisor.simulator import View
+    from intervisor.core.clock import FakeClock
+    from intervisor.core.model import Choice, Duration, Method, Option, Phase
+    from intervisor.table.panel import Panel
+    from intervisor.table.runner import Device
+    from intervisor.table.simulator import View
 
     choice = Choice("set", question, (Option("a", "Set A"), Option("b", "Set B")))
     method = Method("keus", "Met een keuze", "nl", (Phase("een", "Eerste", Duration(600, 600)),),
@@ -386,7 +386,7 @@ def _choosing_view(question: str = "Welke set?"):
 
 
 def test_the_live_line_shows_that_two_ticks_go_back_while_choosing():
-    from intervisor.events import Command
+    from intervisor.core.events import Command
 
     device, view, panel, factory = _choosing_view()
     try:
@@ -403,7 +403,7 @@ def test_the_live_line_shows_that_two_ticks_go_back_while_choosing():
 def test_the_live_line_keeps_the_option_offered_after_the_device_speaks_while_choosing():
     # "We zijn al bij het begin." (back with nothing to undo) or "really
     # end?" are no option: the line still shows the one offered.
-    from intervisor.events import Command
+    from intervisor.core.events import Command
 
     device, view, panel, factory = _choosing_view()
     try:
@@ -421,7 +421,7 @@ def test_the_live_line_keeps_the_option_offered_after_the_device_speaks_while_ch
 def test_the_option_on_offer_stays_on_a_narrow_line_and_the_question_gives_way():
     # With --ask in an 80-column terminal the question filled the line and
     # the option a press would take was cut off.
-    from intervisor.events import Command
+    from intervisor.core.events import Command
 
     device, view, panel, factory = _choosing_view("Met hoeveel mensen zijn jullie, jezelf en de inbrenger meegeteld?")
     try:
@@ -439,7 +439,7 @@ def test_the_option_on_offer_stays_on_a_narrow_line_and_the_question_gives_way()
 def test_the_caption_says_what_was_said_and_marks_it_when_said_again():
     import io
 
-    from intervisor.events import Command
+    from intervisor.core.events import Command
 
     device, view, panel, factory = _choosing_view()
     try:
@@ -482,12 +482,12 @@ def test_the_readme_names_every_option_of_the_demo_and_that_it_starts_at_once():
 def test_a_question_said_again_is_counted_once_per_repeat():
     from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-    from intervisor.clock import FakeClock
-    from intervisor.events import Command
-    from intervisor.model import Duration, Method, Phase, Question
-    from intervisor.panel import Panel
-    from intervisor.runner import Device
-    from intervisor.simulator import View
+    from intervisor.core.clock import FakeClock
+    from intervisor.core.events import Command
+    from intervisor.core.model import Duration, Method, Phase, Question
+    from intervisor.table.panel import Panel
+    from intervisor.table.runner import Device
+    from intervisor.table.simulator import View
 
     method = Method("kort", "Kort", "nl", (Phase("een", "Een", Duration(600, 600), questions=(
         Question("Wat speelt er?"), Question("Wat wil je?", hint="Neem de tijd.")),),))

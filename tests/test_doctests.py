@@ -5,9 +5,24 @@ import doctest
 
 import pytest
 
-from intervisor import (cli, clock, config, cues, engine, events, method, model, panel, phrases, portaudio,
-                        recognise, records, runner, sound, state, voice)
-from intervisor import rehearsal as rehearse
+from intervisor import cli
+from intervisor.core import clock
+from intervisor.files import config
+from intervisor.sound import cues
+from intervisor.core import engine
+from intervisor.core import events
+from intervisor.files import method
+from intervisor.core import model
+from intervisor.table import panel
+from intervisor.core import phrases
+from intervisor.sound import portaudio
+from intervisor.voice import recognise
+from intervisor.appliance import records
+from intervisor.table import runner
+from intervisor.sound import output as sound
+from intervisor.appliance import state
+from intervisor.voice import listen as voice
+from intervisor.core import rehearsal as rehearse
 
 
 @pytest.mark.parametrize("module", [cli, clock, engine, events, model, phrases, rehearse, runner,

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from intervisor.clock import FakeClock
-from intervisor.engine import CONFIRM_END_WINDOW, OFFER_WINDOW, Engine
-from intervisor.events import Command, Cue, Hush, Light, Mark, Play, Say, Show
-from intervisor.phrases import Phrases
-from intervisor.model import Choice, Cues, Duration, Method, Option, Phase, Question, Rounds
+from intervisor.core.clock import FakeClock
+from intervisor.core.engine import CONFIRM_END_WINDOW, OFFER_WINDOW, Engine
+from intervisor.core.events import Command, Cue, Hush, Light, Mark, Play, Say, Show
+from intervisor.core.phrases import Phrases
+from intervisor.core.model import Choice, Cues, Duration, Method, Option, Phase, Question, Rounds
 
 M = 60.0
 
@@ -690,7 +690,7 @@ def test_accepts_says_exactly_what_handle_would_act_on():
     import random
     from pathlib import Path
 
-    from intervisor.method import load_method
+    from intervisor.files.method import load_method
 
     voice = [c for c in Command if c is not Command.TICK]
 
@@ -956,7 +956,7 @@ def test_a_last_phase_that_ends_by_itself_and_ran_out_while_down_closes_the_sess
 
 
 def test_the_device_closes_a_session_whose_last_phase_ran_out_while_down():
-    from intervisor.runner import ActionLog, Device
+    from intervisor.table.runner import ActionLog, Device
 
     m = method(phase("a", 5), phase("stil", 2, cues=Cues(auto_advance=True)))
     e, clock = begun(m)
@@ -1075,7 +1075,7 @@ def test_taking_the_offer_after_a_restart_in_its_window_still_says_the_phases_wo
     d.press()                                     # into b, with the offer
     d.until(15 * M + 3)
     snap = d.engine.snapshot()
-    from intervisor.clock import FakeClock
+    from intervisor.core.clock import FakeClock
     clock = FakeClock(wall=d.clock.time() + 5)    # back up five seconds later
     e = Engine.restore(m, clock, snap)
     e.resumed()

@@ -10,13 +10,13 @@ import json
 import time
 from pathlib import Path
 
-from intervisor.clock import FakeClock
-from intervisor.engine import Engine
-from intervisor.events import Command, Mark, Say, Show, Light
-from intervisor.method import load_method
-from intervisor.model import Choice, Duration, Method, Option, Phase, Question, Rounds
-from intervisor.phrases import Phrases, gesture_text
-from intervisor.runner import ActionLog, Device
+from intervisor.core.clock import FakeClock
+from intervisor.core.engine import Engine
+from intervisor.core.events import Command, Mark, Say, Show, Light
+from intervisor.files.method import load_method
+from intervisor.core.model import Choice, Duration, Method, Option, Phase, Question, Rounds
+from intervisor.core.phrases import Phrases, gesture_text
+from intervisor.table.runner import ActionLog, Device
 
 M = 60.0
 METHODS = Path(__file__).resolve().parent.parent / "methods"
@@ -385,7 +385,7 @@ def test_a_pause_past_a_blocks_end_gives_one_time_up_not_every_cue_it_missed():
     # tick: the warning, the time-up and four overtime reminders (12:05,
     # 12:10, 12:20, 12:40), six cues in a row, each marked in the record at
     # 13:05. Before, a pause froze the block and nothing fell due in it.
-    from intervisor.events import Play
+    from intervisor.core.events import Play
     m, e, clock = training_day_1()
     until(e, clock, 140 * M)                   # 11:50
     e.handle(Command.PAUSE)
@@ -454,7 +454,7 @@ def test_device_accepts_agrees_with_handle_over_offers_pauses_restarts_and_choos
     import random
     from pathlib import Path
 
-    from intervisor.method import load_method
+    from intervisor.files.method import load_method
 
     voice = [c for c in Command if c is not Command.TICK]
 

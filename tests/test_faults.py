@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from intervisor.state import StateStore
+from intervisor.appliance.state import StateStore
 # (serve and prompt_cache are test_service's fixtures, shared)
 from test_service import (KORT, LANG, PROGRAM, Serve, cli, library, prompt_cache, running,  # noqa: F401
                           serve, wait_log)
@@ -178,12 +178,12 @@ def test_an_unreadable_state_file_is_set_aside_not_overwritten(serve):
 def test_a_session_is_saved_before_the_group_hears_it(tmp_path):
     # In process: the sound adapter reads the state file at the moment it
     # is handed the announcement; the session must already be in it.
-    from intervisor.clock import FakeClock
-    from intervisor.events import Command, Say
-    from intervisor.method import load_method_text
-    from intervisor.runner import Device
-    from intervisor.service import Parts, Service
-    from intervisor.sound import FakeSound
+    from intervisor.core.clock import FakeClock
+    from intervisor.core.events import Command, Say
+    from intervisor.files.method import load_method_text
+    from intervisor.table.runner import Device
+    from intervisor.appliance.service import Parts, Service
+    from intervisor.sound.output import FakeSound
 
     config = tmp_path / "config.yaml"
     config.write_text(f"state_dir: {tmp_path / 'state'}\nmethods_dir: {tmp_path}\n")
@@ -355,8 +355,8 @@ def test_input_bounds_every_line_it_reads():
     import threading
     import tracemalloc
 
-    from intervisor.events import Command
-    from intervisor.lineinput import LineInput, Source
+    from intervisor.core.events import Command
+    from intervisor.appliance.lineinput import LineInput, Source
 
     read, write = os.pipe()
     got: list[Command] = []
@@ -384,9 +384,9 @@ def test_a_failing_write_lights_the_fault_once_and_its_recovery_clears_it(tmp_pa
     import errno
     import logging
 
-    from intervisor.clock import FakeClock
-    from intervisor.runner import Device
-    from intervisor.service import Parts, Service
+    from intervisor.core.clock import FakeClock
+    from intervisor.table.runner import Device
+    from intervisor.appliance.service import Parts, Service
 
     class Lights:
         def __init__(self):

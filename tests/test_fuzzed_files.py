@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from intervisor.config import ConfigError, load_config_text
-from intervisor.method import Library, load_method_text, parse_duration
+from intervisor.files.config import ConfigError, load_config_text
+from intervisor.files.method import Library, load_method_text, parse_duration
 
 REPO = Path(__file__).resolve().parent.parent
 GOOD = "id: m\ntitle: T\nlanguage: nl\nphases:\n  - id: a\n    title: A\n    duration: 5m\n"

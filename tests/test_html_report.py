@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from intervisor.clock import FakeClock
-from intervisor.events import Mark
-from intervisor.html_report import html_page, pieces
-from intervisor.model import Duration, Method, Phase
-from intervisor.records import Recorder, RecordBook
+from intervisor.core.clock import FakeClock
+from intervisor.core.events import Mark
+from intervisor.cli.html_report import html_page, pieces
+from intervisor.core.model import Duration, Method, Phase
+from intervisor.appliance.records import Recorder, RecordBook
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium")

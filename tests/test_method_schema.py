@@ -15,9 +15,9 @@ import jsonschema
 import pytest
 import yaml
 
-from intervisor import method_fields as F
-from intervisor.method import load_method, load_method_text
-from intervisor.method_schema import SHIPPED, method_schema, schema_text
+from intervisor.files import method_fields as F
+from intervisor.files.method import load_method, load_method_text
+from intervisor.files.method_schema import SHIPPED, method_schema, schema_text
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = sorted((ROOT / "methods").glob("*.yaml"))
@@ -70,7 +70,7 @@ _GONE = object()
 
 def test_the_shipped_schema_is_the_generated_one():
     assert SHIPPED.read_text(encoding="utf-8") == schema_text(), (
-        "schema/method.schema.json is stale: .venv/bin/python -m intervisor.method_schema > "
+        "schema/method.schema.json is stale: .venv/bin/python -m intervisor.files.method_schema > "
         "schema/method.schema.json")
     jsonschema.Draft202012Validator.check_schema(method_schema())
 
@@ -228,7 +228,7 @@ def test_new_from_a_method_copies_it_under_the_new_id(tmp_path):
 
 
 def test_new_inside_the_checkout_names_the_schema_relatively(tmp_path):
-    from intervisor.starter import schema_comment
+    from intervisor.cli.starter import schema_comment
 
     assert schema_comment(ROOT / "methods" / "x.yaml", SHIPPED).endswith("=../schema/method.schema.json")
 

@@ -11,11 +11,11 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from intervisor.clock import FakeClock
-from intervisor.events import Command, Light, Mark, Show
-from intervisor.config import load_config_text
-from intervisor.panel import Panel, from_config, tick_cues
-from intervisor.phrases import gesture_text
+from intervisor.core.clock import FakeClock
+from intervisor.core.events import Command, Light, Mark, Show
+from intervisor.files.config import load_config_text
+from intervisor.table.panel import Panel, from_config, tick_cues
+from intervisor.core.phrases import gesture_text
 
 BOUNCE = 0.03
 WAIT = 10.0  # bounded waits only; nothing asserts how long anything took
@@ -317,7 +317,7 @@ def test_built_from_the_config(factory):
 
 
 def test_the_mic_light_cannot_be_configured_away_while_voice_is_on(factory):
-    from intervisor.config import ConfigError
+    from intervisor.files.config import ConfigError
 
     # The loader refuses it with its line (tests/test_config.py has the rest) ...
     with pytest.raises(ConfigError, match=r"config.yaml:4: panel.mic_light needs a pin while voice.enabled"):
@@ -358,8 +358,8 @@ def test_a_common_anode_rgb_led_from_the_config(factory):
 
 
 def test_hold_ticks_are_played_by_the_sound_adapter():
-    from intervisor.events import Cue, Play
-    from intervisor.runner import ActionLog
+    from intervisor.core.events import Cue, Play
+    from intervisor.table.runner import ActionLog
 
     sound = ActionLog()
     tick = tick_cues(sound)
@@ -371,8 +371,8 @@ def test_hold_ticks_are_played_by_the_sound_adapter():
 # ------------------------------------------------------------ whole session
 
 def test_a_whole_session_through_the_mock_pins(factory):
-    from intervisor.engine import Engine
-    from intervisor.model import Choice, Duration, Method, Option, Phase, Question
+    from intervisor.core.engine import Engine
+    from intervisor.core.model import Choice, Duration, Method, Option, Phase, Question
 
     method = Method(
         "proef", "Proef", "nl",
@@ -429,9 +429,9 @@ def test_a_whole_session_through_the_mock_pins(factory):
 
 def test_a_session_resumed_paused_flashes_in_the_colour_time_stood_at(factory):
     # Found in review: a panel that has just started flashed green.
-    from intervisor.engine import Engine
-    from intervisor.model import Duration, Method, Phase
-    from intervisor.runner import Device as Runner
+    from intervisor.core.engine import Engine
+    from intervisor.core.model import Duration, Method, Phase
+    from intervisor.table.runner import Device as Runner
 
     method = Method("m", "M", "nl", (Phase("a", "A", Duration(600, 600)),))
     clock = FakeClock()

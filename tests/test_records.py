@@ -8,11 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from intervisor.clock import FakeClock
-from intervisor.engine import Engine
-from intervisor.events import Command, Mark
-from intervisor.model import Cues, Duration, Method, Phase
-from intervisor.records import Recorder, RecordBook, csv_phases, csv_sessions, markdown
+from intervisor.core.clock import FakeClock
+from intervisor.core.engine import Engine
+from intervisor.core.events import Command, Mark
+from intervisor.core.model import Cues, Duration, Method, Phase
+from intervisor.appliance.records import Recorder, RecordBook, csv_phases, csv_sessions, markdown
 
 PROGRAM = Path(sys.executable).with_name("intervisor")
 
@@ -100,7 +100,7 @@ def test_a_last_phase_that_ran_out_while_the_device_was_down_ends_the_record_whe
 
 
 def test_history_skips_a_records_file_that_is_not_a_record(tmp_path):
-    from intervisor.records import RecordBook, history_lines
+    from intervisor.appliance.records import RecordBook, history_lines
     m = Method("m", "M", "nl", (Phase("a", "A", Duration(60, 60)),))
     clock = FakeClock()
     rec = Recorder.begin(m, clock, {}, 5)
@@ -207,8 +207,8 @@ def test_the_time_spent_answering_the_reopened_question_is_not_counted_as_the_fi
     # "starts afresh when it is answered". The record kept the first
     # phase's segment open through the choosing, so every minute the group
     # spent deciding again counted as time in phase 1 (and as its overrun).
-    from intervisor.model import Choice, Option
-    from intervisor.runner import Device
+    from intervisor.core.model import Choice, Option
+    from intervisor.table.runner import Device
 
     M = 60.0
     vragen = Choice("vragen", "Welke set vragen?", (Option("vijf", "Vijf"), Option("alt", "Alt")))

@@ -1,7 +1,7 @@
 """The rehearsal: a punctual chair on a fake clock."""
 
-from intervisor.model import Choice, Cues, Duration, Method, Option, Phase, Question, Rounds
-from intervisor.rehearsal import rehearse
+from intervisor.core.model import Choice, Cues, Duration, Method, Option, Phase, Question, Rounds
+from intervisor.core.rehearsal import rehearse
 
 M = 60.0
 

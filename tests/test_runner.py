@@ -2,10 +2,10 @@
 
 import threading
 
-from intervisor.clock import FakeClock, SystemClock
-from intervisor.events import Command, Cue, Light, Mark, Play, Say, Show
-from intervisor.model import Duration, Method, Phase, Question
-from intervisor.runner import Device, ActionLog
+from intervisor.core.clock import FakeClock, SystemClock
+from intervisor.core.events import Command, Cue, Light, Mark, Play, Say, Show
+from intervisor.core.model import Duration, Method, Phase, Question
+from intervisor.table.runner import Device, ActionLog
 
 
 def methods():
@@ -136,7 +136,7 @@ def test_the_last_words_are_dispatched_while_the_session_is_still_on():
 
 
 def test_a_failing_session_is_closed_with_the_error_cue_and_the_device_goes_on():
-    from intervisor.events import Cue, Play
+    from intervisor.core.events import Cue, Play
 
     rec = ActionLog()
     ended = []
@@ -235,7 +235,7 @@ def test_accepts_says_what_a_command_would_do_now_idle_or_in_session():
 def test_end_while_choosing_can_be_confirmed_on_the_device_loop():
     # While choosing nothing is due, so the loop ticks every max_wait; those
     # ticks must not take back "really end?" (found in review).
-    from intervisor.model import Choice, Option
+    from intervisor.core.model import Choice, Option
 
     c = Choice("vragen", "Welke?", (Option("a", "A"), Option("b", "B")))
     m = Method("proef", "Proef", "nl", (Phase("x", "X", Duration(300, 300)),), choices=(c,))
@@ -259,7 +259,7 @@ def test_the_readme_names_every_voice_command_an_idle_device_takes():
     import re
     from pathlib import Path
 
-    from intervisor.recognise import PHRASES
+    from intervisor.voice.recognise import PHRASES
 
     readme = Path(__file__).resolve().parents[1] / "README.md"
     text = " ".join(readme.read_text(encoding="utf-8").split())
@@ -276,7 +276,7 @@ def test_a_question_set_taken_by_a_slip_of_the_thumb_is_asked_again():
     # in it to undo, asks it again (found in review).
     from pathlib import Path
 
-    from intervisor.method import load_method
+    from intervisor.files.method import load_method
 
     m = load_method(Path(__file__).resolve().parents[1] / "methods" / "own-cases.yaml").method
     assert len(m.choices) == 1 and not m.needs_participants
@@ -303,5 +303,5 @@ def test_the_architecture_names_what_voice_asks_the_device():
     MAIN = Path(__file__).resolve().parents[1]
     text = " ".join((MAIN / "docs" / "architecture.md").read_text("utf-8").split())
     assert "accepts_by_voice" in text
-    voice = (MAIN / "device" / "intervisor" / "voice.py").read_text("utf-8")
+    voice = (MAIN / "device" / "intervisor" / "voice" / "listen.py").read_text("utf-8")
     assert "Device.accepts`" not in voice and "e.g. Device.accepts:" not in voice

@@ -10,12 +10,12 @@ import socket
 
 import pytest
 
-from intervisor.clock import FakeClock
-from intervisor.events import Mark
-from intervisor.model import Duration, Method, Phase
-from intervisor.notify import Notifier
-from intervisor.records import Recorder, RecordBook, csv_phases, csv_sessions, history_lines, markdown
-from intervisor.state import StateStore, write_atomic
+from intervisor.core.clock import FakeClock
+from intervisor.core.events import Mark
+from intervisor.core.model import Duration, Method, Phase
+from intervisor.appliance.notify import Notifier
+from intervisor.appliance.records import Recorder, RecordBook, csv_phases, csv_sessions, history_lines, markdown
+from intervisor.appliance.state import StateStore, write_atomic
 
 
 # --- notify --------------------------------------------------------------------
@@ -389,7 +389,7 @@ def serve(tmp_path, prompt_cache):
 
 def library(s: Serve) -> dict:
     """The service's library report: what it loaded and refused."""
-    from intervisor.storage import LibraryReport
+    from intervisor.appliance.storage import LibraryReport
 
     return LibraryReport.read(s.state_dir) or {}
 
@@ -936,10 +936,10 @@ def test_methods_add_and_the_path_units_reload_make_one_reload(serve, tmp_path):
 def dutch_device_with_sound(clock, methods):
     """A service on a Dutch device, in process, whose sound's fake notes
     the language each text is said in (the voice switch the real one has)."""
-    from intervisor.events import Say
-    from intervisor.runner import Device
-    from intervisor.service import Parts, Service
-    from intervisor.sound import FakeSound
+    from intervisor.core.events import Say
+    from intervisor.table.runner import Device
+    from intervisor.appliance.service import Parts, Service
+    from intervisor.sound.output import FakeSound
 
     class Voiced(FakeSound):
         def __init__(self):
@@ -964,7 +964,7 @@ def dutch_device_with_sound(clock, methods):
 
 
 def test_an_english_methods_wrap_up_is_said_in_english_on_a_dutch_device():
-    from intervisor.events import Command
+    from intervisor.core.events import Command
 
     clock = FakeClock()
     english = Method("short", "Short meeting", "en", (Phase("a", "Sharing", Duration(60, 60)),),
@@ -982,8 +982,8 @@ def test_an_english_methods_wrap_up_is_said_in_english_on_a_dutch_device():
 def test_an_english_session_closed_on_resume_says_its_wrap_up_in_english():
     # Its last silent minute ran out while the device was down: the
     # resume closes it, in the method's language, not the device's.
-    from intervisor.events import Command
-    from intervisor.model import Cues
+    from intervisor.core.events import Command
+    from intervisor.core.model import Cues
 
     clock = FakeClock()
     english = Method("short", "Short meeting", "en",
@@ -1006,7 +1006,7 @@ def test_the_loop_acts_on_deadlines_early_enough_for_the_output_buffer(tmp_path)
     # buffer and two blocks (the cue would come late), and 0 without sound.
     from types import SimpleNamespace
 
-    from intervisor.service import Service
+    from intervisor.appliance.service import Service
 
     def lead(config_text, sound):
         path = tmp_path / "config.yaml"
@@ -1026,7 +1026,7 @@ def test_the_loop_acts_on_deadlines_early_enough_for_the_output_buffer(tmp_path)
 
 
 def test_voice_keeps_the_language_the_config_chose_and_follows_a_method_in_another():
-    from intervisor.service import Parts
+    from intervisor.appliance.service import Parts
 
     class Switch:
         def __init__(self):
@@ -1049,8 +1049,8 @@ def test_voice_that_cannot_start_is_a_fault_and_its_notice_joins_the_greeting():
     # for the greeting (a Say of its own would be cut off by it).
     import queue
 
-    from intervisor.events import Light, Say, Show
-    from intervisor.service import Parts, with_notices
+    from intervisor.core.events import Light, Say, Show
+    from intervisor.appliance.service import Parts, with_notices
 
     config = {"voice": {"enabled": True, "backend": "pocketsphinx", "language": "en",
                         "device": "no such microphone"}}
@@ -1120,7 +1120,7 @@ def test_an_unusable_state_dir_is_one_clear_line_not_a_traceback(tmp_path):
 def test_a_stray_big_file_in_the_methods_folder_is_not_read(tmp_path):
     import tracemalloc
 
-    from intervisor.service import folder_fingerprint
+    from intervisor.appliance.service import folder_fingerprint
 
     (tmp_path / "kort.yaml").write_text(KORT)
     with open(tmp_path / "backup.img", "wb") as f:   # sparse: no disk used
@@ -1198,7 +1198,7 @@ def test_check_keeps_its_exit_code_when_stderr_has_no_reader(tmp_path):
 def test_a_config_refused_for_a_typo_still_names_the_folders(tmp_path):
     # Found in review: a typo anywhere sent the service to the default
     # folders, where the session saved before it was killed is not.
-    from intervisor.service import load_settings
+    from intervisor.appliance.service import load_settings
 
     config = tmp_path / "config.yaml"
     config.write_text(f"state_dir: {tmp_path / 'state'}\nmethods_dir: {tmp_path / 'm'}\n"
@@ -1389,7 +1389,7 @@ def test_a_temporary_file_left_by_a_process_of_the_same_pid_is_removed_too(tmp_p
     # then stays for good. Nothing of this process has been written yet
     # when serve calls remove_stale_temps (under the lock, before the pid
     # file): every temporary file there is a leftover.
-    from intervisor.state import remove_stale_temps
+    from intervisor.appliance.state import remove_stale_temps
 
     left = tmp_path / f".20260101-120000.json.{os.getpid()}.tmp"
     left.write_text("{half")

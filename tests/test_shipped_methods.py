@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from intervisor.method import load_method
-from intervisor.rehearsal import rehearse
+from intervisor.files.method import load_method
+from intervisor.core.rehearsal import rehearse
 
 METHODS = Path(__file__).resolve().parent.parent / "methods"
 FILES = sorted(METHODS.glob("*.yaml"))

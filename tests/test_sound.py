@@ -8,10 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from intervisor.cues import synth
-from intervisor.events import Cue, Hush, Light, Mark, Play, Say, Show
-from intervisor.sound import FakeSound, Mixer, SoundOutput, from_config
-from intervisor.speech import Speech
+from intervisor.sound.cues import synth
+from intervisor.core.events import Cue, Hush, Light, Mark, Play, Say, Show
+from intervisor.sound.output import FakeSound, Mixer, SoundOutput, from_config
+from intervisor.sound.speech import Speech
 
 RATE = 48000
 
@@ -355,7 +355,7 @@ def test_prompts_in_parts_are_heard_whole_at_the_sink(pulse_server, sound, ready
         sound.prepare(parts)
     heard = heard_prompt(pulse_server, sound, parts)
     assert sound.finish(timeout=10)
-    from intervisor.prosody import PAUSE
+    from intervisor.sound.prosody import PAUSE
 
     whole = sum(len(sound.prompts.get(p)) for p in parts) + int((len(parts) - 1) * PAUSE * RATE)
     # Every part, one after the other: the length of all of them (a prompt
@@ -393,7 +393,7 @@ def test_gpiozero_threads_may_play_cues_at_the_same_time(pulse_server, sound):
 
 @pytest.mark.audio
 def test_from_config(pulse_server, tmp_path):
-    from intervisor.config import Config
+    from intervisor.files.config import Config
 
     config = dataclasses.replace(Config.default(), cache_dir=str(tmp_path))
     out = from_config(config, language="nl")
@@ -506,7 +506,7 @@ def test_intervisor_chime_is_heard_and_a_wrong_name_is_explained(pulse_server, a
 
 
 def test_intervisor_say_to_a_file(tmp_path, pulse_server, admin_env):
-    from intervisor.speech import read_wav
+    from intervisor.sound.speech import read_wav
 
     out = tmp_path / "say.wav"
     done = intervisor("say", "Time is up.", "--lang", "en", "--out", str(out), env=admin_env)
@@ -524,8 +524,8 @@ def test_intervisor_say_and_chime_without_a_device_say_so_in_one_line(pulse_serv
 
 
 def test_intervisor_chime_to_a_file(tmp_path, admin_env):
-    from intervisor.cues import Chimes
-    from intervisor.speech import read_wav
+    from intervisor.sound.cues import Chimes
+    from intervisor.sound.speech import read_wav
 
     out = tmp_path / "time_up.wav"
     done = intervisor("chime", "time_up", "--out", str(out), "--device", "no such speaker", env=admin_env)
@@ -550,8 +550,8 @@ def onsets_at(samples: np.ndarray, rate: int, offsets: list[float], window: floa
 
 
 def test_a_soundtrack_places_each_step_after_the_speech_before_it(tmp_path):
-    from intervisor.soundtrack import render
-    from intervisor.speech import read_wav
+    from intervisor.sound.soundtrack import render
+    from intervisor.sound.speech import read_wav
 
     factory = lambda language: Speech(language, 170, 1.0, tmp_path / "cache")  # noqa: E731
     steps = [
@@ -574,10 +574,10 @@ def test_a_soundtrack_places_each_step_after_the_speech_before_it(tmp_path):
 
 
 def test_a_rehearsed_method_has_an_audio_offset_for_each_event(tmp_path):
-    from intervisor.method import Library
-    from intervisor.rehearsal import rehearse
-    from intervisor.soundtrack import render_rehearsal
-    from intervisor.speech import read_wav
+    from intervisor.files.method import Library
+    from intervisor.core.rehearsal import rehearse
+    from intervisor.sound.soundtrack import render_rehearsal
+    from intervisor.sound.speech import read_wav
 
     method = Library("methods").find("vijf-stappen")
     result = rehearse(method)
@@ -595,7 +595,7 @@ def test_the_timeline_says_where_each_spoken_part_begins_and_ends(tmp_path, monk
     import json
 
     from intervisor.cli import main
-    from intervisor.speech import read_wav
+    from intervisor.sound.speech import read_wav
 
     config = tmp_path / "config.yaml"
     config.write_text(f"cache_dir: {tmp_path / 'cache'}\naudio:\n  rate: 220\n")

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from intervisor import speech as speech_mod
-from intervisor.speech import (ESPEAK_RATE, Speech, SpeechError, VoiceMissing, read_wav, resample,
+from intervisor.sound import speech as speech_mod
+from intervisor.sound.speech import (ESPEAK_RATE, Speech, SpeechError, VoiceMissing, read_wav, resample,
                                resolve_voice, save_speech, write_wav)
 
 
@@ -163,7 +163,7 @@ def test_an_unwritable_cache_says_where(tmp_path):
 
 
 def test_the_dynamic_parts_of_a_language_prerender(tmp_path):
-    from intervisor.phrases import dynamic_parts
+    from intervisor.core.phrases import dynamic_parts
 
     parts = [p for p in dynamic_parts("nl") if "minu" in p][:20]
     speech = Speech("nl", 150, 1.0, tmp_path)

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from intervisor.events import Command, Cue, Play, Say
-from intervisor.recognise import (
+from intervisor.core.events import Command, Cue, Play, Say
+from intervisor.voice.recognise import (
     Hearing,
     PhraseTable,
     PocketSphinxRecogniser,
@@ -31,7 +31,7 @@ from intervisor.recognise import (
     VoskRecogniser,
     load_vosk_model,
 )
-from intervisor.voice import (
+from intervisor.voice.listen import (
     Listener,
     Microphone,
     Resampler,
@@ -310,7 +310,7 @@ def test_a_common_reply_is_heard_as_itself_and_is_no_command(sphinx):
 def test_a_wake_word_of_two_words_typed_with_a_double_space_still_matches():
     # The config keeps "Hey  computer" as typed; the words heard are joined
     # with one space, so no command ever matched (found in review).
-    from intervisor.config import load_config_text
+    from intervisor.files.config import load_config_text
 
     config = load_config_text('voice:\n  wake_word: "Hey  computer"\n', "config.yaml")
     table = PhraseTable.for_language("en", config.voice.wake_word)
@@ -454,7 +454,7 @@ class Hears:
     table = PhraseTable.for_language("en")
 
     def __init__(self, words, fit, wake_fit=None):
-        from intervisor.recognise import Word
+        from intervisor.voice.recognise import Word
 
         # (text, seconds, sounds) per word
         self.hearing = Hearing(tuple(Word(w, 1.0, sec, n) for w, sec, n in words), fit=fit,
@@ -557,7 +557,7 @@ def test_a_command_is_followed_by_a_refractory_time(data, sphinx):
 def test_digital_silence_does_not_make_the_room_count_as_speech():
     # Zeros (a file, a stream's first blocks, a reopened stream) say nothing
     # about the room: the noise around them is the room, not speech.
-    from intervisor.voice import EnergyDetector
+    from intervisor.voice.listen import EnergyDetector
 
     rng = np.random.default_rng(3)
     zeros = [np.zeros(480, np.int16)] * 30
@@ -885,7 +885,7 @@ def test_a_stream_freed_by_a_portaudio_restart_is_dropped_untouched(mic_light):
     # The sound adapter restarts PortAudio to find a speaker plugged in
     # later; that frees the microphone's stream in C. Asking it anything,
     # or closing it, would read freed memory: it is dropped untouched.
-    from intervisor import portaudio
+    from intervisor.sound import portaudio
 
     class Freed(FakeStream):
         touched = []
@@ -1112,7 +1112,7 @@ def test_stop_while_a_model_loads_leaves_the_microphone_closed(mic_light):
 
 
 def test_the_service_lights_a_voice_fault_found_later_and_clears_it():
-    from intervisor.service import Parts
+    from intervisor.appliance.service import Parts
 
     class Panel:
         def __init__(self):
@@ -1181,8 +1181,8 @@ def test_from_config_says_why_voice_is_off_and_the_rest_goes_on():
 
 
 def test_voice_on_takes_commands_only_after_the_wake_word_by_default():
-    from intervisor.recognise import WAKE_WORDS, wake_word_for
-    from intervisor.voice import recogniser_factory
+    from intervisor.voice.recognise import WAKE_WORDS, wake_word_for
+    from intervisor.voice.listen import recogniser_factory
 
     rec = recogniser_factory({"voice": {"backend": "pocketsphinx"}}, "en")("en")
     assert rec.table.wake_word == WAKE_WORDS["en"]
@@ -1202,7 +1202,7 @@ def test_the_neural_voice_says_commands_and_its_replies_and_talk_give_none(data)
     # defaults hear its commands (wake word first), in a quiet room and
     # between exact zeros, and take nothing from its short replies alone
     # between silences in 20 dB pink noise, nor from its conversation.
-    from intervisor.recognise import WAKE_WORDS
+    from intervisor.voice.recognise import WAKE_WORDS
 
     table = PhraseTable.for_language("en", wake_word=WAKE_WORDS["en"])
     for snr in (45, None):
@@ -1233,7 +1233,7 @@ def test_check_config_warns_what_voice_without_a_wake_word_costs(tmp_path):
 
 
 def test_the_config_gives_a_recogniser_for_each_language_it_has_a_model_for():
-    from intervisor.voice import recogniser_factory
+    from intervisor.voice.listen import recogniser_factory
 
     build = recogniser_factory({"voice": {"backend": "pocketsphinx"}}, "en")
     assert build("en").table.language == "en"
@@ -1277,8 +1277,8 @@ LISTEN_THROUGH_PULSE = """
 import queue, sys
 from gpiozero import LED
 from gpiozero.pins.mock import MockFactory
-from intervisor.recognise import PhraseTable, PocketSphinxRecogniser
-from intervisor.voice import Listener
+from intervisor.voice.recognise import PhraseTable, PocketSphinxRecogniser
+from intervisor.voice.listen import Listener
 light = LED(25, pin_factory=MockFactory())
 commands = queue.Queue()
 listener = Listener(PocketSphinxRecogniser(PhraseTable.for_language("en")), commands,
@@ -1332,8 +1332,8 @@ import queue, sys, time
 import sounddevice as sd
 from gpiozero import LED
 from gpiozero.pins.mock import MockFactory
-from intervisor.recognise import PhraseTable, PocketSphinxRecogniser
-from intervisor.voice import Listener
+from intervisor.voice.recognise import PhraseTable, PocketSphinxRecogniser
+from intervisor.voice.listen import Listener
 led = LED(25, pin_factory=MockFactory())
 seen = []
 class Light:
@@ -1354,7 +1354,7 @@ mic = listener.microphone
 print("open", until(lambda: mic.delivered > 10, 20), led.is_lit, flush=True)
 # What the sound adapter does when its device is missing: every stream of
 # the process is freed under us.
-from intervisor import portaudio
+from intervisor.sound import portaudio
 portaudio.restart(sd)
 before = mic.delivered
 print("reopened", until(lambda: mic.reopens >= 1 and mic.delivered > 10, 30), led.is_lit, seen, flush=True)
@@ -1395,7 +1395,7 @@ def test_the_real_service_acts_on_a_spoken_command(data, pulse_server, tmp_path,
         # utterance is its weakest) starts the session; the audio is heard
         # in order, so the pauses were decided before it.
         # The shipped default wake word comes first.
-        from intervisor.recognise import WAKE_WORDS
+        from intervisor.voice.recognise import WAKE_WORDS
 
         wake = WAKE_WORDS["en"]
         for phrases in ({f"{wake} pause session": Command.PAUSE}, {f"{wake} next step": Command.NEXT}):
@@ -1446,7 +1446,7 @@ def test_voice_recognise_off_the_device_uses_pocketsphinx_and_hears_speech_at_th
     # in English, said in one line, instead of failing on the Dutch model's
     # path. The command starts at the file's first sample and the shipped
     # default wake word comes first.
-    from intervisor.recognise import WAKE_WORDS
+    from intervisor.voice.recognise import WAKE_WORDS
 
     x = said(f"{WAKE_WORDS['en']} next step")   # cut to its speech
     wav = tmp_path / "chair.wav"
@@ -1459,7 +1459,7 @@ def test_voice_recognise_off_the_device_uses_pocketsphinx_and_hears_speech_at_th
 
 
 def commands_voice_default_model():
-    from intervisor.commands_voice import DEFAULT_MODEL
+    from intervisor.cli.voice import DEFAULT_MODEL
 
     assert not Path(DEFAULT_MODEL["nl"]).exists()
     return DEFAULT_MODEL["nl"]
@@ -1479,7 +1479,7 @@ def test_voice_selftest_with_pocketsphinx():
 def test_voice_selftest_names_a_false_command_in_the_talk(monkeypatch, capsys):
     import argparse
 
-    from intervisor import commands_voice
+    from intervisor.cli import voice as commands_voice
 
     # A turn that is a command said alone: the self-test must catch it.
     monkeypatch.setitem(commands_voice.SELFTEST_TALK, "en", ["Thank you.", "Go back.", "Okay."])

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from intervisor.events import Command, Say
-from intervisor.recognise import Hearing, PhraseTable, VoiceUnavailable, Word
-from intervisor.voice import Listener, Microphone, from_config
+from intervisor.core.events import Command, Say
+from intervisor.voice.recognise import Hearing, PhraseTable, VoiceUnavailable, Word
+from intervisor.voice.listen import Listener, Microphone, from_config
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 16000
@@ -239,7 +239,7 @@ def test_from_config_speaks_the_notice_whatever_breaks_the_model(sphinx_model_wi
 def test_from_config_turns_any_failure_into_the_notice_and_voice_unavailable(monkeypatch):
     # Vosk's KaldiRecognizer, PocketSphinx's grammar, a model file that
     # reads wrong: not every broken model raises VoiceUnavailable.
-    from intervisor import recognise
+    from intervisor.voice import recognise
 
     def breaks(self, table=None):
         raise RuntimeError("Failed to create a recognizer")
@@ -336,7 +336,8 @@ def service_with(tmp_path, monkeypatch, from_config, body):
     mock pins and ``from_config`` for voice; yields (service, config path)."""
     import shutil
 
-    from intervisor import service, voice
+    from intervisor.appliance import service
+    from intervisor.voice import listen as voice
 
     monkeypatch.setattr(voice, "from_config", from_config)
     monkeypatch.setattr(service.Service, "_install_signals", lambda self: None)

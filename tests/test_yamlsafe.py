@@ -10,8 +10,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from intervisor.method import METHOD_KEYS, PHASE_KEYS, LoadResult, load_method_text
-from intervisor.yamlsafe import MAX_BYTES, MAX_DEPTH, Problem, YMap, YScalar, YSeq, parse, plain, walk
+from intervisor.files.method import METHOD_KEYS, PHASE_KEYS, LoadResult, load_method_text
+from intervisor.files.yamlsafe import MAX_BYTES, MAX_DEPTH, Problem, YMap, YScalar, YSeq, parse, plain, walk
 
 
 def refused(data, name: str = "f.yaml") -> str:

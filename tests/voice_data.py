@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 import piper_voice
-from intervisor.events import Command
-from intervisor.recognise import PHRASES
+from intervisor.core.events import Command
+from intervisor.voice.recognise import PHRASES
 
 RATE = 16000
 
