@@ -10,7 +10,13 @@ checks that: tests/test_layout.py).
 - ``events``: the commands in and the actions out
 - ``clock``: SystemClock, FakeClock, LeadClock
 - ``phrases``: the device's own words, nl and en
-- ``engine``: runs one session of one method
+- ``engine``: runs one session of one method; ``Engine`` is the facade of
+  its parts, each with one job: ``choosing`` (the questions at the start),
+  ``phases`` (what a phase says, moving through the plan), ``commands``
+  (the chair's commands while it runs), ``schedule`` (the phase's time and
+  deadlines), ``programme`` (clock-time blocks), ``shorten`` (the offer to
+  shorten), ``undo`` (what back undoes), ``snapshot`` (saved and restored),
+  ``texts`` (every text it may say)
 """
 
 # The package's face: its modules are its rooms; other packages import from
