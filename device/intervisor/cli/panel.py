@@ -39,49 +39,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     import dataclasses
-    import os
     import sys
 
     from intervisor.core.clock import SystemClock
-    from intervisor.files.config import DEFAULT_PATH, Config, ConfigError, load_config
-    from intervisor.files.method import Library, MethodError
+    from intervisor.core.phrases import gesture_text
+    from intervisor.files.method import MethodError
     from intervisor.table.panel import from_config, tick_cues
     from intervisor.table.runner import Device
-    from intervisor.core.phrases import gesture_text
     from intervisor.table.simulator import Simulator, SpeakIn, mock_factory
 
-    config_problems: list = []
+    config, config_problems = _config(args)
     try:
-        config = load_config(args.config or os.environ.get("INTERVISOR_CONFIG", DEFAULT_PATH))
-    except ConfigError as e:
-        config_problems = e.problems
-        config = Config.default()
-    for problem in config_problems:
-        print(problem, file=sys.stderr)
-    if args.hold:
-        config = dataclasses.replace(config, panel=dataclasses.replace(config.panel, hold=args.hold))
-
-    folder = args.methods or (SHIPPED if SHIPPED.is_dir() else Path(config.methods_dir))
-    library = Library(folder)
-    for problems in library.refused.values():
-        for problem in problems:
-            print(problem, file=sys.stderr)
-    wanted = args.method or config.selected or DEFAULT_METHOD
-    if wanted not in library.methods and not args.method:
-        wanted = next(iter(sorted(library.methods)), DEFAULT_METHOD)
-    try:
-        method = library.find(wanted)
+        method, methods = _method(args, config)
     except MethodError as e:
         print(f"intervisor demo: {e}", file=sys.stderr)
         return 2
-    methods = {**library.methods, method.id: method}
-
-    choices, participants = dict(config.choices), config.participants
-    if not args.ask:
-        # A newcomer hears the introduction at once: the start choices take
-        # their defaults (--ask lets the chair choose, as on the device).
-        choices.update({c.id: c.default or c.options[0].id for c in method.choices if c.id not in choices})
-        participants = participants or method.participants
+    choices, participants = _choices(args, config, method)
 
     sound, where = _sound(args, config, method.language)
     second = config.panel.second_button is not None
@@ -112,6 +85,58 @@ def _demo(args: argparse.Namespace) -> int:
         if sound is not None and hasattr(sound, "close"):
             sound.close()
     return 0
+
+
+def _config(args: argparse.Namespace):
+    """The config the demo runs with, and its problems (said on stderr; a
+    config with problems gives the defaults and the fault light)."""
+    import dataclasses
+    import os
+    import sys
+
+    from intervisor.files.config import DEFAULT_PATH, Config, ConfigError, load_config
+
+    config_problems: list = []
+    try:
+        config = load_config(args.config or os.environ.get("INTERVISOR_CONFIG", DEFAULT_PATH))
+    except ConfigError as e:
+        config_problems = e.problems
+        config = Config.default()
+    for problem in config_problems:
+        print(problem, file=sys.stderr)
+    if args.hold:
+        config = dataclasses.replace(config, panel=dataclasses.replace(config.panel, hold=args.hold))
+    return config, config_problems
+
+
+def _method(args: argparse.Namespace, config):
+    """The method to run and every method the device can offer. Raises
+    MethodError when the one asked for cannot be used."""
+    import sys
+
+    from intervisor.files.method import Library
+
+    folder = args.methods or (SHIPPED if SHIPPED.is_dir() else Path(config.methods_dir))
+    library = Library(folder)
+    for problems in library.refused.values():
+        for problem in problems:
+            print(problem, file=sys.stderr)
+    wanted = args.method or config.selected or DEFAULT_METHOD
+    if wanted not in library.methods and not args.method:
+        wanted = next(iter(sorted(library.methods)), DEFAULT_METHOD)
+    method = library.find(wanted)
+    return method, {**library.methods, method.id: method}
+
+
+def _choices(args: argparse.Namespace, config, method):
+    """The start choices and the number of participants to begin with."""
+    choices, participants = dict(config.choices), config.participants
+    if not args.ask:
+        # A newcomer hears the introduction at once: the start choices take
+        # their defaults (--ask lets the chair choose, as on the device).
+        choices.update({c.id: c.default or c.options[0].id for c in method.choices if c.id not in choices})
+        participants = participants or method.participants
+    return choices, participants
 
 
 def _sound(args: argparse.Namespace, config, language: str):
