@@ -17,6 +17,9 @@ checks that: tests/test_layout.py).
   deadlines), ``programme`` (clock-time blocks), ``shorten`` (the offer to
   shorten), ``undo`` (what back undoes), ``snapshot`` (saved and restored),
   ``texts`` (every text it may say)
+- ``rehearsal``: a whole session on a fake clock with a punctual chair (the
+  timeline; ``intervisor rehearse``, the HTML report and the prompts
+  rendered first use it)
 """
 
 # The package's face: its modules are its rooms; other packages import from

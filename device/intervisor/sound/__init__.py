@@ -1,5 +1,6 @@
 """What the group hears: one persistent output stream and its mixer
-(``output``), spoken prompts rendered to audio (``speech``), the chimes
+(``output``), spoken prompts rendered to audio (``speech``; Piper's voices
+in ``pipervoice``, what both render workers share in ``workers``), the chimes
 (``cues``), the process's one PortAudio (``portaudio``) and a rehearsal
 rendered to one WAV file (``soundtrack``).
 
