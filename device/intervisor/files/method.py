@@ -209,6 +209,7 @@ class _Reader:
     def __init__(self, filename: str):
         self.file = filename
         self.check = Checker(filename)
+        self.plans = _Plans(self)
 
     # The checker's readers, under shorter names.
     def err(self, line: int, message: str) -> None:
@@ -256,8 +257,8 @@ class _Reader:
         choices = self.choices(m.get("choices"))
         phases = self.phases(m, defaults, {c.id: c for c in choices})
         if phases:
-            phases = self.programme(phases, choices)
-            self.plans_check(m, phases, choices)
+            phases = self.plans.programme(phases, choices)
+            self.plans.plans_check(m, phases, choices)
         rules = self.texts(m.get("rules"), "rules")
         duration = self.duration(m.get("duration"), "the method's duration")
         times = self.check.one_of(m.get("times"), "times", TIMES) if m.get("times") is not None else None
@@ -274,7 +275,7 @@ class _Reader:
                 times=times or "fixed",
             )
             if duration is not None:
-                self.duration_matches(m, method, duration)
+                self.plans.duration_matches(m, method, duration)
         else:
             for key in ("description", "source", "intro", "closing"):
                 self.check.text(m.get(key), key)
@@ -536,9 +537,9 @@ class _Reader:
         rounds = self.rounds(p.get("rounds"), where)
         from_choice = self.check.text(p.get("from_choice"), f"from_choice of {where}")
         if from_choice is not None and from_choice not in choices:
-            self.err(p.get("from_choice").line, self.unknown_choice(from_choice, choices, where))
+            self.err(p.get("from_choice").line, self.plans.unknown_choice(from_choice, choices, where))
             from_choice = None
-        when = self.when(p.get("when"), where, choices)
+        when = self.plans.when(p.get("when"), where, choices)
         if rounds is not None:
             if questions:
                 self.err(p.entries["rounds"].key_line, f"{where} has both questions and rounds; "
@@ -593,16 +594,32 @@ class _Reader:
         self.err(node.line, f"rounds of {where} should be true, or count: and say: fields, not {describe(node)}")
         return None
 
+
+
+class _Plans:
+    """The plans a method's choices make: the ``when`` of each phase, the
+    start times of a clock-time programme, that every plan runs something
+    and what the phases add up to. Part of one :class:`_Reader`."""
+
+    def __init__(self, reader: _Reader):
+        self.reader = reader
+
+    def err(self, line: int, message: str) -> None:
+        self.reader.err(line, message)
+
+    def warn(self, line: int, message: str) -> None:
+        self.reader.warn(line, message)
+
     def when(self, node: YNode | None, where: str, choices: dict[str, Choice]) -> dict[str, str] | None:
         if node is None:
             return {}
-        m = self.check.mapping(node, f"when of {where}")
+        m = self.reader.check.mapping(node, f"when of {where}")
         if m is None:
             return None if not (isinstance(node, YScalar) and node.value is None) else {}
         out: dict[str, str] = {}
         ok = True
         for cid, entry in m.entries.items():
-            oid = self.check.text(entry.node, f'when of {where}, choice "{_short(cid)}"')
+            oid = self.reader.check.text(entry.node, f'when of {where}, choice "{_short(cid)}"')
             if cid not in choices:
                 self.err(entry.key_line, self.unknown_choice(cid, choices, where, "when"))
                 ok = False
@@ -622,8 +639,6 @@ class _Reader:
     def unknown_choice(self, name: str, choices: dict[str, Choice], where: str, key: str = "from_choice") -> str:
         known = f"the choices are {', '.join(choices)}" if choices else "the method declares no choices"
         return f'{key} of {where} names a choice "{_short(name)}" that is not declared ({known})'
-
-    # --- programmes and plans ---
 
     def plan_keys(self, phases: list[Phase], choices: list[Choice]) -> list[dict[str, str]]:
         named = {k for p in phases for k in p.when}
@@ -725,7 +740,7 @@ class _Reader:
 
 def plan_keys(method: Method) -> list[dict[str, str]]:
     """Every combination of the options that decide which phases run."""
-    return _Reader(method.path or "<method>").plan_keys(list(method.phases), list(method.choices))
+    return _Reader(method.path or "<method>").plans.plan_keys(list(method.phases), list(method.choices))
 
 
 def describe_length(method: Method) -> str:
