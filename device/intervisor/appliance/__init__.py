@@ -2,6 +2,13 @@
 (``service``), with its atomic session state (``state``), the session
 records (``records``) and systemd's notify socket (``notify``).
 
+``Service`` is the facade of its parts, each with one job: the adapters it
+starts (``parts``), the prompts rendered ahead (``prompts``), the session
+picked up after a restart (``resume``), the admin's files loaded and
+reloaded (``adminfiles``, read off the loop by ``reloader``), the state and
+pid files and the storage fault (``keeper``, ``storage``), its settings and
+words (``settings``), and debugging input (``lineinput``).
+
 Uses every package below it; only the command line is above it.
 """
 
