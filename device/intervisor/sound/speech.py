@@ -214,19 +214,7 @@ def _worker_main() -> int:
     def answer(**kwargs) -> None:
         answers.write(json.dumps(kwargs) + "\n")
 
-    try:
-        import pyttsx3
-
-        from pyttsx3.drivers import _espeak as espeak
-        from pyttsx3.drivers.espeak import EspeakDriver as driver
-
-        engine = pyttsx3.init("espeak")
-        voices = [(v.id, v.name or "", list(v.languages or [])) for v in engine.getProperty("voices")]
-    except Exception as e:  # no pyttsx3, no libespeak-ng: say so on every request
-        engine = driver = None
-        voices, broken = [], f"{type(e).__name__}: {e}"
-    else:
-        broken = None
+    engine, driver, espeak, voices, broken = _start_espeak()
     answer(ok=True, ready=True, broken=broken)
 
     selector = selectors.DefaultSelector()
@@ -243,27 +231,49 @@ def _worker_main() -> int:
             req = json.loads(line)
             if broken:
                 raise SpeechError(f"pyttsx3/espeak-ng cannot start: {broken}")
-            vid = resolve_voice(voices, req["voice"])
-            # Straight to the driver, then wait for espeak-ng to take them:
-            # pyttsx3 queues setProperty while its loop is busy and drops that
-            # queue at endLoop, and espeak-ng queues parameters in its own
-            # command FIFO, which the Cancel in pyttsx3's endLoop empties.
-            # Either way the rate was sometimes the previous request's.
-            driver.setProperty("voice", vid)
-            driver.setProperty("rate", int(req["rate"]))
-            driver.setProperty("volume", float(req["volume"]))
-            espeak.SetParameter(WORDGAP, int(req.get("gap", 0)), 0)
-            espeak.Synchronize()
-            current = driver.getProperty("voice")
-            if current != vid.lower():
-                raise VoiceMissing(f"espeak-ng kept voice {current!r} instead of {vid!r}")
-            for text, path in req["jobs"]:
-                save_speech(engine, driver, vid, text, path)
+            _render_request(req, engine, driver, espeak, voices)
             answer(ok=True)
         except VoiceMissing as e:
             answer(ok=False, kind="voice", error=str(e))
         except Exception as e:
             answer(ok=False, kind="error", error=f"{type(e).__name__}: {e}")
+
+
+def _start_espeak():
+    """pyttsx3 on espeak-ng in this worker: ``(engine, driver, espeak,
+    voices, broken)``, ``broken`` saying why it cannot start (no pyttsx3,
+    no libespeak-ng), to be said on every request."""
+    try:
+        import pyttsx3
+
+        from pyttsx3.drivers import _espeak as espeak
+        from pyttsx3.drivers.espeak import EspeakDriver as driver
+
+        engine = pyttsx3.init("espeak")
+        voices = [(v.id, v.name or "", list(v.languages or [])) for v in engine.getProperty("voices")]
+    except Exception as e:  # no pyttsx3, no libespeak-ng: say so on every request
+        return None, None, None, [], f"{type(e).__name__}: {e}"
+    return engine, driver, espeak, voices, None
+
+
+def _render_request(req: dict, engine, driver, espeak, voices) -> None:
+    """Render one request's jobs in its voice, rate, volume and gap."""
+    vid = resolve_voice(voices, req["voice"])
+    # Straight to the driver, then wait for espeak-ng to take them:
+    # pyttsx3 queues setProperty while its loop is busy and drops that
+    # queue at endLoop, and espeak-ng queues parameters in its own
+    # command FIFO, which the Cancel in pyttsx3's endLoop empties.
+    # Either way the rate was sometimes the previous request's.
+    driver.setProperty("voice", vid)
+    driver.setProperty("rate", int(req["rate"]))
+    driver.setProperty("volume", float(req["volume"]))
+    espeak.SetParameter(WORDGAP, int(req.get("gap", 0)), 0)
+    espeak.Synchronize()
+    current = driver.getProperty("voice")
+    if current != vid.lower():
+        raise VoiceMissing(f"espeak-ng kept voice {current!r} instead of {vid!r}")
+    for text, path in req["jobs"]:
+        save_speech(engine, driver, vid, text, path)
 
 
 def _whole_wav(path: str) -> bool:
