@@ -415,9 +415,18 @@ def test_a_failing_write_lights_the_fault_once_and_its_recovery_clears_it(tmp_pa
     service.save()
     service.save()
     assert lights.faults == {"storage"} and service.status()["faults"] == ["storage"]
-    service.store.save = writes
+    written = []
+
+    def mended(content):
+        written.append(content)
+        writes(content)
+
+    service.store.save = mended
     service.save()
     assert lights.faults == set()
+    # The first state that reaches the disk already shows the fault mended
+    # (a stale 'storage' would stay in `status` until the next step).
+    assert [c["status"]["faults"] for c in written] == [[]] and written[0]["service"]["storage"] is None
     assert StateStore(service.state_dir).read()["status"]["faults"] == []
     assert caplog.text.count("cannot write the state") == 1
     assert caplog.text.count("the state can be written again") == 1

@@ -22,8 +22,20 @@ class StateKeeper:
         self.service = service
 
     def write_state(self) -> None:
+        with self.service.writes.as_if_written("state"):
+            content = self._content()
+        try:
+            self.service.store.save(content)
+        except OSError as e:
+            # A full or read-only disk must not stop the session in the room.
+            self.service.writes.failed("state", e)
+        else:
+            self.service.writes.ok("state")
+        self.show_storage()
+
+    def _content(self) -> dict:
         session = self.service.device.session if self.service.device is not None else None
-        content = {
+        return {
             "service": {
                 "pid": os.getpid(),
                 "started": self.service.started,
@@ -49,14 +61,6 @@ class StateKeeper:
             "method_copy": self.service._method_copy if session is not None else None,
             "pending_records": self.service.pending.to_list() if self.service.pending is not None else [],
         }
-        try:
-            self.service.store.save(content)
-        except OSError as e:
-            # A full or read-only disk must not stop the session in the room.
-            self.service.writes.failed("state", e)
-        else:
-            self.service.writes.ok("state")
-        self.show_storage()
 
     def write_pid(self) -> OSError | None:
         """The pid file. On a full disk the session in the room matters

@@ -287,7 +287,9 @@ class Service:
         st = self.device.status() if self.device is not None else {"stage": "starting"}
         faults = set(st.get("faults", []))
         if self.parts is not None:
-            faults |= set(self.parts.faults)
+            # The storage fault is the writes' own (the light only mirrors
+            # it), so a state file written as if written counts it right.
+            faults |= set(self.parts.faults) - {"storage"}
         if self.config_problems:
             faults.add("config")
         if self.writes.fault:
@@ -308,11 +310,7 @@ class Service:
         if self.writes.failing("library"):
             self.report.write(self.library.methods, self.library.refused, self._fingerprint)
         self.keeper.show_storage()
-        recovering = self.writes.failing("state")
         self.keeper.write_state()
-        if recovering and not self.writes.failing("state"):
-            self.keeper.write_state()   # again, without the fault it has just mended
-
 
     # -------------------------------------------------------------- run
 

@@ -27,10 +27,11 @@ tried again at every save and at the next start, until they are written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 log = logging.getLogger("intervisor.storage")
 
@@ -62,6 +63,28 @@ class WriteFaults:
 
     def failing(self, kind: str) -> bool:
         return kind in self._failing
+
+    @contextlib.contextmanager
+    def as_if_written(self, kind: str) -> Iterator[None]:
+        """Within it, *kind* counts as written. The state file describes
+        the service as it is once that very file is written: a state that
+        reached the disk cannot carry its own failure (it would show a
+        mended fault until the next save).
+
+        >>> faults = WriteFaults()
+        >>> faults.failed("state", OSError(28, "No space left on device"))
+        >>> with faults.as_if_written("state"):
+        ...     faults.fault is None
+        True
+        >>> faults.failing("state")
+        True
+        """
+        why = self._failing.pop(kind, None)
+        try:
+            yield
+        finally:
+            if why is not None and kind not in self._failing:
+                self._failing[kind] = why
 
     @property
     def fault(self) -> str | None:
