@@ -251,9 +251,34 @@ def _start_espeak():
 
         engine = pyttsx3.init("espeak")
         voices = [(v.id, v.name or "", list(v.languages or [])) for v in engine.getProperty("voices")]
+        _end_the_loop_on_a_failed_save(engine.proxy._driver, espeak)
     except Exception as e:  # no pyttsx3, no libespeak-ng: say so on every request
         return None, None, None, [], f"{type(e).__name__}: {e}"
     return engine, driver, espeak, voices, None
+
+
+#: Why the last save could not write its file (set by the callback below).
+_save_failed: list[BaseException] = []
+
+
+def _end_the_loop_on_a_failed_save(drv, espeak) -> None:
+    """pyttsx3 writes the WAV inside espeak-ng's synth callback; when that
+    write fails (a full disk), its exception dies in ctypes and its loop
+    never ends: the parent waited its whole 30 s timeout per prompt. This
+    callback ends the loop at once and keeps why, for :func:`save_speech`."""
+    original = drv._onSynth
+
+    def on_synth(wav, numsamples, events):
+        try:
+            return original(wav, numsamples, events)
+        except Exception as e:
+            _save_failed.append(e)
+            drv._data_buffer, drv._speaking = b"", False
+            drv._proxy.setBusy(False)
+            drv.endLoop()
+            return 1   # espeak-ng: stop this synthesis
+
+    espeak.SetSynthCallback(on_synth)
 
 
 def _render_request(req: dict, engine, driver, espeak, voices) -> None:
@@ -298,8 +323,13 @@ def save_speech(engine, driver, vid: str, text: str, path: str) -> None:
         # One save_to_file per runAndWait: pyttsx3's espeak driver keeps
         # only the last text of a batch, and a runAndWait with no text
         # never returns.
+        _save_failed.clear()
         engine.save_to_file(text, tmp)
         engine.runAndWait()
+        if _save_failed:
+            Path(tmp).unlink(missing_ok=True)
+            cause = _save_failed[-1].__cause__ or _save_failed[-1]
+            raise SpeechError(f"cannot write the prompt's audio: {cause}")
         current = driver.getProperty("voice")
         if current != vid.lower():
             Path(tmp).unlink(missing_ok=True)
