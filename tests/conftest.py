@@ -3,6 +3,15 @@
 import pytest
 
 
+def pytest_collection_modifyitems(items):
+    """Every test that plays into the null sink is an ``audio`` test, marked
+    or not: scripts/test runs those alone, on an otherwise quiet machine,
+    because they measure when sound reaches the sink (to 50 ms)."""
+    for item in items:
+        if "pulse_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.audio)
+
+
 # --- sound (issue 3) --------------------------------------------------------
 
 

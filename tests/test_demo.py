@@ -228,6 +228,7 @@ def test_without_a_sound_device_the_sound_goes_into_a_wav_file(terminal, tmp_pat
     assert np.abs(samples).max() > 3000  # the chime and the introduction, not silence
 
 
+@pytest.mark.audio
 def test_the_introduction_is_heard_through_the_speakers(terminal, request):
     pytest.importorskip("intervisor.sound.output", reason="the sound adapter has not landed yet")
     try:

@@ -339,8 +339,12 @@ def test_a_recording_at_another_rate_is_resampled(data, sphinx):
 
 
 def test_minutes_of_conversation_full_of_command_words_give_no_command(data, sphinx):
-    track = data.conversation(EN_CONVERSATION, EN_VOICES)
-    assert track.seconds > 180
+    # Every third turn of the talk: two and a half minutes, in which the
+    # gate with every defence off takes 4 false commands (it takes none
+    # with any one of them off: each has a test of its own). The 20
+    # minutes of talk are bench/voice.py's.
+    track = data.conversation(EN_CONVERSATION[::3], EN_VOICES)
+    assert track.seconds > 150
     gates = []
     assert commands_in_pcm(track.pcm, track.rate, sphinx, gate_out=gates) == []
     # The defences did the work, and the log of it says why, never what.
