@@ -154,8 +154,17 @@ check_system() {
 }
 
 install_packages() {
-    sys apt-get update -qq
-    sys env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"
+    if [ -n "$ROOT" ] || [ "$DRY" = 1 ]; then
+        sys apt-get update -qq
+        sys env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"
+        return
+    fi
+    # Waits for a package lock another apt holds (apt.sh), as setup does.
+    APT_SUDO="" APT_WHO=install
+    # shellcheck source=scripts/apt.sh
+    . "$SRC/scripts/apt.sh"
+    apt_update
+    apt_get install -y -qq --no-install-recommends "${PACKAGES[@]}"
 }
 
 make_user() {

@@ -48,6 +48,7 @@ def machine(tmp_path):
     repo = tmp_path / "repo"
     (repo / "scripts").mkdir(parents=True)
     shutil.copy(REPO / "scripts" / "setup", repo / "scripts" / "setup")
+    shutil.copy(REPO / "scripts" / "apt.sh", repo / "scripts" / "apt.sh")
     shutil.copy(REPO / "pyproject.toml", repo / "pyproject.toml")
     venv = repo / ".venv" / "bin"
     venv.mkdir(parents=True)
@@ -95,3 +96,21 @@ def test_setup_gives_up_on_a_lock_that_stays_and_says_why(machine):
     done = setup(machine, APT_LOCK_WAIT="1")
     assert done.returncode != 0 and "Could not get lock" in done.stderr
     assert not (here / "installed").exists()
+
+
+def test_the_installer_waits_for_the_package_lock_as_setup_does(machine):
+    # install.sh on the Pi meets the same unattended-upgrades: its
+    # install_packages, run for real (not under --root), goes through
+    # apt.sh and waits for both locks.
+    repo, here, env = machine
+    shutil.copy(REPO / "scripts" / "install.sh", repo / "scripts" / "install.sh")
+    (here / "lists.lock").touch()
+    (here / "dpkg.lock").touch()
+    timers = [release_later(here / "lists.lock", 1.0), release_later(here / "dpkg.lock", 2.5)]
+    script = ('eval "$(sed -n \'/^install_packages() {/,/^}/p\' scripts/install.sh)"; '
+              'SRC="$PWD" ROOT="" DRY=0 PACKAGES=(espeak-ng); install_packages')
+    done = subprocess.run(["bash", "-c", script], cwd=repo, capture_output=True, text=True, timeout=60, env=env)
+    for t in timers:
+        t.join()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (here / "installed").exists() and "install: another process is installing packages" in done.stdout
