@@ -89,7 +89,7 @@ def main() -> int:
         time.sleep(args.seconds)
         c1, w1 = cpu_seconds(), time.monotonic()
         rss = rss_mb()
-        prompts_mb = sound.prompts._bytes / 2**20
+        prompts_mb = sound.prompts.nbytes / 2**20
         sound.close()
 
     result = {"cpu_percent": round(100 * (c1 - c0) / (w1 - w0), 2), "rss_mb": round(rss, 1),

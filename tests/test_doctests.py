@@ -20,6 +20,8 @@ from intervisor.voice import recognise
 from intervisor.appliance import records
 from intervisor.table import runner
 from intervisor.sound import output as sound
+from intervisor.sound import adapter, mixer, prompts, stream
+from intervisor.sound import config as sound_config
 from intervisor.appliance import state
 from intervisor.voice import listen as voice
 from intervisor.core import rehearsal as rehearse
@@ -27,7 +29,7 @@ from intervisor.core import rehearsal as rehearse
 
 @pytest.mark.parametrize("module", [cli, clock, engine, events, model, phrases, rehearse, runner,
                                     config, cues, method, panel, portaudio, recognise, records,
-                                    sound, state, voice],
+                                    sound, state, voice, adapter, mixer, prompts, stream, sound_config],
                          ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module)

@@ -183,7 +183,7 @@ def test_a_session_is_saved_before_the_group_hears_it(tmp_path):
     from intervisor.files.method import load_method_text
     from intervisor.table.runner import Device
     from intervisor.appliance.service import Parts, Service
-    from intervisor.sound.output import FakeSound
+    from intervisor.sound.adapter import FakeSound
 
     config = tmp_path / "config.yaml"
     config.write_text(f"state_dir: {tmp_path / 'state'}\nmethods_dir: {tmp_path}\n")

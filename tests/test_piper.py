@@ -280,11 +280,11 @@ def test_sound_takes_the_piper_version_once_it_is_there(joe, tmp_path, quiet_fil
     try:
         sound.prepare([SENTENCE])
         espeak = sound.prompts.get(SENTENCE, "espeak")
-        assert espeak is not None and sound._cached(SENTENCE) is espeak
+        assert espeak is not None and sound.library.cached(SENTENCE) is espeak
         quiet_filler()
-        assert sound._cached(SENTENCE) is None                    # the espeak-ng one is not said again
-        piper = sound._load(SENTENCE)
-        assert sound._cached(SENTENCE) is piper and abs(len(piper) - len(espeak)) > 0.05 * len(espeak)
+        assert sound.library.cached(SENTENCE) is None             # the espeak-ng one is not said again
+        piper = sound.library.load(SENTENCE)
+        assert sound.library.cached(SENTENCE) is piper and abs(len(piper) - len(espeak)) > 0.05 * len(espeak)
     finally:
         sound.close()
 

@@ -939,7 +939,7 @@ def dutch_device_with_sound(clock, methods):
     from intervisor.core.events import Say
     from intervisor.table.runner import Device
     from intervisor.appliance.service import Parts, Service
-    from intervisor.sound.output import FakeSound
+    from intervisor.sound.adapter import FakeSound
 
     class Voiced(FakeSound):
         def __init__(self):

@@ -10,7 +10,12 @@ import pytest
 
 from intervisor.sound.cues import synth
 from intervisor.core.events import Cue, Hush, Light, Mark, Play, Say, Show
-from intervisor.sound.output import FakeSound, Mixer, SoundOutput, from_config
+from intervisor.sound.adapter import FakeSound, Sound
+from intervisor.sound.config import from_config
+from intervisor.sound.mixer import Mixer
+from intervisor.sound.output import SoundOutput
+from intervisor.sound.prompts import to_float
+from intervisor.sound.stream import StreamKeeper
 from intervisor.sound.speech import Speech
 
 RATE = 48000
@@ -163,14 +168,32 @@ def test_when_a_block_is_heard_comes_from_portaudio_or_the_nominal_latency():
         def __init__(self, current, dac):
             self.currentTime, self.outputBufferDacTime = current, dac
 
-    out = SoundOutput(start=False)
-    out.output_latency = 0.016
-    assert out._heard_at(10.0, Info(1000.0, 1000.021)) == pytest.approx(10.021)
+    keeper = StreamKeeper()
+    keeper.output_latency = 0.016
+    assert keeper.heard_at(10.0, Info(1000.0, 1000.021)) == pytest.approx(10.021)
     for odd in (None, Info(0.0, 0.0), Info(1000.0, 1000.0), Info(1000.0, 990.0)):
-        assert out._heard_at(10.0, odd) == pytest.approx(10.016)
+        assert keeper.heard_at(10.0, odd) == pytest.approx(10.016)
 
 
 # ----------------------------------------------------------------- the fake
+
+
+def test_the_fake_and_the_real_adapter_keep_one_contract():
+    import inspect
+
+    for name in [n for n in dir(Sound) if not n.startswith("_")]:
+        real, fake = inspect.getattr_static(SoundOutput, name), inspect.getattr_static(FakeSound, name)
+        if callable(real):
+            assert inspect.signature(real) == inspect.signature(fake), name
+    assert isinstance(FakeSound(), Sound) and issubclass(SoundOutput, Sound)
+
+
+def test_the_adapter_tells_what_the_service_and_the_demo_read_of_it():
+    # The service's cue lead counts two blocks; the demo's prerender stops once it is closed.
+    out = SoundOutput(start=False, block_size=480, sample_rate=44100)
+    assert (out.block_size, out.rate, out.output_latency, out.closed) == (480, 44100, 0.0, False)
+    out.close()
+    assert out.closed
 
 
 def test_the_fake_records_what_it_was_asked():
@@ -367,7 +390,7 @@ def test_prompts_in_parts_are_heard_whole_at_the_sink(pulse_server, sound, ready
     # (The sink's silence is found up to a second and a half late under load;
     # the upper bound catches only a prompt said twice over.)
     assert 0.9 * whole < len(heard) < whole + 1.5 * RATE, (len(heard), whole)
-    last = sound._to_float(sound.prompts.get(parts[-1]))[: RATE // 4]
+    last = to_float(sound.prompts.get(parts[-1]))[: RATE // 4]
     tail = heard[-len(sound.prompts.get(parts[-1])) - RATE // 20 :]
     lags = np.correlate(tail, last, mode="valid")
     best = int(np.argmax(lags))
@@ -658,11 +681,11 @@ def test_a_restart_after_silence_never_drops_a_cue_already_taken_in():
     out = np.zeros((480, 1), dtype=np.float32)
     sound.mixer.fill(out)                  # silence so far
     sound.play(Cue.PAUSED)
-    sound._kicked(stream)                  # only silence is queued: restart, heard at once
+    sound.stream.kicked(stream)            # only silence is queued: restart, heard at once
     assert stream.aborted == 1
     sound.mixer.fill(out)                  # the callback takes the cue in
     sound.say("Gepauzeerd.")               # and its words come
-    sound._kick = True
-    sound._kicked(stream)
-    assert stream.aborted == 1 and not sound._kick
+    sound.stream.kick_due = True
+    sound.stream.kicked(stream)
+    assert stream.aborted == 1 and not sound.stream.kick_due
     assert np.abs(out).max() > 0           # the cue is in the buffer, and stays there

@@ -98,7 +98,7 @@ class Parts:
             log.info("sound: off in the config")
             return
         try:
-            from intervisor.sound import output as sound
+            from intervisor.sound import config as sound
 
             # Without a device it runs silently and keeps trying: a fault
             # that `refresh` follows, not a reason to go without sound.

@@ -147,7 +147,7 @@ def _sound(args: argparse.Namespace, config, language: str):
     import os
 
     try:
-        from intervisor.sound import output as sound_mod
+        from intervisor.sound import config as sound_mod
         from intervisor.table.simulator import WavDevice
     except ImportError as e:  # numpy or PortAudio missing: say so, run on
         return None, f"none ({e})"
@@ -166,9 +166,8 @@ def _sound(args: argparse.Namespace, config, language: str):
     else:
         why, path = "into the file ", args.wav
     wav = WavDevice(path)
-    out = sound_mod.from_config(config, language=language, start=False, sample_rate=wav.rate, device=None)
-    out._sd = wav  # PortAudio's place, at the library's boundary
-    out.start()
+    # The WAV file takes PortAudio's place, at the library's boundary.
+    out = sound_mod.from_config(config, language=language, sample_rate=wav.rate, device=None, sd=wav)
     if out.faulted:
         out.close()
         return None, f"none ({out.fault})"
@@ -183,7 +182,7 @@ def _prerender(sound, texts: list[str]) -> None:
     def work():
         try:
             for i in range(0, len(texts), 5):
-                if getattr(sound, "_closed", False):
+                if getattr(sound, "closed", False):
                     return
                 sound.speech.prerender(texts[i:i + 5])
         except Exception:  # a prompt that fails to render is rendered (or not) when said

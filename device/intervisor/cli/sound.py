@@ -58,7 +58,7 @@ def _config(args: argparse.Namespace):
         return None
     if args.device:
         config = dataclasses.replace(config, audio=dataclasses.replace(config.audio, device=args.device))
-    from intervisor.sound.output import with_writable_cache
+    from intervisor.sound.config import with_writable_cache
 
     return with_writable_cache(config)
 
@@ -66,7 +66,7 @@ def _config(args: argparse.Namespace):
 def _open(config, language: str, voice: str | None = None):
     import logging
 
-    from intervisor.sound.output import from_config
+    from intervisor.sound.config import from_config
 
     # The adapter's own warning ("running silently, retrying") is for the
     # service, which goes on; this command stops, and says so once below.
@@ -95,7 +95,7 @@ def _say(args: argparse.Namespace) -> int:
     voice = args.voice or ("piper" if config.audio.piper_for(language, config.language) else "espeak")
     try:
         if args.out is not None:
-            from intervisor.sound.output import speech_factory_from_config
+            from intervisor.sound.config import speech_factory_from_config
             from intervisor.sound.speech import write_wav
 
             speech = speech_factory_from_config(config, voice)(language)

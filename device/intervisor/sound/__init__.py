@@ -1,5 +1,7 @@
-"""What the group hears: one persistent output stream and its mixer
-(``output``), spoken prompts rendered to audio (``speech``; Piper's voices
+"""What the group hears: the sound adapter (``output``, the face of its
+parts: the stream's life in ``stream``, the ``mixer``, the prompts in memory
+in ``prompts``; its contract and its fake in ``adapter``; made from a config
+in ``config``), spoken prompts rendered to audio (``speech``; Piper's voices
 in ``pipervoice``, what both render workers share in ``workers``), the chimes
 (``cues``), the process's one PortAudio (``portaudio``) and a rehearsal
 rendered to one WAV file (``soundtrack``).
@@ -10,13 +12,12 @@ when asked.
 
 # The package's face: its modules are its rooms; other packages import from
 # here, tests may open a room itself.
-from .output import (
-    FakeSound,
-    Mixer,
-    SoundOutput,
-    from_config,
-    speech_factory_from_config,
-)
+from .output import SoundOutput
+from .adapter import FakeSound, Sound
+from .mixer import Mixer
+from .stream import StreamKeeper
+from .prompts import Feeder, PromptCache, PromptLibrary, to_float
+from .config import from_config, speech_factory_from_config, with_writable_cache
 from .speech import (
     spoken_form,
     SpeechError,
@@ -53,10 +54,17 @@ from .prosody import (
 
 __all__ = [
     "FakeSound",
+    "Sound",
     "Mixer",
     "SoundOutput",
+    "StreamKeeper",
+    "Feeder",
+    "PromptCache",
+    "PromptLibrary",
+    "to_float",
     "from_config",
     "speech_factory_from_config",
+    "with_writable_cache",
     "spoken_form",
     "SpeechError",
     "VoiceMissing",

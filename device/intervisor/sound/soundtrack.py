@@ -102,7 +102,7 @@ def render_rehearsal(rehearsal: Any, out_path: str | os.PathLike, gap: float = 1
     ``spoken``: see :func:`render`."""
     if speech_factory is None:
         from intervisor.files.config import load_config
-        from intervisor.sound.output import speech_factory_from_config, with_writable_cache
+        from intervisor.sound.config import speech_factory_from_config, with_writable_cache
 
         config = config or load_config()
         speech_factory = speech_factory_from_config(with_writable_cache(config))

@@ -378,7 +378,7 @@ class WavDevice:
     the speakers would have played. Silences longer than ``max_gap``
     seconds are cut short, so an hour's session is a file of minutes.
 
-    >>> sound._sd = WavDevice("out/demo.wav")     # doctest: +SKIP
+    >>> sound = SoundOutput(speech, sd=WavDevice("out/demo.wav"))  # doctest: +SKIP
     """
 
     class PortAudioError(Exception):
