@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,29 @@ def test_no_module_imports_itself_round_a_circle():
 def test_the_circle_finder_finds_a_circle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+LONGEST_CLASS, LONGEST_FUNCTION = 420, 70
+"""Lines, docstrings included: the style's ~400 and ~60, with a margin."""
+
+
+def too_long(tree: ast.AST) -> list[tuple[str, int]]:
+    """Every class and function of ``tree`` longer than it may be."""
+    found = []
+    for node in ast.walk(tree):
+        limit = (LONGEST_CLASS if isinstance(node, ast.ClassDef) else
+                 LONGEST_FUNCTION if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None)
+        if limit is not None and node.end_lineno - node.lineno + 1 > limit:
+            found.append((node.name, node.end_lineno - node.lineno + 1))
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_class_or_function_is_too_long_to_read(name):
+    assert too_long(ast.parse(MODULES[name].read_text("utf-8"))) == []
+
+
+def test_the_length_check_finds_a_long_class_and_a_long_function():
+    body = "\n".join(f"    x{i} = {i}" for i in range(LONGEST_FUNCTION))
+    source = f"class Big:\n    def f(self):\n{textwrap.indent(body, '    ')}\n" + "    y = 0\n" * LONGEST_CLASS
+    assert too_long(ast.parse(source)) == [("Big", LONGEST_CLASS + LONGEST_FUNCTION + 2), ("f", LONGEST_FUNCTION + 1)]
