@@ -1,5 +1,5 @@
 """ALSA's library writes its complaints to stderr; the device keeps them off
-the demo's terminal and out of the journal (intervisor.portaudio.quiet_alsa)."""
+the demo's terminal and out of the journal (intervisor.sound.portaudio.quiet_alsa)."""
 
 import subprocess
 import sys
