@@ -188,7 +188,7 @@ def test_a_session_is_saved_before_the_group_hears_it(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(f"state_dir: {tmp_path / 'state'}\nmethods_dir: {tmp_path}\n")
     service = Service(config, clock=FakeClock(), environ={})
-    service._configure()
+    service.configure()
     store = StateStore(service.state_dir)
 
     class Ear(FakeSound):
@@ -205,9 +205,9 @@ def test_a_session_is_saved_before_the_group_hears_it(tmp_path):
     service.device_language = "nl"
     kort = load_method_text(KORT, "kort.yaml").method
     service.device = device = Device({"kort": kort}, service.clock, [service, ear],
-                                     on_change=service._on_change,
-                                     on_session_end=service._on_session_end,
-                                     before_sound=service._before_sound)
+                                     on_change=service.on_change,
+                                     on_session_end=service.on_session_end,
+                                     before_sound=service.before_sound)
     device.handle(Command.NEXT)                 # the session starts: heard
     device.handle(Command.NEXT)                 # the second phase: heard
     assert ear.heard == ["een", "twee"], ear.heard   # saved each time before the sound had it
@@ -401,7 +401,7 @@ def test_a_failing_write_lights_the_fault_once_and_its_recovery_clears_it(tmp_pa
     config = tmp_path / "config.yaml"
     config.write_text(f"state_dir: {tmp_path / 'state'}\nmethods_dir: {tmp_path}\n")
     service = Service(config, clock=FakeClock(), environ={})
-    service._configure()
+    service.configure()
     service.parts = Parts({}, lambda c: None, "nl")
     service.parts.panel = lights = Lights()
     service.device = Device({}, service.clock, [service])

@@ -1012,9 +1012,9 @@ def test_the_loop_acts_on_deadlines_early_enough_for_the_output_buffer(tmp_path)
         path = tmp_path / "config.yaml"
         path.write_text(config_text + f"state_dir: {tmp_path / 'state'}\n", encoding="utf-8")
         service = Service(path)
-        service._configure()
+        service.configure()
         service.parts = SimpleNamespace(sound=sound)
-        return service._cue_lead()
+        return service.cue_lead()
 
     output = SimpleNamespace(output_latency=0.016, block_size=256, rate=48000)
     assert lead("", output) == 0.1

@@ -353,16 +353,13 @@ def service_with(tmp_path, monkeypatch, from_config, body):
     try:
         yield s, lambda text: config.write_text(head + text)
     finally:
-        s._stop.set()
-        if s.device is not None:
-            s.device.put(Command.TICK)
+        s.stop()
         t.join(10)
 
 
 def reload(s):
     before = s.reloads
-    s._reload.set()
-    s.device.put(Command.TICK)
+    s.reload()
     assert until(lambda: s.reloads > before, 30)
 
 
@@ -372,7 +369,7 @@ def test_a_reload_that_switches_voice_off_closes_the_microphone(tmp_path, monkey
             "participants: {participants}\n")
     with service_with(tmp_path, monkeypatch, lambda *a, **kw: made.append(FakeListener()) or made[-1],
                       body.format(on="true", refractory=1.0, participants=5)) as (s, write):
-        assert until(lambda: s._up, 30) and made and made[0].light.is_lit
+        assert until(lambda: s.up, 30) and made and made[0].light.is_lit
         write(body.format(on="false", refractory=1.0, participants=5))
         reload(s)
         assert s.config.voice.enabled is False            # the new config is in use...
@@ -408,13 +405,12 @@ def test_a_voice_reload_does_not_stop_the_session_while_the_model_loads(tmp_path
             "voice:\n  enabled: true\n  backend: pocketsphinx\n  language: en\n  refractory: {refractory}\n")
     try:
         with service_with(tmp_path, monkeypatch, from_config, body.format(refractory=1.0)) as (s, write):
-            assert until(lambda: s._up, 30)
+            assert until(lambda: s.up, 30)
             s.device.put(Command.NEXT)                       # the session starts
             assert until(lambda: s.device.session is not None and s.device.session.stage == "running", 10)
             write(body.format(refractory=2.0))               # an admin tunes voice, mid-session
             reloads = s.reloads
-            s._reload.set()
-            s.device.put(Command.TICK)
+            s.reload()
             assert until(lambda: loading.is_set() or s.reloads > reloads, 10)
             before = s.device.session.status()["question"]
             s.device.put(Command.NEXT)                       # the chair goes on to the next question
@@ -440,7 +436,7 @@ def test_voice_that_cannot_start_at_a_reload_says_so_at_idle(tmp_path, monkeypat
 
     body = "voice:\n  enabled: {on}\n  backend: pocketsphinx\n  language: en\n"
     with service_with(tmp_path, monkeypatch, from_config, body.format(on="false")) as (s, write):
-        assert until(lambda: s._up, 30)
+        assert until(lambda: s.up, 30)
         said = []
         dispatch = s.device.dispatch
         s.device.dispatch = lambda actions: (said.extend(a.text for a in actions if isinstance(a, Say)),
@@ -465,7 +461,7 @@ def test_voice_at_idle_does_not_go_back_through_the_methods(tmp_path, monkeypatc
 
     body = "voice:\n  enabled: true\n  backend: pocketsphinx\n  language: en\n"
     with service_with(tmp_path, monkeypatch, from_config, body) as (s, write):
-        assert until(lambda: s._up, 30) and asked
+        assert until(lambda: s.up, 30) and asked
         acts_on = asked[0]
         assert s.device.accepts(Command.BACK) and not acts_on(Command.BACK)
         assert acts_on(Command.NEXT) and acts_on(Command.REPEAT)

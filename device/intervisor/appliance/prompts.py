@@ -223,7 +223,7 @@ class Prompts:
         """Start-up waits for its prompts (READY means they are there), but
         not past a SIGTERM."""
         while job is not None and not job.done.wait(0.1):
-            if self.service._stop.is_set():
+            if self.service.stopping:
                 self.service._render_stop.set()
                 return
 

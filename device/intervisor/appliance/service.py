@@ -146,12 +146,14 @@ class Service:
         self._render_stop = threading.Event()
         self.renderer: Renderer | None = None
         self.reloader = Reloader(self.admin.read_for_reload, wake=self._wake)
-        self._up = False
+        self.up = False   # ready: set up, the saved session resumed
         self.started = time.time()
 
     # ------------------------------------------------------------ set-up
 
-    def _configure(self) -> None:
+    def configure(self) -> None:
+        """Read the config (its problems logged; refused: the defaults) and
+        set up the folders it names. The first thing :meth:`run` does."""
         self._config_was_there = os.path.lexists(self.config_path or DEFAULT_CONFIG)
         self.config, self.config_problems = load_settings(self.config_path)
         for problem in self.config_problems:
@@ -167,7 +169,7 @@ class Service:
         self.pending = PendingRecords(self.book, self.writes)
         self.report = LibraryReport(self.state_dir, self.writes)
 
-    def _cue_lead(self) -> float:
+    def cue_lead(self) -> float:
         """How long before a deadline the loop acts on it: ``audio.cue_lead``,
         but never less than the output buffer and two blocks, or the cue
         would still come late. 0 without sound: nothing to place."""
@@ -200,6 +202,22 @@ class Service:
         if self.device is not None:
             self.device.put(Command.TICK)
 
+    def stop(self) -> None:
+        """What SIGTERM does, from another thread: the loop ends, the cue
+        that plays finishes, the state is saved."""
+        self._stop.set()
+        self._wake()
+
+    def reload(self) -> None:
+        """What SIGHUP does, from another thread: methods and config read again."""
+        self._reload.set()
+        self._wake()
+
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was asked for (SIGTERM, SIGINT or :meth:`stop`)."""
+        return self._stop.is_set()
+
     def _install_signals(self) -> None:
         signal.signal(signal.SIGHUP, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -223,7 +241,7 @@ class Service:
         if self.recorder is not None:
             self.recorder.mark(mark)
 
-    def _before_sound(self, actions: list[Action]) -> None:
+    def before_sound(self, actions: list[Action]) -> None:
         """Once the group has heard a step, a kill must not undo it: a step
         of a running session that will be heard is saved, its marks in the
         record, before its sounds are handed over (and again after, as
@@ -249,10 +267,13 @@ class Service:
         session = self.device.session
         self.parts.speak_in(session.method.language if session is not None else self.device_language)
 
-    def _on_session_end(self, engine) -> None:
+    def on_session_end(self, engine) -> None:
+        """The runner's hook: a session ended (its record closes on the next change)."""
         self._finished = engine
 
-    def _on_change(self, device) -> None:
+    def on_change(self, device) -> None:
+        """The runner's hook after every step: the record, the voice set
+        aside during the session, the state saved."""
         self._recorded.clear()
         if self._finished is not None:
             engine, self._finished = self._finished, None
@@ -360,7 +381,7 @@ class Service:
         from intervisor.table.runner import CommandQueue
 
         self._install_signals()
-        self._configure()
+        self.configure()
         if not self._lock():
             return 1
         # Left by a process killed in the middle of a write (the lock says
@@ -393,7 +414,7 @@ class Service:
         # act on a command, and must not judge one against an idle device.
         self.resumer.resume()
         self.parts.start_voice(commands, acts_on=self.device.accepts_by_voice)
-        self._up = True
+        self.up = True
         if self.device.session is not None:
             # (A resumed session's announcement is what the room needs now;
             # a voice fault is on the lights and in the log.)
@@ -418,10 +439,10 @@ class Service:
             selected=selected, choices=choices,
             participants=setting(self.config, "participants", None),
             language=language if language in NOTICES else "nl",
-            on_change=self._on_change, on_session_end=self._on_session_end,
-            before_sound=self._before_sound,
+            on_change=self.on_change, on_session_end=self.on_session_end,
+            before_sound=self.before_sound,
             explain=lambda lang: gesture_text(lang, setting(self.config, "panel.second_button") is not None),
-            lead=self._cue_lead(),
+            lead=self.cue_lead(),
         )
         device.queue = commands
         return device
@@ -470,7 +491,7 @@ class Service:
             self.renderer.close()   # after its batch; nothing waits for it
         self._render_stop.set()
         self.parts.finish(FINISH_CUE)
-        if self._up:
+        if self.up:
             # Not before the resume: that would overwrite the saved session.
             self.save()
         try:
