@@ -27,6 +27,8 @@ class AdminFiles:
 
     def __init__(self, service: Service):
         self.service = service
+        self.texts: dict[str, dict] = {}   # each method's text as loaded: remember_texts
+        self.config_was_there = False   # at start: a config deleted since keeps the one in use
 
     def selection(self) -> tuple[str | None, dict]:
         chosen = read_selection(self.service.methods_dir)
@@ -40,7 +42,7 @@ class AdminFiles:
         library = Library(self.service.methods_dir)
         self._note_refused(library.refused)
         log.info("methods: %d loaded from %s", len(library.methods), self.service.methods_dir)
-        self.service.report.write(library.methods, library.refused, self.service._fingerprint)
+        self.service.report.write(library.methods, library.refused, self.service.fingerprint)
         return library
 
     def _note_refused(self, refused: Mapping[str, list]) -> None:
@@ -57,12 +59,12 @@ class AdminFiles:
             method = self.service.library.methods.get(mid)
             copy = method_copy(method) if method is not None else None
             if copy is None:
-                self.service._texts.pop(mid, None)
+                self.texts.pop(mid, None)
             else:
-                self.service._texts[mid] = {**copy, "_method": method}
+                self.texts[mid] = {**copy, "_method": method}
 
     def copy_of(self, method) -> dict | None:
-        kept = self.service._texts.get(method.id)
+        kept = self.texts.get(method.id)
         if kept is not None and kept["_method"] is method:
             return {k: v for k, v in kept.items() if k != "_method"}
         return method_copy(method)
@@ -76,7 +78,7 @@ class AdminFiles:
             return Reading(fingerprint=now, unchanged=True)
         reading = Reading(fingerprint=now, unchanged=False)
         path = self.service.config_path or DEFAULT_CONFIG
-        if self.service._config_was_there and not os.path.lexists(path):
+        if self.config_was_there and not os.path.lexists(path):
             # Deleted (or being replaced by a tool that removes first): the
             # defaults would switch off what the admin set up.
             reading.config_gone = f"{path} is gone"
@@ -95,9 +97,9 @@ class AdminFiles:
         reload is taken when it is done, and finds what changed since)."""
         if self.service.reloader.busy:
             return
-        self.service._reload.clear()
+        self.service.reload_asked.clear()
         self.service.notifier.reloading()
-        self.service.reloader.request(self.service.library, self.service._fingerprint)
+        self.service.reloader.request(self.service.library, self.service.fingerprint)
 
     def apply_reload(self, reading: Reading) -> None:
         """On the loop: swap in what the reload thread read. A reload that
@@ -108,15 +110,15 @@ class AdminFiles:
         if reading.error is not None:
             log.error("reload failed; keeping what was loaded: %s: %s",
                       type(reading.error).__name__, reading.error)
-            self.service.notifier.ready(self.service._status_line())
+            self.service.notifier.ready(self.service.status_line())
             return
         if reading.unchanged:
             log.debug("reload: nothing changed since the last one")
             self.service.reloads += 1
             self.service.save()
-            self.service.notifier.ready(self.service._status_line())
+            self.service.notifier.ready(self.service.status_line())
             return
-        self.service._fingerprint = reading.fingerprint
+        self.service.fingerprint = reading.fingerprint
         log.info("reload: methods and config")
         self._take_config(reading)
         change = reading.change
@@ -127,10 +129,10 @@ class AdminFiles:
                 log.info("methods: %s %s", kind, mid)
         for mid, text in reading.texts.items():
             if text is None:
-                self.service._texts.pop(mid, None)
+                self.texts.pop(mid, None)
             else:
-                self.service._texts[mid] = text
-        self.service.report.write(self.service.library.methods, self.service.library.refused, self.service._fingerprint)
+                self.texts[mid] = text
+        self.service.report.write(self.service.library.methods, self.service.library.refused, self.service.fingerprint)
         device = self.service.device
         device.methods = self.service.library.methods
         selected, choices = self.selection()
@@ -147,12 +149,12 @@ class AdminFiles:
             # Said at idle only (a session in the room is not interrupted):
             # a refused file, and voice that could not start again.
             refused = change.refused or reading.problems
-            notices = [Say((NOTICES[self.service._language()]["refused"],))] if refused else []
+            notices = [Say((NOTICES[self.service.notice_language()]["refused"],))] if refused else []
             notices += self.service.parts.take_voice_notices()
             if notices:
                 device.dispatch(with_notices([Hush()], notices))
         self.service.save()
-        self.service.notifier.ready(self.service._status_line())
+        self.service.notifier.ready(self.service.status_line())
 
     def _take_config(self, reading: Reading) -> None:
         """The reloaded config, unless it is refused or gone (one line why)."""
@@ -170,8 +172,8 @@ class AdminFiles:
         if self.service.device.session is not None and setting(config, "voice.enabled", False):
             # A model takes seconds to load, on this loop: the session
             # keeps its listener; voice starts again after it.
-            self.service._voice_config = config
+            self.service.deferred_voice = config
             log.info("voice: the new settings take effect when this session ends")
         else:
-            self.service._voice_config = None
-            self.service._reconfigure_voice(config)
+            self.service.deferred_voice = None
+            self.service.reconfigure_voice(config)

@@ -47,7 +47,7 @@ class StateKeeper:
                 "storage": self.service.writes.fault,
                 "config_problems": self.service.config_problems[:MAX_CONFIG_PROBLEMS],
                 "reloads": self.service.reloads,
-                "fingerprint": self.service._fingerprint,
+                "fingerprint": self.service.fingerprint,
             },
             "status": self.service.status(),
             # Only a session that runs: one still asking its start-up
@@ -58,7 +58,7 @@ class StateKeeper:
             # the time away on the monotonic clock (see _time_away).
             "clock": {"boot_id": boot_id(), "monotonic": self.service.clock.monotonic()},
             "record": self.service.recorder.to_dict() if self.service.recorder is not None else None,
-            "method_copy": self.service._method_copy if session is not None else None,
+            "method_copy": self.service.session_copy if session is not None else None,
             "pending_records": self.service.pending.to_list() if self.service.pending is not None else [],
         }
 

@@ -170,6 +170,14 @@ class Prompts:
 
     def __init__(self, service: Service):
         self.service = service
+        self.renderer: Renderer | None = None
+        self._render_stop = threading.Event()
+
+    def close(self) -> None:
+        """Stop rendering: after its batch; nothing waits for it."""
+        if self.renderer is not None:
+            self.renderer.close()
+        self._render_stop.set()
 
     def prepare(self, only: Iterable[str] | None = None, label: str = "start-up") -> RenderJob | None:
         """Every text the device may say, rendered ahead on the render thread
@@ -209,14 +217,14 @@ class Prompts:
                 said.append(unavailable_notice(method.language))    # why voice is off
             texts[method.language].update(dict.fromkeys(said))
             order.append((method.language, said))
-        if self.service.renderer is None:
+        if self.renderer is None:
             # Several espeak-ng processes while no session runs (start-up, an
             # idle reload); one beside a session, which needs its CPU for sound.
             from intervisor.sound.speech import PARALLEL
 
-            self.service.renderer = Renderer(self.service.parts.speech_for, self.service._render_stop,
+            self.renderer = Renderer(self.service.parts.speech_for, self._render_stop,
                                      workers=lambda: PARALLEL if self.service.device.session is None else 1)
-        return self.service.renderer.submit(texts, label, progress=self._rendering if only is None else None,
+        return self.renderer.submit(texts, label, progress=self._rendering if only is None else None,
                                     said=order)
 
     def wait(self, job: RenderJob | None) -> None:
@@ -224,11 +232,11 @@ class Prompts:
         not past a SIGTERM."""
         while job is not None and not job.done.wait(0.1):
             if self.service.stopping:
-                self.service._render_stop.set()
+                self._render_stop.set()
                 return
 
     def note_faults(self) -> bool:
-        faults = self.service.renderer.faults() if self.service.renderer is not None else []
+        faults = self.renderer.faults() if self.renderer is not None else []
         for part, why in faults:
             self.service.parts.found_fault(part, why)
         return bool(faults)

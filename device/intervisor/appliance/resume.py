@@ -26,6 +26,9 @@ class Resumer:
 
     def __init__(self, service: Service):
         self.service = service
+        self.closed_on_resume = False
+        """The saved session's last phase ran out while the device was off:
+        its closing words are being said, so no greeting over them."""
 
     def _time_away(self, saved: Mapping, snap: Mapping) -> float:
         """Seconds since the session was saved. Within one boot (a crash, a
@@ -94,7 +97,7 @@ class Resumer:
         if self.service.device.session is None:
             log.info("session resumed and closed method=%s away=%.1fs (its last phase ran out meanwhile)",
                      mid, away)
-            self.service._closed_on_resume = True   # its closing words are being said: no greeting over them
+            self.closed_on_resume = True   # its closing words are being said: no greeting over them
             return
         if self.service.recorder is not None:
             self.service.recorder.restarted()
@@ -120,7 +123,7 @@ class Resumer:
         (the file may have been edited since); the installed file only
         when there is no valid copy."""
         if method is not None:
-            self.service._method_copy = {k: copy[k] for k in ("id", "name", "text") if k in copy}
+            self.service.session_copy = {k: copy[k] for k in ("id", "name", "text") if k in copy}
             self.service.device.methods = {**self.service.library.methods, mid: method}
             if self.service.library.methods.get(mid) != dataclasses.replace(
                     method, path=getattr(self.service.library.methods.get(mid), "path", None)):
@@ -131,7 +134,7 @@ class Resumer:
                 log.warning("state: the saved copy of %s is not a valid method; "
                             "resuming on the installed file", mid)
             if mid in self.service.library.methods:
-                self.service._method_copy = self.service.admin.copy_of(self.service.library.methods[mid])
+                self.service.session_copy = self.service.admin.copy_of(self.service.library.methods[mid])
 
     def _cannot_resume(self, e: Exception) -> None:
         """The device comes up idle, the state file set aside."""
@@ -139,7 +142,7 @@ class Resumer:
         # it, the device comes up idle, never in a loop of crashes.
         self.service.recorder = None
         self.service.device.session = None
-        self.service._method_copy = None
+        self.service.session_copy = None
         self.service.device.methods = self.service.library.methods
         unexpected = not isinstance(e, (ValueError, KeyError, TypeError, AttributeError, ArithmeticError))
         log.warning("state: cannot resume the saved session: %s: %s", type(e).__name__, e,
@@ -175,7 +178,7 @@ class Resumer:
         as interrupted at the time it was last saved; the device starts idle."""
         log.warning("state: the saved session of %s is %.1f hours old; not resumed, its record "
                     "is closed as interrupted", snap.get("method"), away / 3600)
-        self.service._method_copy = None
+        self.service.session_copy = None
         self.service.device.methods = self.service.library.methods
         self._save_left_record(saved.get("record"), "interrupted", at=self.service.clock.time() - away,
                                interrupted=True)

@@ -128,23 +128,19 @@ class Service:
         self.clock = clock or SystemClock()
         self.notifier = Notifier(environ)
         self._stop = threading.Event()
-        self._reload = threading.Event()
+        self.reload_asked = threading.Event()   # SIGHUP; cleared when a reload is taken
         self.device = None
         self.parts: Parts | None = None
         self.recorder: Recorder | None = None
-        self._closed_on_resume = False
         self._finished = None
-        self._voice_config = None   # a voice section reloaded during a session, for after it
+        self.deferred_voice = None   # a voice section reloaded during a session, for after it
         self.reloads = 0
         self.config_problems: list[str] = []
         self.writes = WriteFaults()
         self.pending: PendingRecords | None = None
         self._recorded: set[int] = set()   # marks recorded ahead of their dispatch
-        self._method_copy: dict | None = None
-        self._texts: dict[str, dict] = {}
-        self._fingerprint: str | None = None
-        self._render_stop = threading.Event()
-        self.renderer: Renderer | None = None
+        self.session_copy: dict | None = None
+        self.fingerprint: str | None = None
         self.reloader = Reloader(self.admin.read_for_reload, wake=self._wake)
         self.up = False   # ready: set up, the saved session resumed
         self.started = time.time()
@@ -154,7 +150,7 @@ class Service:
     def configure(self) -> None:
         """Read the config (its problems logged; refused: the defaults) and
         set up the folders it names. The first thing :meth:`run` does."""
-        self._config_was_there = os.path.lexists(self.config_path or DEFAULT_CONFIG)
+        self.admin.config_was_there = os.path.lexists(self.config_path or DEFAULT_CONFIG)
         self.config, self.config_problems = load_settings(self.config_path)
         for problem in self.config_problems:
             log.error("config: %s", problem)
@@ -180,7 +176,7 @@ class Service:
         blocks = 2 * getattr(sound, "block_size", 256) / getattr(sound, "rate", 48000)
         return max(lead, float(getattr(sound, "output_latency", 0.0)) + blocks)
 
-    def _language(self) -> str:
+    def notice_language(self) -> str:
         lang = setting(self.config, "language", None)
         if lang in NOTICES:
             return lang
@@ -194,7 +190,7 @@ class Service:
     def _on_signal(self, signum, frame) -> None:
         # Runs on the main thread between bytecodes, maybe inside a queue
         # call: only set a flag, and wake the loop from another thread.
-        (self._reload if signum == signal.SIGHUP else self._stop).set()
+        (self.reload_asked if signum == signal.SIGHUP else self._stop).set()
         if self.device is not None:
             threading.Thread(target=self.device.put, args=(Command.TICK,), daemon=True).start()
 
@@ -210,7 +206,7 @@ class Service:
 
     def reload(self) -> None:
         """What SIGHUP does, from another thread: methods and config read again."""
-        self._reload.set()
+        self.reload_asked.set()
         self._wake()
 
     @property
@@ -237,7 +233,7 @@ class Service:
         if self.recorder is None and self.device is not None and self.device.session is not None:
             s = self.device.session
             self.recorder = Recorder.begin(s.method, self.clock, s.choices, s.participants)
-            self._method_copy = self.admin.copy_of(s.method)
+            self.session_copy = self.admin.copy_of(s.method)
         if self.recorder is not None:
             self.recorder.mark(mark)
 
@@ -258,7 +254,7 @@ class Service:
             self.recorder.set_choices(session.method, session.choices, session.participants)
         self.save()
 
-    def _reconfigure_voice(self, config) -> None:
+    def reconfigure_voice(self, config) -> None:
         if self.parts.reconfigure_voice(config, self.device.queue, acts_on=self.device.accepts_by_voice):
             self._speak_in_current()
 
@@ -278,13 +274,13 @@ class Service:
         if self._finished is not None:
             engine, self._finished = self._finished, None
             self._close_record(engine)
-            if self._voice_config is not None:
-                config, self._voice_config = self._voice_config, None
-                self._reconfigure_voice(config)
+            if self.deferred_voice is not None:
+                config, self.deferred_voice = self.deferred_voice, None
+                self.reconfigure_voice(config)
                 # Not said over the session's closing words: the voice fault
                 # is on the lights and in the log.
                 self.parts.take_voice_notices()
-            self._method_copy = None
+            self.session_copy = None
             device.methods = self.library.methods  # drop a copy a resume may have added
         elif self.recorder is not None and device.session is not None:
             self.recorder.set_choices(device.session.method, device.session.choices,
@@ -329,13 +325,13 @@ class Service:
         if self.writes.failing("pid"):
             self.keeper.write_pid()
         if self.writes.failing("library"):
-            self.report.write(self.library.methods, self.library.refused, self._fingerprint)
+            self.report.write(self.library.methods, self.library.refused, self.fingerprint)
         self.keeper.show_storage()
         self.keeper.write_state()
 
     # -------------------------------------------------------------- run
 
-    def _status_line(self) -> str:
+    def status_line(self) -> str:
         st = self.status()
         if st.get("stage") == "idle":
             return f"idle, selected {st.get('selected')}"
@@ -394,7 +390,7 @@ class Service:
             self._unusable_state_dir(error)   # a folder it may open but not write (read-only)
             return 1
         # Before the files are read: a change meanwhile makes the next reload real.
-        self._fingerprint = folder_fingerprint(self.config_path, self.methods_dir)
+        self.fingerprint = folder_fingerprint(self.config_path, self.methods_dir)
         self.library = self.admin.load_methods()
         selected, choices = self.admin.selection()
         language = setting(self.config, "language", None) or (
@@ -420,14 +416,14 @@ class Service:
             # a voice fault is on the lights and in the log.)
             self.parts.speak_in(self.device.session.method.language)
         notices = self.parts.take_voice_notices()   # said with the greeting, or the lights and log carry them
-        if self.device.session is None and not self._closed_on_resume:
+        if self.device.session is None and not self.resumer.closed_on_resume:
             self.device.dispatch(with_notices(
                 self.device.greeting() if self.library.methods
-                else [Show(Light.IDLE), Say((NOTICES[self._language()]["no_methods"],))],
+                else [Show(Light.IDLE), Say((NOTICES[self.notice_language()]["no_methods"],))],
                 notices))
         self.save()
-        self.notifier.ready(self._status_line())
-        log.info("ready: %s", self._status_line())
+        self.notifier.ready(self.status_line())
+        log.info("ready: %s", self.status_line())
         return self._loop()
 
     def _make_device(self, commands, selected, choices, language: str):
@@ -469,7 +465,7 @@ class Service:
                 log.exception("loop: a step failed")
             if self.parts.refresh() | self.prompts.note_faults():
                 self.save()
-            if self._reload.is_set():
+            if self.reload_asked.is_set():
                 self.admin.request_reload()
             reading = self.reloader.take()
             if reading is not None:
@@ -477,7 +473,7 @@ class Service:
                     self.admin.apply_reload(reading)
                 except Exception:
                     log.exception("reload failed; keeping what was loaded")
-                    self.notifier.ready(self._status_line())
+                    self.notifier.ready(self.status_line())
             now = time.monotonic()
             if interval is not None and now - last_ping >= interval / 2 and self._healthy():
                 self.notifier.watchdog()
@@ -487,9 +483,7 @@ class Service:
     def _shutdown(self) -> int:
         self.notifier.stopping()
         log.info("stopping")
-        if self.renderer is not None:
-            self.renderer.close()   # after its batch; nothing waits for it
-        self._render_stop.set()
+        self.prompts.close()
         self.parts.finish(FINISH_CUE)
         if self.up:
             # Not before the resume: that would overwrite the saved session.
