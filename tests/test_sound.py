@@ -677,6 +677,7 @@ def test_a_restart_after_silence_never_drops_a_cue_already_taken_in():
             return np.zeros(4800, dtype=np.float32)
 
     sound = SoundOutput(NoSpeech(), start=False, standby_after=None)
+    sound.library.load("Gepauzeerd.")     # in memory: said, it is posted at once
     stream = Stream()
     out = np.zeros((480, 1), dtype=np.float32)
     sound.mixer.fill(out)                  # silence so far
@@ -685,6 +686,7 @@ def test_a_restart_after_silence_never_drops_a_cue_already_taken_in():
     assert stream.aborted == 1
     sound.mixer.fill(out)                  # the callback takes the cue in
     sound.say("Gepauzeerd.")               # and its words come
+    assert sound.mixer.pending
     sound.stream.kick_due = True
     sound.stream.kicked(stream)
     assert stream.aborted == 1 and not sound.stream.kick_due
