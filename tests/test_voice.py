@@ -372,9 +372,11 @@ def test_short_replies_at_the_start_of_a_turn_give_no_command(data, sphinx):
     # alone; in noise it was once heard as "how much time". All of them,
     # the near misses too: the decoys win those. (bench/voice.py counts
     # replies written after the settings were chosen, which still give some.)
-    for snr, voices in ((None, EN_VOICES), (20, EN_VOICES[::-1])):
-        track = data.conversation(EN_REPLY_TURNS, voices, snr_db=snr)
-        assert commands_in_pcm(track.pcm, track.rate, sphinx) == [], snr
+    # In 20 dB of noise: there the gate with every defence off takes 2 false
+    # commands, and 11 without the decoys too. (The same replies in a clean
+    # room gave none with any one defence off either; they are the bench's.)
+    track = data.conversation(EN_REPLY_TURNS, EN_VOICES[::-1], snr_db=20)
+    assert commands_in_pcm(track.pcm, track.rate, sphinx) == []
 
 
 def test_the_replies_the_later_decoys_were_chosen_on_give_no_command(data, sphinx):
@@ -1203,17 +1205,18 @@ def test_voice_on_takes_commands_only_after_the_wake_word_by_default():
 
 def test_the_neural_voice_says_commands_and_its_replies_and_talk_give_none(data):
     # Piper's en_US joe, far closer to a person than espeak-ng: the shipped
-    # defaults hear its commands (wake word first), in a quiet room and
-    # between exact zeros, and take nothing from its short replies alone
-    # between silences in 20 dB pink noise, nor from its conversation.
+    # defaults hear its commands (wake word first) in a quiet room, and take
+    # nothing from its short replies alone between silences in 20 dB pink
+    # noise, nor from its conversation.
     from intervisor.voice.recognise import WAKE_WORDS
 
     table = PhraseTable.for_language("en", wake_word=WAKE_WORDS["en"])
-    for snr in (45, None):
-        track = data.commands(table.spoken(), [PIPER], snr_db=snr)
-        found = commands_in_pcm(track.pcm, track.rate, PocketSphinxRecogniser(table))
-        heard, wrong, extra = score(found, track.events)
-        assert heard >= 6 and wrong + extra == 0, (snr, found)
+    # (Between exact zeros: test_commands_between_exact_zeros_are_heard,
+    # in espeak-ng's voices; Piper's are bench/voice.py --voices piper.)
+    track = data.commands(table.spoken(), [PIPER], snr_db=45)
+    found = commands_in_pcm(track.pcm, track.rate, PocketSphinxRecogniser(table))
+    heard, wrong, extra = score(found, track.events)
+    assert heard >= 6 and wrong + extra == 0, found
     talk = data.conversation(SHORT_REPLIES[:8] + EN_CONVERSATION[:1], [PIPER], snr_db=20)
     assert commands_in_pcm(talk.pcm, talk.rate, PocketSphinxRecogniser(table)) == []
 
