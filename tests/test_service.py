@@ -1275,6 +1275,72 @@ def test_a_session_that_ran_out_while_down_is_recorded_and_cleared(serve):
     assert abs(records[0]["duration"] - 600) < 5      # its ten minutes, not the hour away
 
 
+def said_at_start(config: Path) -> list:
+    """What the service hands its adapters from its start until it is up:
+    a real Service run in process, on this thread (it installs its signal
+    handlers, put back after), stopped once it is up."""
+    import threading
+
+    from intervisor.appliance.service import Service
+    from intervisor.core.events import Hush, Say
+
+    actions: list = []
+
+    class Heard(Service):
+        def perform(self, action):
+            actions.append(action)
+            super().perform(action)
+
+    service = Heard(config, environ={})
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)}
+
+    def stop_once_up():
+        deadline = time.monotonic() + 30
+        while not service.up and time.monotonic() < deadline:
+            time.sleep(0.01)
+        service.stop()   # the greeting comes after `up`, before the loop looks at the stop
+
+    stopper = threading.Thread(target=stop_once_up, daemon=True)
+    stopper.start()
+    try:
+        assert service.run() == 0
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        stopper.join(5)
+    return [a for a in actions if isinstance(a, (Hush, Say))]
+
+
+def test_a_session_that_ran_out_while_down_ends_on_its_closing_words_with_no_greeting(serve):
+    # Its closing words are what the room hears after the restart; the
+    # idle greeting (a Hush, then "ready: ..., press to start") would cut
+    # them off and talk over them.
+    from intervisor.core.events import Say
+    from intervisor.core.phrases import Phrases
+
+    s = ran_out_while_down(serve)
+    said = said_at_start(s.config)
+    assert said and isinstance(said[-1], Say), said
+    assert Phrases("nl")["ended"] in said[-1].parts, said      # "De sessie is afgerond."
+    assert not any(Phrases("nl")["press_to_start"] in a.parts for a in said if isinstance(a, Say)), said
+
+
+def test_a_session_too_old_to_resume_is_closed_and_the_device_greets(serve):
+    # The other way round: closed unheard (saved 13 hours ago), nothing
+    # was said of it, so the idle device says what it is ready for.
+    from intervisor.core.events import Say
+    from intervisor.core.phrases import Phrases
+
+    def twelve_hours_more(st):
+        st["session"]["saved_wall"] -= 12 * 3600
+
+    s = ran_out_while_down(serve)
+    edit_state(s, twelve_hours_more)
+    said = said_at_start(s.config)
+    assert said and isinstance(said[-1], Say) and Phrases("nl")["press_to_start"] in said[-1].parts, said
+    assert not any(Phrases("nl")["ended"] in a.parts for a in said if isinstance(a, Say)), said
+
+
 # --- found by a kill -9 soak of serve (seeded, 374 kills; session 10) -------------
 #
 # Each test puts on disk exactly what a SIGKILL (or a power cut) at one
