@@ -801,6 +801,26 @@ def test_a_restart_resumes_on_the_method_the_session_started_with_not_the_edited
     assert s.stop() == 0
 
 
+def test_a_method_edited_before_the_first_press_runs_and_resumes_on_the_text_it_was_loaded_from(serve):
+    # The file is edited on disk after the start and before any reload:
+    # the session that starts is the method loaded (what the device said
+    # it is ready for), and the copy saved with it is the text that method
+    # was loaded from, not the edited file read at the press.
+    s = serve().start()
+    edited = KORT.replace("phases:\n", "phases:\n  - id: welkom\n    title: Welkom\n    duration: 5m\n")
+    (s.methods / "kort.yaml").write_text(edited)
+    s.send("next")
+    st = s.wait_state(running)
+    assert (st["status"]["phase"], st["status"]["phases"]) == ("een", 3)
+    assert st["method_copy"] is not None and st["method_copy"]["text"] == KORT
+    s.stop(signal.SIGKILL)
+    s.start()                                       # loads the edited file; resumes on the copy
+    st = s.wait_state(lambda st: st["service"]["pid"] == s.proc.pid)
+    assert running(st) and (st["status"]["phase"], st["status"]["phases"]) == ("een", 3), s.read_log()
+    assert st["method_copy"]["text"] == KORT
+    assert s.stop() == 0
+
+
 def test_resume_counts_time_away_on_the_monotonic_clock_within_one_boot(serve):
     s = serve().start()
     s.send("next", "next")
