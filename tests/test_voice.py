@@ -215,14 +215,14 @@ def test_a_fresh_decoder_in_a_noisy_room_hears_its_first_commands(data):
 def test_adapt_moves_both_decoders_to_the_room():
     rec = PocketSphinxRecogniser(PhraseTable.for_language("en"))
     room = (np.random.default_rng(3).normal(0, 40, 24000)).astype(np.int16).tobytes()
-    before = (rec._decoder.get_cmn(), rec.loop._decoder.get_cmn())
+    before = rec.cepstral_means()
     rec.adapt(room)
-    after = (rec._decoder.get_cmn(), rec.loop._decoder.get_cmn())
-    assert after[0] != before[0] and after[1] != before[1]
+    after = rec.cepstral_means()
+    assert len(after) == 2 and after[0] != before[0] and after[1] != before[1]
     # Once: a second gate on the same recogniser does not pull it further
     # towards the room (the utterances keep the mean current from now on).
     rec.adapt(room)
-    assert (rec._decoder.get_cmn(), rec.loop._decoder.get_cmn()) == after
+    assert rec.cepstral_means() == after
     # It decided nothing, and the next utterance is heard as ever.
     assert hear(rec, utterance("next step")).texts == ("next", "step")
 
@@ -964,7 +964,7 @@ def test_a_stream_closed_by_another_thread_while_alive_asks_is_not_asked(mic_lig
 
     mic = Microphone(rate=16000, light=mic_light, stream_class=Stream, start_grace=60.0)
     mic.open()
-    stream = mic._stream
+    stream = mic.stream
     mic.stall_after = CloseMeanwhile(mic)
     assert not mic.alive()
     assert stream.calls == ["abort", "close"] and not mic_light.is_lit
@@ -1072,7 +1072,7 @@ def test_a_failing_voice_thread_closes_the_microphone_and_says_why(mic_light, ca
         deadline = time.monotonic() + 10
         while listener.fault is None and time.monotonic() < deadline:
             time.sleep(0.01)
-        thread = listener._thread
+        thread = listener.thread
         thread.join(5)
     try:
         assert not thread.is_alive()
@@ -1108,7 +1108,7 @@ def test_stop_while_a_model_loads_leaves_the_microphone_closed(mic_light):
     listener.start()
     listener.set_language("fr")
     assert loading.wait(10)
-    thread = listener._thread
+    thread = listener.thread
     listener.stop(timeout=0.05)
     assert thread.is_alive() and not mic.is_open and not mic_light.is_lit
     release.set()
@@ -1484,15 +1484,13 @@ def test_voice_selftest_with_pocketsphinx():
 
 
 def test_voice_selftest_names_a_false_command_in_the_talk(monkeypatch, capsys):
-    import argparse
-
+    from intervisor import cli
     from intervisor.cli import voice as commands_voice
 
     # A turn that is a command said alone: the self-test must catch it.
     monkeypatch.setitem(commands_voice.SELFTEST_TALK, "en", ["Thank you.", "Go back.", "Okay."])
     monkeypatch.setitem(commands_voice.ESPEAK_VOICES, "en", ["en-us"])
-    args = argparse.Namespace(backend="pocketsphinx", lang="en", model=None, wake_word="off")
-    assert commands_voice._selftest(args) == 1
+    assert cli.main(["voice", "selftest", "--backend", "pocketsphinx", "--lang", "en", "--wake-word", "off"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert "FAIL en-us    talk 'Go back.' -> back" in out
     assert out[-1].startswith("7 of 7 understood; 1 false in ")

@@ -306,7 +306,7 @@ def test_the_commands_kept_for_status_are_bounded():
     listener = Listener(HearsNextStep(), queue.Queue(),
                         microphone=Microphone(rate=RATE, stream_class=ManualStream))
     for i in range(20000):
-        listener._emit(float(i), Command.NEXT)
+        listener.gate.emit(float(i), Command.NEXT)   # what the gate does with each command it takes
     assert len(listener.heard) <= 1000
 
 

@@ -668,6 +668,11 @@ class Microphone:
     def is_open(self) -> bool:
         return self._stream is not None
 
+    @property
+    def stream(self) -> Any:
+        """The input stream while open, else None."""
+        return self._stream
+
     def open(self) -> None:
         """Open the stream and light the light; nothing if already open.
         A light that cannot be lit closes the stream again: nobody may be
@@ -885,6 +890,12 @@ class Listener:
     @property
     def overflows(self) -> int:
         return self.microphone.overflows + self.microphone.input_overflows
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The voice thread, from :meth:`start` until :meth:`stop` has
+        waited for it (it may outlive a stop that gave up waiting)."""
+        return self._thread
 
     @property
     def listening(self) -> bool:

@@ -492,12 +492,26 @@ class PocketSphinxRecogniser:
         # In 30 ms pieces: the decoder holds the GIL while it works, and
         # the microphone's callback must get it between them.
         step = 2 * 480
-        for decoder in [self._decoder] + ([self.loop._decoder] if self.loop is not None else []):
+        for decoder in self._decoders():
             decoder.start_utt()
             for _ in range(times):
                 for i in range(0, len(pcm), step):
                     decoder.process_raw(pcm[i:i + step], False, False)
             decoder.end_utt()   # the mean is updated here; the words are not read
+
+    def _decoders(self) -> list:
+        return [self._decoder] + ([self.loop.decoder] if self.loop is not None else [])
+
+    def cepstral_means(self) -> tuple[str, ...]:
+        """Where each decoder's cepstral mean stands, the grammar's first,
+        then the phone loop's: what :meth:`adapt` moves. Asking changes
+        nothing::
+
+            before = rec.cepstral_means()
+            rec.adapt(room)
+            assert rec.cepstral_means() != before
+        """
+        return tuple(d.get_cmn() for d in self._decoders())
 
     def begin(self) -> None:
         if self._open:
@@ -627,6 +641,11 @@ class PhoneLoop:
         self._decoder.add_jsgf_string("sounds", grammar)
         self._decoder.activate_search("sounds")
         self._open = False
+
+    @property
+    def decoder(self):
+        """Its PocketSphinx decoder (the recogniser adapts it to the room)."""
+        return self._decoder
 
     def begin(self) -> None:
         if self._open:
