@@ -132,6 +132,27 @@ def naive_words(text: str) -> list[str]:
     return re.sub(r"[^\w\s]", " ", _plain(text)).split()
 
 
+def whole_prompts(parts: list[dict]) -> list[dict]:
+    """The spoken parts of a soundtrack (``{"step", "at", "until", "text"}``)
+    joined per step: what a listener in the room hears as one prompt, from
+    the start of its first part to the end of its last, pauses and all.
+
+    >>> whole_prompts([{"step": 3, "at": 1.0, "until": 2.0, "text": "Fase 2 van 6."},
+    ...                {"step": 3, "at": 2.0, "until": 3.5, "text": "Verhelderen."},
+    ...                {"step": 5, "at": 6.0, "until": 7.0, "text": "Nog 1 minuut."}])
+    [{'step': 3, 'at': 1.0, 'until': 3.5, 'text': 'Fase 2 van 6. Verhelderen.'}, \
+{'step': 5, 'at': 6.0, 'until': 7.0, 'text': 'Nog 1 minuut.'}]
+    """
+    out: list[dict] = []
+    for part in parts:
+        if out and out[-1]["step"] == part["step"]:
+            out[-1]["until"] = part["until"]
+            out[-1]["text"] += " " + part["text"]
+        else:
+            out.append({k: part[k] for k in ("step", "at", "until", "text")})
+    return out
+
+
 # ------------------------------------------------------------ the listeners
 
 LISTENERS = ("base", "tiny.en")
@@ -181,6 +202,6 @@ def load_whisper(name: str, cache: Path | None = None):
     """A faster-whisper model of ``name`` ("base" or "tiny.en"), int8 on the CPU."""
     from faster_whisper import WhisperModel
 
-    threads = int(os.environ.get("LISTEN_THREADS", "2"))
+    threads = int(os.environ.get("LISTEN_THREADS", "1"))
     return WhisperModel(str(whisper_folder(name, cache)), device="cpu", compute_type="int8",
                         cpu_threads=threads)

@@ -57,3 +57,16 @@ def test_no_bench_script_shadows_a_module_the_device_imports():
     bench = Path(__file__).resolve().parent.parent / "bench"
     shadowing = [p.name for p in bench.glob("*.py") if importlib.util.find_spec(p.stem) is not None]
     assert shadowing == []
+
+
+def test_a_whole_prompt_is_its_parts_from_the_first_start_to_the_last_end():
+    parts = [{"step": 1, "at": 0.0, "until": 1.2, "text": "Welkom."},
+             {"step": 4, "at": 3.0, "until": 3.9, "text": "Fase 2 van 6."},
+             {"step": 4, "at": 3.9, "until": 5.0, "text": "Verhelderen."},
+             {"step": 4, "at": 5.0, "until": 6.5, "text": "5 tot 10 minuten."},
+             {"step": 7, "at": 9.0, "until": 9.8, "text": "Nog 1 minuut."}]
+    whole = _listening.whole_prompts(parts)
+    assert [(w["at"], w["until"]) for w in whole] == [(0.0, 1.2), (3.0, 6.5), (9.0, 9.8)]
+    assert whole[1]["text"] == "Fase 2 van 6. Verhelderen. 5 tot 10 minuten."
+    assert wer(whole[1]["text"], "fase twee van zes verhelderen vijf tot tien minuten", "nl") == 0
+    assert parts[1]["until"] == 3.9 and parts[1]["text"] == "Fase 2 van 6."   # the parts stay as they were
