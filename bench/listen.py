@@ -100,7 +100,9 @@ def speech_factory(voice: str, args, piper: dict[str, str], cache: Path):
         # Settings given here are taken as they are; without any, the
         # device's own (speech.ESPEAK_TUNING), or none with --untuned.
         explicit = args.untuned or args.rate is not None or args.word_gap is not None
-        return Speech(language, rate=args.rate or 150, volume=1.0, cache_dir=cache,
+        # --rate is espeak-ng's to try: Piper speaks at the default pace.
+        rate = (args.rate or 150) if voice == "espeak" else 150
+        return Speech(language, rate=rate, volume=1.0, cache_dir=cache,
                       voice=args.espeak_voice.get(language), piper_model=model,
                       word_gap=args.word_gap, tuned=not explicit)
 

@@ -42,12 +42,13 @@ def quiet_filler(monkeypatch):
     the moment before Piper has a prompt, made to last."""
     held: list = []
     real_add = FILLER.add
-    monkeypatch.setattr(FILLER, "add", lambda voice, jobs, volume=1.0: held.append((voice, list(jobs), volume)))
+    monkeypatch.setattr(FILLER, "add", lambda voice, jobs, volume=1.0, length=1.0:
+                        held.append((voice, list(jobs), volume, length)))
 
     def release() -> None:
         monkeypatch.setattr(FILLER, "add", real_add)
-        for voice, jobs, volume in held:
-            FILLER.add(voice, jobs, volume)
+        for voice, jobs, volume, length in held:
+            FILLER.add(voice, jobs, volume, length)
         assert FILLER.wait(timeout=120)
 
     release.held = held
@@ -146,6 +147,29 @@ def test_the_cache_is_keyed_by_the_voice(joe, tmp_path, piper_now):
     # The espeak-ng files stay where they were before Piper came.
     assert a.path_for(SENTENCE) == espeak.path_for(SENTENCE)
     assert "minutes" not in a.piper_path_for(SENTENCE).name
+
+
+def test_the_configured_rate_reaches_piper(joe, tmp_path, piper_now):
+    from intervisor.sound.config import speech_factory_from_config
+
+    def config(rate: int, cache: str = "cache") -> dict:
+        return {"cache_dir": str(tmp_path / cache), "audio": {"rate": rate, "piper": {"en": joe}}}
+
+    usual = len(piper_now.render(SENTENCE))                  # audio.rate 150: the voice's own pace
+    slow = speech_factory_from_config(config(100), voice="piper")("en")
+    fast = speech_factory_from_config(config(200), voice="piper")("en")
+    # Speech 1.5 and 0.75 times as long; the two 0.5 s pauses stay.
+    assert len(slow.render(SENTENCE)) > 1.25 * usual
+    assert len(fast.render(SENTENCE)) < 0.9 * usual
+    # Behind espeak-ng too, and a changed rate is a new file in the cache.
+    behind = speech_factory_from_config(config(100, "behind"))("en")
+    assert behind.piper_path_for(SENTENCE).name not in (piper_now.piper_path_for(SENTENCE).name,
+                                                        fast.piper_path_for(SENTENCE).name)
+    behind.prerender([SENTENCE])                              # espeak-ng first, as on the device
+    behind.fill_piper([SENTENCE])
+    assert FILLER.wait(timeout=120) and behind.source(SENTENCE) == "piper"
+    samples, rate = read_wav(behind.piper_path_for(SENTENCE))
+    assert len(samples) > 1.25 * usual * rate / piper_now.sample_rate
 
 
 def test_a_restart_speaks_piper_from_the_cache_without_loading_it(joe, tmp_path, monkeypatch):

@@ -134,17 +134,22 @@ class PiperEngine:
         self.sample_rate = int(getattr(config, "sample_rate", 0) or voice.sample_rate)
         self._lock = threading.Lock()
 
-    def render(self, text: str) -> np.ndarray:
+    def render(self, text: str, length: float = 1.0) -> np.ndarray:
         """``text`` sentence by sentence, with the pauses and the level of
-        :mod:`intervisor.sound.prosody` (as espeak-ng's prompts have them)."""
+        :mod:`intervisor.sound.prosody` (as espeak-ng's prompts have them);
+        ``length`` stretches the voice's own pace (2.0: half as fast)."""
         from intervisor.sound.prosody import assemble, sentences
 
-        return assemble([self._say(s) for s in sentences(text) or [text]], self.sample_rate)
+        return assemble([self._say(s, length) for s in sentences(text) or [text]], self.sample_rate)
 
-    def _say(self, text: str) -> np.ndarray:
+    def _say(self, text: str, length: float = 1.0) -> np.ndarray:
+        from piper.config import SynthesisConfig  # type: ignore[import-not-found]
+
+        # The voice's own length_scale (its .onnx.json) is its natural pace.
+        own = float(getattr(self.voice.config, "length_scale", 1.0) or 1.0)
         buf = io.BytesIO()
         with self._lock, wave.open(buf, "wb") as f:
-            self.voice.synthesize_wav(text, f)
+            self.voice.synthesize_wav(text, f, syn_config=SynthesisConfig(length_scale=own * length))
         buf.seek(0)
         with wave.open(buf, "rb") as f:
             data = np.frombuffer(f.readframes(f.getnframes()), dtype="<i2")
@@ -158,7 +163,7 @@ def worker_main() -> int:
     """The background renderer: JSON jobs on stdin, one JSON answer a line.
 
     A job ``{"model", "config", "language", "sample_rate", "key", "text",
-    "path", "volume"}`` renders ``text`` to ``path`` (written beside it and
+    "path", "volume", "length"}`` renders ``text`` to ``path`` (written beside it and
     moved in whole); the answer is ``{"ok": true}`` or ``{"ok": false,
     "kind": "voice" | "error", "error": ...}``. It runs at the lowest CPU
     priority on one core, and leaves when nobody asked for a while.
@@ -188,7 +193,8 @@ def worker_main() -> int:
             continue
         try:
             engine = engines[voice.key]
-            write_wav(job["path"], engine.render(job["text"]) * np.float32(job["volume"]), engine.sample_rate)
+            samples = engine.render(job["text"], float(job.get("length", 1.0)))
+            write_wav(job["path"], samples * np.float32(job["volume"]), engine.sample_rate)
             answers.write(json.dumps({"ok": True}) + "\n")
         except Exception as e:
             answers.write(json.dumps({"ok": False, "kind": "error", "error": f"{type(e).__name__}"}) + "\n")
@@ -251,7 +257,7 @@ class Filler:
     first done, on a thread that feeds one worker process."""
 
     def __init__(self):
-        self._jobs: "collections.OrderedDict[str, tuple[VoiceFile, str, float]]" = collections.OrderedDict()
+        self._jobs: "collections.OrderedDict[str, tuple[VoiceFile, str, float, float]]" = collections.OrderedDict()
         self._broken: dict[str, str] = {}
         self._cond = threading.Condition()
         self._busy = False
@@ -259,15 +265,17 @@ class Filler:
         self._worker = _Worker()
         self.rendered = 0
 
-    def add(self, voice: VoiceFile, jobs: Iterable[tuple[str, str]], volume: float = 1.0) -> int:
-        """Queue ``(spoken text, cache path)`` jobs not on disk yet; how many were queued."""
+    def add(self, voice: VoiceFile, jobs: Iterable[tuple[str, str]], volume: float = 1.0,
+            length: float = 1.0) -> int:
+        """Queue ``(spoken text, cache path)`` jobs not on disk yet, at
+        ``volume`` and ``length`` (see :meth:`PiperEngine.render`); how many were queued."""
         n = 0
         with self._cond:
             if voice.key in self._broken:
                 return 0
             for text, path in jobs:
                 if path not in self._jobs and not os.path.exists(path):
-                    self._jobs[path] = (voice, text, volume)
+                    self._jobs[path] = (voice, text, volume, length)
                     n += 1
             if n and not self._running:
                 self._running = True
@@ -302,13 +310,13 @@ class Filler:
                     self._busy = self._running = False
                     self._cond.notify_all()
                     return
-                path, (voice, text, volume) = self._jobs.popitem(last=False)
+                path, (voice, text, volume, length) = self._jobs.popitem(last=False)
                 self._busy = True
             if voice.key in self._broken or os.path.exists(path):
                 continue
             answer = self._worker.run({"model": voice.model, "config": voice.config, "language": voice.language,
                                        "sample_rate": voice.sample_rate, "key": voice.key, "text": text,
-                                       "path": path, "volume": volume})
+                                       "path": path, "volume": volume, "length": length})
             if answer.get("ok"):
                 self.rendered += 1
             elif answer.get("kind") == "voice":

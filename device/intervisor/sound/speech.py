@@ -116,6 +116,10 @@ ESPEAK_TUNING: dict[str, dict[str, float]] = {
     "nl": {"pace": 130 / 150, "word_gap": 10},
 }
 
+DEFAULT_RATE = 150
+"""The configured rate (``audio.rate``, words per minute) at which Piper
+speaks at its voice's own pace; other rates stretch it (``150 / rate``)."""
+
 WORDGAP = 7
 """espeak-ng's parameter for the pause between words (``espeakWORDGAP``, 10 ms units)."""
 
@@ -493,8 +497,11 @@ class Speech:
                  voice: str | None = None, piper_model: str | os.PathLike | None = None,
                  piper_background: bool = False, word_gap: int | None = None, tuned: bool = True):
         self.language = language
-        # The rate and the word gap are espeak-ng's (Piper keeps its own
-        # pace, and espeak-ng may speak before Piper has): ESPEAK_TUNING.
+        # The configured rate reaches Piper as a stretch of its own pace:
+        # the default rate is the voice's own, a slower one a longer render.
+        self.piper_length = round(DEFAULT_RATE / max(1, int(rate)), 3)
+        # The word gap and the tuned pace are espeak-ng's (ESPEAK_TUNING):
+        # what helps its formants would only slow Piper down.
         tuning = ESPEAK_TUNING.get(language, {}) if tuned else {}
         self.rate = int(round(rate * tuning.get("pace", 1.0)))
         self.word_gap = int(tuning.get("word_gap", 0) if word_gap is None else word_gap)
@@ -516,7 +523,8 @@ class Speech:
         self.sample_rate = ESPEAK_RATE if self._piper_now is None else self._piper_now.sample_rate
         self._settings = json.dumps([CACHE_FORMAT, "espeak", _espeak_version(), self.voice, self.rate,
                                      round(self.volume, 3), self.word_gap])
-        self._piper_settings = (json.dumps([CACHE_FORMAT, "piper", self.piper.key, round(self.volume, 3)])
+        self._piper_settings = (json.dumps([CACHE_FORMAT, "piper", self.piper.key, round(self.volume, 3),
+                                            self.piper_length])
                                 if self.piper is not None else None)
 
     def __repr__(self) -> str:
@@ -569,7 +577,8 @@ class Speech:
                 raise SpeechError(f"{self.cache_dir}: cannot keep the prompt cache there ({e.strerror})") from None
         if self._piper_now is not None:
             for text in todo:
-                write_wav(self.path_for(text), self._piper_now.render(spoken_form(self.language, text))
+                write_wav(self.path_for(text), self._piper_now.render(spoken_form(self.language, text),
+                                                                      self.piper_length)
                           * np.float32(self.volume), self.sample_rate)
             return len(todo)
         # Batches keep one request small enough to time out sensibly.
@@ -594,7 +603,7 @@ class Speech:
 
         texts = [t.strip() for t in texts if t and t.strip()]
         return FILLER.add(self.piper, [(spoken_form(self.language, t), str(self.piper_path_for(t)))
-                                       for t in dict.fromkeys(texts)], self.volume)
+                                       for t in dict.fromkeys(texts)], self.volume, length=self.piper_length)
 
     def _sentences(self, text: str) -> list[str]:
         """What the synthesiser says for ``text``, one sentence at a time."""
