@@ -30,6 +30,7 @@ nothing changed costs only the rendering.
     .venv/bin/python bench/listen.py --quick            # the tuning subset, first parts only
     .venv/bin/python bench/listen.py --methods five-steps --voices piper --listener tiny.en
     .venv/bin/python bench/listen.py --quick --rate 130 --word-gap 10   # espeak-ng settings to try
+    .venv/bin/python bench/listen.py --quick --rate 130 --word-gap 10 --pitch 40 --range 70
     .venv/bin/python bench/listen.py --quick --untuned  # espeak-ng as before its tuning
 
 The ``--quick`` subset (the first 16 parts of vijf-stappen, five-steps and
@@ -99,12 +100,12 @@ def speech_factory(voice: str, args, piper: dict[str, str], cache: Path):
         model = piper[language] if voice == "piper" else None
         # Settings given here are taken as they are; without any, the
         # device's own (speech.ESPEAK_TUNING), or none with --untuned.
-        explicit = args.untuned or args.rate is not None or args.word_gap is not None
+        explicit = args.untuned or any(v is not None for v in (args.rate, args.word_gap, args.pitch, args.range))
         # --rate is espeak-ng's to try: Piper speaks at the default pace.
         rate = (args.rate or 150) if voice == "espeak" else 150
         return Speech(language, rate=rate, volume=1.0, cache_dir=cache,
                       voice=args.espeak_voice.get(language), piper_model=model,
-                      word_gap=args.word_gap, tuned=not explicit)
+                      word_gap=args.word_gap, pitch=args.pitch, pitch_range=args.range, tuned=not explicit)
 
     return factory
 
@@ -237,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--untuned", action="store_true", help="espeak-ng at 150 words a minute, no word gap, "
                                                           "in every language (not speech.ESPEAK_TUNING)")
     p.add_argument("--word-gap", type=int, help="espeak-ng pause between words, in 10 ms")
+    p.add_argument("--pitch", type=int, help="espeak-ng pitch, 0..100 (50: the voice's own)")
+    p.add_argument("--range", type=int, help="espeak-ng pitch range, 0..100 (50: the voice's own)")
     p.add_argument("--espeak-voice", action="append", default=[], metavar="LANG=VOICE",
                    help="an espeak-ng voice (variant) for a language, e.g. nl=nl+m3")
     p.add_argument("--worst", type=int, default=8, help="worst parts shown per method and voice")
@@ -267,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     listener.save()
     summary = {"bench": "listen", "listener": f"whisper-{args.listener}", "quick": args.quick,
                "held_out": args.held_out,
-               "parts_limit": limit, "rate": args.rate, "word_gap": args.word_gap, "untuned": args.untuned,
+               "parts_limit": limit, "rate": args.rate, "word_gap": args.word_gap, "pitch": args.pitch,
+               "range": args.range, "untuned": args.untuned,
                "espeak_voice": args.espeak_voice, "pooled_wer": pooled(results),
                "pooled_naive_wer": pooled(results, naive=True),
                "pooled_prompt_wer": pooled(results, "prompts"),

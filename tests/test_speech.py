@@ -94,6 +94,31 @@ def test_a_word_gap_and_a_voice_variant_are_heard(tmp_path):
     assert len(variant) and not np.array_equal(variant[: len(plain)], plain[: len(variant)])
 
 
+def pitch_hz(x: np.ndarray, rate: int = ESPEAK_RATE) -> float:
+    """The median pitch of the voiced 40 ms frames (autocorrelation, 60..400 Hz)."""
+    n, found = int(0.04 * rate), []
+    for k in range(0, len(x) - n, n):
+        frame = x[k : k + n].astype(np.float64)
+        if np.abs(frame).max() < 0.1:
+            continue
+        ac = np.correlate(frame, frame, "full")[n - 1 :]
+        lo, hi = rate // 400, rate // 60
+        found.append(rate / (lo + int(np.argmax(ac[lo:hi]))))
+    return float(np.median(found))
+
+
+def test_a_pitch_is_heard_and_the_next_prompt_has_the_voice_s_own_again(tmp_path):
+    text = "Fase twee van zes. Verhelderen."
+    own = pitch_hz(Speech("nl", 150, 1.0, tmp_path / "a").render(text))
+    higher = pitch_hz(Speech("nl", 150, 1.0, tmp_path / "b", pitch=80).render(text))
+    # The same worker renders the next request: the voice's own pitch again.
+    again = pitch_hz(Speech("nl", 150, 1.0, tmp_path / "c").render(text))
+    assert higher > 1.2 * own and abs(again - own) < 0.05 * own
+    assert Speech("nl", 150, 1.0, tmp_path, pitch=80).path_for(text) != Speech("nl", 150, 1.0, tmp_path).path_for(text)
+    assert Speech("nl", 150, 1.0, tmp_path, pitch=50, pitch_range=50).path_for(text) == \
+        Speech("nl", 150, 1.0, tmp_path).path_for(text)      # the voice's own: the files it had
+
+
 def test_the_cache_is_keyed_by_text_voice_and_settings(tmp_path):
     base = Speech("nl", 150, 1.0, tmp_path)
     same = Speech("nl", 150, 1.0, tmp_path)

@@ -111,7 +111,9 @@ def spoken_form(language: str, text: str) -> str:
 #: How espeak-ng speaks a language best to a listener, chosen with
 #: bench/listen.py on its tuning subset (``--quick``): ``pace`` scales the
 #: configured words per minute, ``word_gap`` is a pause between words in
-#: 10 ms units. Dutch espeak-ng ran its words together at 150 a minute.
+#: 10 ms units, ``pitch`` and ``range`` espeak-ng's pitch and its range
+#: (0..100, 50 the voice's own). Dutch espeak-ng ran its words together at
+#: 150 a minute.
 ESPEAK_TUNING: dict[str, dict[str, float]] = {
     "nl": {"pace": 130 / 150, "word_gap": 10},
 }
@@ -122,6 +124,10 @@ speaks at its voice's own pace; other rates stretch it (``150 / rate``)."""
 
 WORDGAP = 7
 """espeak-ng's parameter for the pause between words (``espeakWORDGAP``, 10 ms units)."""
+
+PITCH, RANGE = 3, 4
+"""espeak-ng's parameters for the pitch and its range (``espeakPITCH``,
+``espeakRANGE``; 0..100, 50 is the voice's own)."""
 
 ESPEAK_RATE = 22050
 """espeak-ng's output rate (pyttsx3 writes its WAV at this rate)."""
@@ -286,7 +292,7 @@ def _end_the_loop_on_a_failed_save(drv, espeak) -> None:
 
 
 def _render_request(req: dict, engine, driver, espeak, voices) -> None:
-    """Render one request's jobs in its voice, rate, volume and gap."""
+    """Render one request's jobs in its voice, rate, volume, gap, pitch and range."""
     vid = resolve_voice(voices, req["voice"])
     # Straight to the driver, then wait for espeak-ng to take them:
     # pyttsx3 queues setProperty while its loop is busy and drops that
@@ -297,6 +303,9 @@ def _render_request(req: dict, engine, driver, espeak, voices) -> None:
     driver.setProperty("rate", int(req["rate"]))
     driver.setProperty("volume", float(req["volume"]))
     espeak.SetParameter(WORDGAP, int(req.get("gap", 0)), 0)
+    # Every request sets them: the worker renders for other settings too.
+    espeak.SetParameter(PITCH, int(req.get("pitch", 50)), 0)
+    espeak.SetParameter(RANGE, int(req.get("range", 50)), 0)
     espeak.Synchronize()
     current = driver.getProperty("voice")
     if current != vid.lower():
@@ -380,13 +389,14 @@ class _EspeakWorker:
             raise SpeechError("the espeak-ng worker died (it is started again on the next prompt)")
         return json.loads(line)
 
-    def render(self, voice: str, rate: int, volume: float, jobs: list[tuple[str, str]], gap: int = 0) -> None:
+    def render(self, voice: str, rate: int, volume: float, jobs: list[tuple[str, str]], **tone: int) -> None:
+        """``tone``: ``gap``, ``pitch``, ``range`` (see :func:`_render_request`)."""
         with self._lock:
             for attempt in (1, 2):
                 if self._proc is None or self._proc.poll() is not None:
                     self._start()
                 try:
-                    self._proc.stdin.write(json.dumps({"voice": voice, "rate": rate, "volume": volume, "gap": gap,
+                    self._proc.stdin.write(json.dumps({"voice": voice, "rate": rate, "volume": volume, **tone,
                                                        "jobs": jobs}) + "\n")
                     self._proc.stdin.flush()
                 except (BrokenPipeError, OSError):
@@ -414,21 +424,21 @@ class _EspeakPool:
         self.workers = [_EspeakWorker() for _ in range(max(1, size))]
 
     def render(self, voice: str, rate: int, volume: float, jobs: list[tuple[str, str]],
-               worker: int = 0, gap: int = 0) -> None:
-        self.workers[worker].render(voice, rate, volume, jobs, gap)
+               worker: int = 0, **tone: int) -> None:
+        self.workers[worker].render(voice, rate, volume, jobs, **tone)
 
     def render_spread(self, voice: str, rate: int, volume: float, jobs: list[tuple[str, str]],
-                      workers: int, gap: int = 0) -> None:
+                      workers: int, **tone: int) -> None:
         """``jobs`` over ``workers`` processes at once; the first error raised."""
         n = max(1, min(workers, len(self.workers), len(jobs)))
         if n == 1:
-            self.render(voice, rate, volume, jobs, gap=gap)
+            self.render(voice, rate, volume, jobs, **tone)
             return
         errors: list[BaseException] = []
 
         def part(k: int) -> None:
             try:
-                self.render(voice, rate, volume, jobs[k::n], worker=k, gap=gap)
+                self.render(voice, rate, volume, jobs[k::n], worker=k, **tone)
             except BaseException as e:  # handed to the caller below
                 errors.append(e)
 
@@ -495,7 +505,8 @@ class Speech:
     def __init__(self, language: str, rate: int = 150, volume: float = 1.0,
                  cache_dir: str | os.PathLike = "/var/cache/intervisor/speech",
                  voice: str | None = None, piper_model: str | os.PathLike | None = None,
-                 piper_background: bool = False, word_gap: int | None = None, tuned: bool = True):
+                 piper_background: bool = False, word_gap: int | None = None, tuned: bool = True,
+                 pitch: int | None = None, pitch_range: int | None = None):
         self.language = language
         # The configured rate reaches Piper as a stretch of its own pace:
         # the default rate is the voice's own, a slower one a longer render.
@@ -505,6 +516,9 @@ class Speech:
         tuning = ESPEAK_TUNING.get(language, {}) if tuned else {}
         self.rate = int(round(rate * tuning.get("pace", 1.0)))
         self.word_gap = int(tuning.get("word_gap", 0) if word_gap is None else word_gap)
+        self.tone = {"gap": self.word_gap,
+                     "pitch": int(tuning.get("pitch", 50) if pitch is None else pitch),
+                     "range": int(tuning.get("range", 50) if pitch_range is None else pitch_range)}
         self.volume = float(volume)
         self.voice = voice or language
         self.cache_dir = Path(cache_dir)
@@ -522,7 +536,10 @@ class Speech:
         self.engine = "piper" if self._piper_now is not None else "espeak"
         self.sample_rate = ESPEAK_RATE if self._piper_now is None else self._piper_now.sample_rate
         self._settings = json.dumps([CACHE_FORMAT, "espeak", _espeak_version(), self.voice, self.rate,
-                                     round(self.volume, 3), self.word_gap])
+                                     round(self.volume, 3), self.word_gap]
+                                    # The voice's own pitch keeps the files it had.
+                                    + ([self.tone["pitch"], self.tone["range"]]
+                                       if (self.tone["pitch"], self.tone["range"]) != (50, 50) else []))
         self._piper_settings = (json.dumps([CACHE_FORMAT, "piper", self.piper.key, round(self.volume, 3),
                                             self.piper_length])
                                 if self.piper is not None else None)
@@ -589,7 +606,7 @@ class Speech:
                 plan = [[(s, os.path.join(tmp, f"{k}-{j}.wav")) for j, s in enumerate(self._sentences(t))]
                         for k, t in enumerate(batch)]
                 _worker.render_spread(self.voice, self.rate, 1.0, [job for jobs in plan for job in jobs], workers,
-                                      gap=self.word_gap)
+                                      **self.tone)
                 for text, jobs in zip(batch, plan):
                     self._store(text, [read_wav(path)[0] for _, path in jobs])
         return len(todo)
