@@ -27,17 +27,13 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-
-from test_service import Serve  # noqa: E402  (the tests' own driver of the process)
+from serving import REPO, ready_service
 
 from intervisor.core.clock import FakeClock  # noqa: E402
 from intervisor.core.engine import Engine  # noqa: E402
@@ -112,24 +108,14 @@ def rates(sample: list[str]) -> tuple[dict, float, float, float]:
 
 
 def serve_with_piper(folder: Path, cache: Path, audio: str, five_paths: list[Path]) -> dict:
-    s = Serve(folder, audio + f"selected: five-steps\n", cache=cache)
-    for method in sorted((REPO / "methods").glob("*.yaml")):
-        shutil.copy(method, s.methods / method.name)
-    try:
-        began = time.monotonic()
-        s.start(wait_ready=False)
-        s.expect("READY=1", timeout=600)
-        ready = time.monotonic() - began
+    with ready_service(folder, cache, audio + "selected: five-steps\n", timeout=600) as (s, ready):
         waited = time.monotonic()
         while not all(p.exists() for p in five_paths):
             if time.monotonic() - waited > 1800:
                 raise SystemExit("five-steps not in Piper after 30 minutes")
             time.sleep(0.25)
         filled = time.monotonic() - waited
-        log = s.read_log()
-    finally:
-        s.close()
-    return {"ready_s": ready, "five_steps_in_piper_after_ready_s": filled, "log": log}
+        return {"ready_s": ready, "five_steps_in_piper_after_ready_s": filled, "log": s.read_log()}
 
 
 def main() -> None:

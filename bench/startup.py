@@ -18,45 +18,28 @@ the READY=1 it sends on its notify socket:
 from __future__ import annotations
 
 import json
-import shutil
 import signal
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-
-from test_service import Serve  # noqa: E402  (the tests' own driver of the process)
+from serving import REPO, ready_service, with_shipped_methods
 
 WARM_RUNS = 3
 
 
 def start_and_time(folder: Path, cache: Path, audio: str) -> tuple[float, float, str]:
-    s = Serve(folder, audio, cache=cache)
-    for method in sorted((REPO / "methods").glob("*.yaml")):
-        shutil.copy(method, s.methods / method.name)
-    try:
-        began = time.monotonic()
-        s.start(wait_ready=False)
-        s.expect("READY=1", timeout=300)
-        ready = time.monotonic() - began
+    with ready_service(folder, cache, audio) as (s, ready):
         s.proc.send_signal(signal.SIGTERM)
         stopping = time.monotonic()
         code = s.proc.wait(timeout=30)
         stop = time.monotonic() - stopping
         assert code == 0, f"exit status {code}"
-        log = s.read_log()
-    finally:
-        s.close()
-    return ready, stop, log
+        return ready, stop, s.read_log()
 
 
 def stop_while_rendering(folder: Path, cache: Path, audio: str) -> float:
-    s = Serve(folder, audio, cache=cache)
-    for method in sorted((REPO / "methods").glob("*.yaml")):
-        shutil.copy(method, s.methods / method.name)
+    s = with_shipped_methods(folder, cache, audio)
     try:
         s.start(wait_ready=False)
         deadline = time.monotonic() + 60
