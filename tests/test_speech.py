@@ -109,14 +109,25 @@ def pitch_hz(x: np.ndarray, rate: int = ESPEAK_RATE) -> float:
 
 def test_a_pitch_is_heard_and_the_next_prompt_has_the_voice_s_own_again(tmp_path):
     text = "Fase twee van zes. Verhelderen."
-    own = pitch_hz(Speech("nl", 150, 1.0, tmp_path / "a").render(text))
-    higher = pitch_hz(Speech("nl", 150, 1.0, tmp_path / "b", pitch=80).render(text))
+
+    def voice(folder, **tone) -> Speech:          # espeak-ng's own settings, not the Dutch tuning
+        return Speech("nl", 150, 1.0, folder, tuned=False, **tone)
+
+    own = pitch_hz(voice(tmp_path / "a").render(text))
+    higher = pitch_hz(voice(tmp_path / "b", pitch=80).render(text))
     # The same worker renders the next request: the voice's own pitch again.
-    again = pitch_hz(Speech("nl", 150, 1.0, tmp_path / "c").render(text))
+    again = pitch_hz(voice(tmp_path / "c").render(text))
     assert higher > 1.2 * own and abs(again - own) < 0.05 * own
-    assert Speech("nl", 150, 1.0, tmp_path, pitch=80).path_for(text) != Speech("nl", 150, 1.0, tmp_path).path_for(text)
-    assert Speech("nl", 150, 1.0, tmp_path, pitch=50, pitch_range=50).path_for(text) == \
-        Speech("nl", 150, 1.0, tmp_path).path_for(text)      # the voice's own: the files it had
+    assert voice(tmp_path, pitch=80).path_for(text) != voice(tmp_path).path_for(text)
+    # The voice's own pitch: the files it had.
+    assert voice(tmp_path, pitch=50, pitch_range=50).path_for(text) == voice(tmp_path).path_for(text)
+
+
+def test_dutch_espeak_speaks_lower_as_tuned(tmp_path):
+    text = "Fase twee van zes. Verhelderen."
+    tuned = pitch_hz(Speech("nl", 150, 1.0, tmp_path).render(text))
+    own = pitch_hz(Speech("nl", 150, 1.0, tmp_path, tuned=False).render(text))
+    assert tuned < 0.9 * own
 
 
 def test_the_cache_is_keyed_by_text_voice_and_settings(tmp_path):
