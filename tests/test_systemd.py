@@ -303,7 +303,8 @@ def test_pipers_background_renderer_works_under_the_units_sandbox(tmp_path):
     out = tmp_path / "prompt.wav"
     job = {"model": model, "config": model + ".json", "language": "en", "sample_rate": rate, "key": "joe",
            "text": "Next step.", "path": str(out), "volume": 1.0}
-    worker = "import sys; from intervisor.sound.pipervoice import worker_main; sys.exit(worker_main())"
+    from intervisor.sound.pipervoice import WORKER_START as worker   # its prctl too
+
     r = subprocess.run([sys.executable, str(REPO / "tests" / "sandbox.py"), str(UNITS / "intervisor.service"),
                         "--", sys.executable, "-c", worker], input=json.dumps(job) + "\n",
                        capture_output=True, text=True, timeout=120)

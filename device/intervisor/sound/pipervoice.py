@@ -172,7 +172,6 @@ def worker_main() -> int:
 
     # The lowest priority there is, whatever the service's own (Nice=-5).
     os.setpriority(os.PRIO_PROCESS, 0, 19)
-    _end_with_parent()
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     engines: dict[str, PiperEngine] = {}
@@ -201,16 +200,23 @@ def worker_main() -> int:
     return 0
 
 
-def _end_with_parent() -> None:
-    """Die with the process that started this one: a prompt can take
-    seconds, and a service that stopped must not leave Piper writing."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+#: The worker's first lines, before its slow imports (numpy, onnxruntime:
+#: seconds on a loaded Pi): from here on it dies with the process that
+#: started it (PR_SET_PDEATHSIG), and it leaves at once if that one (its
+#: pid, the first argument) has already gone. A prompt can take seconds,
+#: and a service that stopped must not leave Piper writing into the cache.
+WORKER_START = """
+import os, signal, sys
+try:
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+except (OSError, AttributeError):
+    pass
+if len(sys.argv) > 1 and os.getppid() != int(sys.argv[1]):
+    sys.exit(0)
+from intervisor.sound.pipervoice import worker_main
+sys.exit(worker_main())
+"""
 
 
 class _Worker:
@@ -224,8 +230,7 @@ class _Worker:
         for attempt in (1, 2):
             if self._proc is None or self._proc.poll() is not None:
                 self._proc = subprocess.Popen(
-                    [sys.executable, "-c", "import sys; from intervisor.sound.pipervoice import worker_main; "
-                                           "sys.exit(worker_main())"],
+                    [sys.executable, "-c", WORKER_START, str(os.getpid())],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                     text=True, bufsize=1)
             try:
